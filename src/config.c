@@ -1,0 +1,579 @@
+/*
+ * Configuration: built-in defaults, then the INI file (inih), then the
+ * command line.  Loading always fills a caller-provided structure, so a
+ * reload that fails leaves the running configuration untouched.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "hellod.h"
+
+#define MS_MAX_TIMEOUT	(24u * 3600u * 1000u)
+
+void
+config_defaults(struct hd_config *cf)
+{
+	char	 err[HD_ERRLEN];
+
+	memset(cf, 0, sizeof(*cf));
+	if (listen_parse_addr("0.0.0.0:8080", &cf->cf_listen[0], err,
+	    sizeof(err)) == 0)
+		cf->cf_nlisten = 1;
+	cf->cf_mode = HD_MODE_ASYNC;
+	cf->cf_workers = 0;
+	cf->cf_backlog = 4096;
+	cf->cf_shutdown_timeout = 10000;
+	cf->cf_keepalive_timeout = 5000;
+	cf->cf_header_timeout = 10000;
+	cf->cf_max_header_size = 8192;
+	cf->cf_max_connections = 10000;
+	strcpy(cf->cf_error_log, "stderr");
+	cf->cf_log_level = LOG_LEVEL_INFO;
+	cf->cf_access_format = HD_ACCESS_COMBINED;
+}
+
+/* "500ms", "10s", "2m"; a bare number means seconds. */
+int
+config_parse_duration(const char *s, unsigned *out)
+{
+	char			*end;
+	unsigned long long	 v, mul;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (*end == '\0' || strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "m") == 0)
+		mul = 60000;
+	else
+		return -1;
+	if (v > MS_MAX_TIMEOUT / mul)
+		return -1;
+	*out = (unsigned)(v * mul);
+	return 0;
+}
+
+/* "512", "8k", "1m" (binary multiples). */
+int
+config_parse_size(const char *s, size_t *out)
+{
+	char			*end;
+	unsigned long long	 v, mul;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == '\0')
+		mul = 1;
+	else if ((end[0] == 'k' || end[0] == 'K') && end[1] == '\0')
+		mul = 1024;
+	else if ((end[0] == 'm' || end[0] == 'M') && end[1] == '\0')
+		mul = 1024 * 1024;
+	else
+		return -1;
+	if (v > (1ull << 40) / mul)
+		return -1;
+	*out = (size_t)(v * mul);
+	return 0;
+}
+
+static int
+parse_uint(const char *s, unsigned long min, unsigned long max,
+    unsigned long *out)
+{
+	char		*end;
+	unsigned long	 v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+#define SETTER(name) \
+	static int name(struct hd_config *cf, const char *v, char *err, \
+	    size_t errlen)
+
+SETTER(set_listen)
+{
+	char		 buf[1024], *tok, *save = NULL;
+	unsigned	 n = 0, i;
+
+	if (strlen(v) >= sizeof(buf)) {
+		snprintf(err, errlen, "value too long");
+		return -1;
+	}
+	strcpy(buf, v);
+	for (tok = strtok_r(buf, " \t,", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t,", &save)) {
+		if (n == HD_MAX_LISTEN) {
+			snprintf(err, errlen, "more than %d addresses",
+			    HD_MAX_LISTEN);
+			return -1;
+		}
+		if (listen_parse_addr(tok, &cf->cf_listen[n], err, errlen) == -1)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (listen_same_addr(&cf->cf_listen[i],
+			    &cf->cf_listen[n])) {
+				snprintf(err, errlen, "duplicate address '%s'",
+				    tok);
+				return -1;
+			}
+		n++;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "no address given");
+		return -1;
+	}
+	cf->cf_nlisten = n;
+	return 0;
+}
+
+SETTER(set_mode)
+{
+	if (strcmp(v, "async") == 0)
+		cf->cf_mode = HD_MODE_ASYNC;
+	else if (strcmp(v, "sync") == 0)
+		cf->cf_mode = HD_MODE_SYNC;
+	else {
+		snprintf(err, errlen, "invalid mode '%s' (async or sync)", v);
+		return -1;
+	}
+	return 0;
+}
+
+SETTER(set_workers)
+{
+	unsigned long	 n;
+
+	if (strcmp(v, "auto") == 0) {
+		cf->cf_workers = 0;
+		return 0;
+	}
+	if (parse_uint(v, 1, HD_MAX_WORKERS, &n) == -1) {
+		snprintf(err, errlen, "invalid worker count '%s' (auto or "
+		    "1-%d)", v, HD_MAX_WORKERS);
+		return -1;
+	}
+	cf->cf_workers = (unsigned)n;
+	return 0;
+}
+
+SETTER(set_backlog)
+{
+	unsigned long	 n;
+
+	if (parse_uint(v, 1, 65535, &n) == -1) {
+		snprintf(err, errlen, "invalid backlog '%s' (1-65535)", v);
+		return -1;
+	}
+	cf->cf_backlog = (int)n;
+	return 0;
+}
+
+static int
+set_string(char *dst, size_t dstlen, const char *v, char *err, size_t errlen)
+{
+	if (strlen(v) >= dstlen) {
+		snprintf(err, errlen, "value too long");
+		return -1;
+	}
+	strcpy(dst, v);
+	return 0;
+}
+
+SETTER(set_pid_file)
+{
+	if (*v != '\0' && *v != '/') {
+		snprintf(err, errlen, "'%s' is not an absolute path", v);
+		return -1;
+	}
+	return set_string(cf->cf_pid_file, sizeof(cf->cf_pid_file), v, err,
+	    errlen);
+}
+
+SETTER(set_user)
+{
+	return set_string(cf->cf_user, sizeof(cf->cf_user), v, err, errlen);
+}
+
+SETTER(set_group)
+{
+	return set_string(cf->cf_group, sizeof(cf->cf_group), v, err, errlen);
+}
+
+static int
+set_duration(unsigned *dst, const char *v, unsigned min, unsigned max,
+    char *err, size_t errlen)
+{
+	unsigned	 ms;
+
+	if (config_parse_duration(v, &ms) == -1) {
+		snprintf(err, errlen, "invalid duration '%s'", v);
+		return -1;
+	}
+	if (ms < min || ms > max) {
+		snprintf(err, errlen, "duration '%s' out of range "
+		    "(%ums-%ums)", v, min, max);
+		return -1;
+	}
+	*dst = ms;
+	return 0;
+}
+
+static int
+set_size(size_t *dst, const char *v, size_t min, size_t max, char *err,
+    size_t errlen)
+{
+	size_t	 n;
+
+	if (config_parse_size(v, &n) == -1) {
+		snprintf(err, errlen, "invalid size '%s'", v);
+		return -1;
+	}
+	if (n < min || n > max) {
+		snprintf(err, errlen, "size '%s' out of range (%zu-%zu)", v,
+		    min, max);
+		return -1;
+	}
+	*dst = n;
+	return 0;
+}
+
+SETTER(set_shutdown_timeout)
+{
+	return set_duration(&cf->cf_shutdown_timeout, v, 0, 3600000, err,
+	    errlen);
+}
+
+SETTER(set_keepalive_timeout)
+{
+	cf->cf_keepalive_set = 1;
+	return set_duration(&cf->cf_keepalive_timeout, v, 0, 3600000, err,
+	    errlen);
+}
+
+SETTER(set_header_timeout)
+{
+	return set_duration(&cf->cf_header_timeout, v, 1, 3600000, err,
+	    errlen);
+}
+
+SETTER(set_max_header_size)
+{
+	return set_size(&cf->cf_max_header_size, v, 256, 1024 * 1024, err,
+	    errlen);
+}
+
+SETTER(set_max_connections)
+{
+	unsigned long	 n;
+
+	if (parse_uint(v, 1, 1000000, &n) == -1) {
+		snprintf(err, errlen, "invalid connection count '%s' "
+		    "(1-1000000)", v);
+		return -1;
+	}
+	cf->cf_max_connections = (unsigned)n;
+	return 0;
+}
+
+SETTER(set_delay)
+{
+	return set_duration(&cf->cf_delay, v, 0, 60000, err, errlen);
+}
+
+SETTER(set_body_padding)
+{
+	return set_size(&cf->cf_body_padding, v, 0, 64 * 1024 * 1024, err,
+	    errlen);
+}
+
+SETTER(set_error_log)
+{
+	if (*v == '\0') {
+		snprintf(err, errlen, "empty value (stderr, syslog or a path)");
+		return -1;
+	}
+	if (strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0 && *v != '/') {
+		snprintf(err, errlen, "'%s' is not stderr, syslog or an "
+		    "absolute path", v);
+		return -1;
+	}
+	return set_string(cf->cf_error_log, sizeof(cf->cf_error_log), v, err,
+	    errlen);
+}
+
+SETTER(set_level)
+{
+	int	 l = log_level_parse(v);
+
+	if (l == -1) {
+		snprintf(err, errlen, "invalid level '%s' (error, warn, info "
+		    "or debug)", v);
+		return -1;
+	}
+	cf->cf_log_level = l;
+	return 0;
+}
+
+SETTER(set_access_log)
+{
+	if (strcmp(v, "off") == 0) {
+		cf->cf_access_log[0] = '\0';
+		return 0;
+	}
+	if (*v != '/') {
+		snprintf(err, errlen, "'%s' is not off or an absolute path", v);
+		return -1;
+	}
+	return set_string(cf->cf_access_log, sizeof(cf->cf_access_log), v,
+	    err, errlen);
+}
+
+SETTER(set_access_format)
+{
+	if (strcmp(v, "combined") == 0)
+		cf->cf_access_format = HD_ACCESS_COMBINED;
+	else if (strcmp(v, "json") == 0)
+		cf->cf_access_format = HD_ACCESS_JSON;
+	else {
+		snprintf(err, errlen, "invalid format '%s' (combined or json)",
+		    v);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct config_key {
+	const char	*k_section;
+	const char	*k_name;
+	int		(*k_set)(struct hd_config *, const char *, char *,
+			    size_t);
+} keys[] = {
+	{ "server", "listen", set_listen },
+	{ "server", "mode", set_mode },
+	{ "server", "workers", set_workers },
+	{ "server", "backlog", set_backlog },
+	{ "server", "pid_file", set_pid_file },
+	{ "server", "user", set_user },
+	{ "server", "group", set_group },
+	{ "server", "shutdown_timeout", set_shutdown_timeout },
+	{ "http", "keepalive_timeout", set_keepalive_timeout },
+	{ "http", "header_timeout", set_header_timeout },
+	{ "http", "max_header_size", set_max_header_size },
+	{ "http", "max_connections", set_max_connections },
+	{ "http", "delay", set_delay },
+	{ "http", "body_padding", set_body_padding },
+	{ "log", "error_log", set_error_log },
+	{ "log", "level", set_level },
+	{ "log", "access_log", set_access_log },
+	{ "log", "access_format", set_access_format },
+};
+
+#define NKEYS	(sizeof(keys) / sizeof(keys[0]))
+
+struct parse_ctx {
+	struct hd_config	*pc_cf;
+	FILE			*pc_fp;
+	int			 pc_newlines;	/* complete lines read */
+	int			 pc_partial;	/* last read had no '\n' */
+	int			 pc_errline;
+	char			 pc_err[HD_ERRLEN];
+	unsigned char		 pc_seen[NKEYS];
+};
+
+/* Counts lines so that the handler knows where it is (inih does not say). */
+static char *
+reader(char *str, int num, void *arg)
+{
+	struct parse_ctx	*pc = arg;
+	char			*r = fgets(str, num, pc->pc_fp);
+	size_t			 n;
+
+	if (r == NULL)
+		return NULL;
+	n = strlen(r);
+	pc->pc_partial = !(n > 0 && r[n - 1] == '\n');
+	if (!pc->pc_partial)
+		pc->pc_newlines++;
+	return r;
+}
+
+static int
+lineno(const struct parse_ctx *pc)
+{
+	return pc->pc_newlines + (pc->pc_partial ? 1 : 0);
+}
+
+static int
+handler(void *arg, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx	*pc = arg;
+	char			 why[HD_ERRLEN - 128];
+	size_t			 i;
+	int			 known_section = 0;
+
+	if (pc->pc_errline != 0)
+		return 0;
+	for (i = 0; i < NKEYS; i++) {
+		if (strcmp(section, keys[i].k_section) != 0)
+			continue;
+		known_section = 1;
+		if (strcmp(name, keys[i].k_name) == 0)
+			break;
+	}
+	why[0] = '\0';
+	if (i == NKEYS) {
+		if (known_section)
+			snprintf(why, sizeof(why), "unknown key");
+		else if (*section == '\0')
+			snprintf(why, sizeof(why), "key outside of a section");
+		else
+			snprintf(why, sizeof(why), "unknown section");
+	} else if (pc->pc_seen[i])
+		snprintf(why, sizeof(why), "duplicate key");
+	else {
+		pc->pc_seen[i] = 1;
+		if (keys[i].k_set(pc->pc_cf, value, why, sizeof(why)) == 0)
+			return 1;
+	}
+	pc->pc_errline = lineno(pc);
+	snprintf(pc->pc_err, sizeof(pc->pc_err), "[%s] %s: %s", section, name,
+	    why);
+	return 0;
+}
+
+/* Loads path over the values already in cf.  On error cf is undefined. */
+int
+config_load(struct hd_config *cf, const char *path, char *err, size_t errlen)
+{
+	struct parse_ctx	 pc;
+	int			 rc;
+
+	memset(&pc, 0, sizeof(pc));
+	pc.pc_cf = cf;
+	if (strlen(path) >= sizeof(cf->cf_file)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	if ((pc.pc_fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	strcpy(cf->cf_file, path);
+	rc = ini_parse_stream(reader, &pc, handler, &pc);
+	if (rc == 0 && ferror(pc.pc_fp)) {
+		snprintf(err, errlen, "%s: read error: %s", path,
+		    strerror(errno));
+		rc = -1;
+	}
+	fclose(pc.pc_fp);
+	if (rc == 0)
+		return 0;
+	if (rc == -2)
+		snprintf(err, errlen, "%s: out of memory", path);
+	else if (rc > 0 && (pc.pc_errline == 0 || rc < pc.pc_errline))
+		snprintf(err, errlen, "%s:%d: syntax error (expected "
+		    "[section] or key = value)", path, rc);
+	else if (pc.pc_errline != 0)
+		snprintf(err, errlen, "%s:%d: %s", path, pc.pc_errline,
+		    pc.pc_err);
+	return -1;
+}
+
+int
+config_apply_overrides(struct hd_config *cf, const struct hd_overrides *ov,
+    char *err, size_t errlen)
+{
+	char		 why[HD_ERRLEN - 64];
+	unsigned	 i, j;
+
+	if (ov->ov_sync)
+		cf->cf_mode = HD_MODE_SYNC;
+	if (ov->ov_workers != NULL &&
+	    set_workers(cf, ov->ov_workers, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "--workers: %s", why);
+		return -1;
+	}
+	if (ov->ov_nlisten > 0) {
+		for (i = 0; i < ov->ov_nlisten; i++) {
+			if (listen_parse_addr(ov->ov_listen[i],
+			    &cf->cf_listen[i], why, sizeof(why)) == -1) {
+				snprintf(err, errlen, "--listen: %s", why);
+				return -1;
+			}
+			for (j = 0; j < i; j++)
+				if (listen_same_addr(&cf->cf_listen[j],
+				    &cf->cf_listen[i])) {
+					snprintf(err, errlen, "--listen: "
+					    "duplicate address '%s'",
+					    ov->ov_listen[i]);
+					return -1;
+				}
+		}
+		cf->cf_nlisten = ov->ov_nlisten;
+	}
+	/* The blocking model serves one connection at a time: keep-alive
+	 * would let one client hold the only worker, so it is off unless
+	 * the file asks for it. */
+	if (cf->cf_mode == HD_MODE_SYNC && !cf->cf_keepalive_set)
+		cf->cf_keepalive_timeout = 0;
+	return 0;
+}
+
+/*
+ * The whole chain: defaults, file, command line.  Without -c the default
+ * file is read when it exists, otherwise the built-in defaults stand.
+ */
+int
+config_read(struct hd_config *cf, const struct hd_overrides *ov, char *err,
+    size_t errlen)
+{
+	const char	*path = ov->ov_config;
+
+	config_defaults(cf);
+	if (path == NULL && access(HELLOD_CONF, F_OK) == 0)
+		path = HELLOD_CONF;
+	if (path != NULL && config_load(cf, path, err, errlen) == -1)
+		return -1;
+	return config_apply_overrides(cf, ov, err, errlen);
+}
+
+unsigned
+config_worker_count(const struct hd_config *cf)
+{
+	long	 n;
+
+	if (cf->cf_mode == HD_MODE_SYNC)
+		return 1;
+	if (cf->cf_workers != 0)
+		return cf->cf_workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > HD_MAX_WORKERS)
+		n = HD_MAX_WORKERS;
+	return (unsigned)n;
+}

@@ -1,0 +1,204 @@
+/*
+ * Process plumbing: detaching from the terminal, the pid file and its
+ * lock, and dropping root in workers.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hellod.h"
+
+/* fork, setsid, fork: the daemon is no session leader and can never
+ * acquire a controlling terminal again. */
+int
+daemonize(void)
+{
+	pid_t	 pid;
+	int	 fd;
+
+	if ((pid = fork()) == -1) {
+		log_warn("fork() failed");
+		return -1;
+	}
+	if (pid != 0)
+		_exit(0);
+	if (setsid() == -1) {
+		log_warn("setsid() failed");
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork() failed");
+		return -1;
+	}
+	if (pid != 0)
+		_exit(0);
+	umask(022);
+	if (chdir("/") == -1) {
+		log_warn("chdir(\"/\") failed");
+		return -1;
+	}
+	if ((fd = open("/dev/null", O_RDWR)) == -1) {
+		log_warn("open(\"/dev/null\") failed");
+		return -1;
+	}
+	if (dup2(fd, STDIN_FILENO) == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
+	    dup2(fd, STDERR_FILENO) == -1) {
+		log_warn("dup2() failed");
+		close(fd);
+		return -1;
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+}
+
+/*
+ * Opens and locks the pid file.  The lock lives as long as the master's
+ * descriptor: a second hellod with the same pid file fails here, before it
+ * binds anything (SO_REUSEPORT would otherwise let it share the port).
+ */
+int
+pidfile_open(const char *path)
+{
+	char	 buf[32];
+	ssize_t	 n;
+	int	 fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		log_warn("open(\"%s\") failed", path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EWOULDBLOCK) {
+			n = read(fd, buf, sizeof(buf) - 1);
+			buf[n > 0 ? n : 0] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			log_error("another hellod is running (pid %s, pid file "
+			    "%s is locked)", buf[0] ? buf : "unknown", path);
+		} else
+			log_warn("flock(\"%s\") failed", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+pidfile_write(int fd)
+{
+	char	 buf[32];
+	int	 n;
+
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		log_warn("writing the pid file failed");
+		return -1;
+	}
+	return 0;
+}
+
+void
+pidfile_remove(const char *path, int fd)
+{
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("unlink(\"%s\") failed", path);
+	close(fd);
+}
+
+struct ids {
+	uid_t	 uid;
+	gid_t	 gid;
+	int	 drop;
+};
+
+static int
+lookup_ids(const struct hd_config *cf, struct ids *ids, int quiet)
+{
+	struct passwd	*pw = NULL;
+	struct group	*gr;
+
+	memset(ids, 0, sizeof(*ids));
+	if (cf->cf_user[0] == '\0' && cf->cf_group[0] == '\0')
+		return 0;
+	if (cf->cf_user[0] != '\0') {
+		errno = 0;
+		if ((pw = getpwnam(cf->cf_user)) == NULL) {
+			if (!quiet)
+				log_error("%s: [server] user: unknown user "
+				    "'%s'", cf->cf_file, cf->cf_user);
+			return -1;
+		}
+		ids->uid = pw->pw_uid;
+		ids->gid = pw->pw_gid;
+	} else {
+		ids->uid = getuid();
+		ids->gid = getgid();
+	}
+	if (cf->cf_group[0] != '\0') {
+		if ((gr = getgrnam(cf->cf_group)) == NULL) {
+			if (!quiet)
+				log_error("%s: [server] group: unknown group "
+				    "'%s'", cf->cf_file, cf->cf_group);
+			return -1;
+		}
+		ids->gid = gr->gr_gid;
+	}
+	ids->drop = 1;
+	return 0;
+}
+
+/* Validates user and group; as root, refuses root workers unless asked. */
+int
+privileges_check(const struct hd_config *cf)
+{
+	struct ids	 ids;
+
+	if (lookup_ids(cf, &ids, 0) == -1)
+		return -1;
+	if (geteuid() == 0 && !ids.drop) {
+		log_error("refusing to run workers as root: set [server] user "
+		    "(user = root runs them as root on purpose)");
+		return -1;
+	}
+	return 0;
+}
+
+/* In a worker, after it has what it needs from root. */
+int
+privileges_drop(const struct hd_config *cf)
+{
+	struct ids	 ids;
+
+	if (geteuid() != 0)
+		return 0;	/* user/group only apply when started as root */
+	if (lookup_ids(cf, &ids, 0) == -1)
+		return -1;
+	if (!ids.drop || ids.uid == 0)
+		return 0;
+	if (setgroups(1, &ids.gid) == -1) {
+		log_warn("setgroups() failed");
+		return -1;
+	}
+	if (setresgid(ids.gid, ids.gid, ids.gid) == -1) {
+		log_warn("setresgid(%u) failed", (unsigned)ids.gid);
+		return -1;
+	}
+	if (setresuid(ids.uid, ids.uid, ids.uid) == -1) {
+		log_warn("setresuid(%u) failed", (unsigned)ids.uid);
+		return -1;
+	}
+	if (setuid(0) != -1 || seteuid(0) != -1) {
+		log_error("root privileges could be regained after the drop");
+		return -1;
+	}
+	return 0;
+}

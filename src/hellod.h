@@ -1,0 +1,176 @@
+/*
+ * hellod: shared declarations, grouped by the file that defines them.
+ */
+#ifndef HELLOD_H
+#define HELLOD_H
+
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HELLOD_NAME		"hellod"
+#define HD_MAX_LISTEN		16
+#define HD_MAX_WORKERS		256
+#define HD_NAME_MAX		64
+
+/* Exit status of a worker that cannot start with this configuration:
+ * the master stops instead of respawning it forever. */
+#define HD_EXIT_FATAL		2
+
+/* config.c */
+enum hd_mode {
+	HD_MODE_ASYNC,
+	HD_MODE_SYNC
+};
+
+enum hd_access_format {
+	HD_ACCESS_COMBINED,
+	HD_ACCESS_JSON
+};
+
+struct hd_addr {
+	struct sockaddr_storage	 a_ss;
+	socklen_t		 a_len;
+	char			 a_text[80];	/* as written, normalised */
+};
+
+struct hd_config {
+	char		 cf_file[PATH_MAX];	/* "" when built-in defaults */
+
+	/* [server] */
+	struct hd_addr	 cf_listen[HD_MAX_LISTEN];
+	unsigned	 cf_nlisten;
+	enum hd_mode	 cf_mode;
+	unsigned	 cf_workers;		/* 0 = auto */
+	int		 cf_backlog;
+	char		 cf_pid_file[PATH_MAX];	/* "" = none */
+	char		 cf_user[HD_NAME_MAX];
+	char		 cf_group[HD_NAME_MAX];
+	unsigned	 cf_shutdown_timeout;	/* ms */
+
+	/* [http] */
+	unsigned	 cf_keepalive_timeout;	/* ms, 0 = off */
+	int		 cf_keepalive_set;	/* given explicitly */
+	unsigned	 cf_header_timeout;	/* ms */
+	size_t		 cf_max_header_size;
+	unsigned	 cf_max_connections;
+	unsigned	 cf_delay;		/* ms */
+	size_t		 cf_body_padding;
+
+	/* [log] */
+	char		 cf_error_log[PATH_MAX];	/* stderr | syslog | path */
+	int		 cf_log_level;
+	char		 cf_access_log[PATH_MAX];	/* "" = off */
+	enum hd_access_format cf_access_format;
+};
+
+/* Values given on the command line; they win over the file. */
+struct hd_overrides {
+	const char	*ov_config;
+	int		 ov_sync;
+	const char	*ov_workers;
+	const char	*ov_listen[HD_MAX_LISTEN];
+	unsigned	 ov_nlisten;
+};
+
+#define HD_ERRLEN	512
+
+void	 config_defaults(struct hd_config *);
+int	 config_load(struct hd_config *, const char *, char *, size_t);
+int	 config_apply_overrides(struct hd_config *,
+	    const struct hd_overrides *, char *, size_t);
+int	 config_read(struct hd_config *, const struct hd_overrides *,
+	    char *, size_t);
+unsigned config_worker_count(const struct hd_config *);
+int	 config_parse_duration(const char *, unsigned *);
+int	 config_parse_size(const char *, size_t *);
+
+/* listen.c */
+struct listeners {
+	struct hd_addr	 l_addr[HD_MAX_LISTEN];
+	unsigned	 l_naddr;
+	unsigned	 l_nslots;
+	int		 l_fd[HD_MAX_LISTEN][HD_MAX_WORKERS];	/* -1: none */
+	int		 l_activated;	/* passed by systemd, shared */
+};
+
+#define HD_MAX_RETIRED	(HD_MAX_LISTEN * HD_MAX_WORKERS)
+
+int	 listen_parse_addr(const char *, struct hd_addr *, char *, size_t);
+int	 listen_open(const struct hd_addr *, int);
+int	 listen_same_addr(const struct hd_addr *, const struct hd_addr *);
+void	 listeners_init(struct listeners *);
+int	 listeners_activate(struct listeners *, const int *, unsigned);
+int	 listeners_update(const struct listeners *, struct listeners *,
+	    const struct hd_config *, unsigned, int *, unsigned *);
+int	 listeners_has_fd(const struct listeners *, int);
+unsigned listeners_slot_fds(const struct listeners *, unsigned, int *);
+
+/* log.c */
+enum {
+	LOG_LEVEL_ERROR,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
+
+int	 log_level_parse(const char *);
+int	 log_open(const char *, int);
+int	 log_reopen(void);
+void	 log_set_ident(const char *);
+int	 log_enabled(int);
+void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+
+/* access.c */
+struct http_request;
+int	 access_open(const struct hd_config *);
+int	 access_reopen(void);
+void	 access_close(void);
+int	 access_enabled(void);
+void	 access_log(const char *, const struct http_request *, int, size_t,
+	    int64_t);
+
+/* worker.c (async) and sync.c */
+struct hd_worker_ctx {
+	const struct hd_config	*wc_config;
+	int			 wc_slot;
+	unsigned		 wc_generation;
+	int			 wc_fds[HD_MAX_LISTEN];
+	unsigned		 wc_nfds;
+};
+
+void	 worker_main(const struct hd_worker_ctx *) __attribute__((noreturn));
+void	 sync_main(const struct hd_worker_ctx *) __attribute__((noreturn));
+
+/* conn_addr.c helpers shared by both worker kinds */
+size_t	 peer_text(const struct sockaddr_storage *, char *, size_t);
+
+/* master.c */
+int	 master_run(struct hd_config *, const struct hd_overrides *,
+	    struct listeners *, int);
+
+/* daemon.c */
+int	 daemonize(void);
+int	 pidfile_open(const char *);
+int	 pidfile_write(int);
+void	 pidfile_remove(const char *, int);
+int	 privileges_drop(const struct hd_config *);
+int	 privileges_check(const struct hd_config *);
+
+/* notify.c: systemd readiness protocol and socket activation */
+int	 notify_send(const char *, ...) __attribute__((format(printf, 1, 2)));
+int	 notify_listen_fds(int *, unsigned);
+
+#endif /* HELLOD_H */

@@ -1,0 +1,557 @@
+/*
+ * HTTP/1.x request head parser (RFC 9112).
+ *
+ * http_parse() looks at a byte range that starts at a request boundary.
+ * It first finds the end of the head, enforcing the size limit, and only
+ * then validates it, so a call on an incomplete head costs one scan for
+ * line feeds.  Nothing is stored between calls.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+
+#define IS_DIGIT(c)	((c) >= '0' && (c) <= '9')
+
+/* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+ *         "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA  (RFC 9110 5.6.2) */
+static int
+is_tchar(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IS_DIGIT(c))
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int
+is_ows(unsigned char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int
+fail(struct http_request *req, int status)
+{
+	req->req_status = status;
+	req->req_keepalive = 0;
+	return HTTP_ERROR;
+}
+
+static int
+name_is(const char *name, size_t len, const char *want)
+{
+	return strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
+/* Calls fn on each non-empty element of a comma-separated list. */
+static int
+each_element(const char *v, size_t len,
+    int (*fn)(const char *, size_t, void *), void *arg)
+{
+	size_t	 i = 0, s, e;
+
+	while (i <= len) {
+		s = i;
+		while (i < len && v[i] != ',')
+			i++;
+		e = i;
+		while (s < e && is_ows(v[s]))
+			s++;
+		while (e > s && is_ows(v[e - 1]))
+			e--;
+		if (e > s && fn(v + s, e - s, arg) == -1)
+			return -1;
+		i++;
+	}
+	return 0;
+}
+
+struct field_state {
+	int		 fs_close;
+	int		 fs_keepalive;
+	int		 fs_has_length;
+	uint64_t	 fs_length;
+	unsigned	 fs_codings;	/* transfer codings seen */
+	int		 fs_chunked_last;
+	int		 fs_chunked_seen;
+};
+
+static int
+connection_token(const char *t, size_t len, void *arg)
+{
+	struct field_state	*fs = arg;
+
+	if (name_is(t, len, "close"))
+		fs->fs_close = 1;
+	else if (name_is(t, len, "keep-alive"))
+		fs->fs_keepalive = 1;
+	return 0;
+}
+
+static int
+length_value(const char *t, size_t len, void *arg)
+{
+	struct field_state	*fs = arg;
+	uint64_t		 v = 0;
+	size_t			 i;
+
+	for (i = 0; i < len; i++) {
+		if (!IS_DIGIT(t[i]))
+			return -1;
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(t[i] - '0');
+	}
+	if (fs->fs_has_length && fs->fs_length != v)
+		return -1;
+	fs->fs_has_length = 1;
+	fs->fs_length = v;
+	return 0;
+}
+
+static int
+coding_value(const char *t, size_t len, void *arg)
+{
+	struct field_state	*fs = arg;
+	size_t			 n = 0;
+
+	while (n < len && is_tchar((unsigned char)t[n]))
+		n++;
+	if (n == 0)
+		return -1;
+	if (fs->fs_chunked_last)	/* chunked must be the final coding */
+		return -1;
+	fs->fs_codings++;
+	if (name_is(t, n, "chunked")) {
+		if (n != len)
+			return -1;
+		fs->fs_chunked_last = fs->fs_chunked_seen = 1;
+	}
+	return 0;
+}
+
+/* Returns 0 or the error status for one field line (CR already removed). */
+static int
+parse_field(const char *line, size_t len, struct http_request *req,
+    struct field_state *fs, unsigned *hosts)
+{
+	const char	*name = line, *v;
+	size_t		 n = 0, vlen, i;
+	int		 empty_list = 0;
+
+	if (is_ows((unsigned char)line[0]))
+		return 400;		/* obs-fold */
+	while (n < len && is_tchar((unsigned char)line[n]))
+		n++;
+	if (n == 0 || n == len || line[n] != ':')
+		return 400;		/* includes whitespace before ':' */
+	v = line + n + 1;
+	vlen = len - n - 1;
+	for (i = 0; i < vlen; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 400;
+	}
+	while (vlen > 0 && is_ows((unsigned char)v[0])) {
+		v++;
+		vlen--;
+	}
+	while (vlen > 0 && is_ows((unsigned char)v[vlen - 1]))
+		vlen--;
+
+	switch (name[0] | 0x20) {
+	case 'h':
+		if (name_is(name, n, "host"))
+			(*hosts)++;
+		break;
+	case 'c':
+		if (name_is(name, n, "connection"))
+			each_element(v, vlen, connection_token, fs);
+		else if (name_is(name, n, "content-length")) {
+			if (vlen == 0)
+				return 400;
+			for (i = 0; i < vlen; i++)
+				if (v[i] != ',' && !is_ows((unsigned char)v[i]))
+					empty_list = 1;
+			if (!empty_list ||
+			    each_element(v, vlen, length_value, fs) == -1)
+				return 400;
+		}
+		break;
+	case 'r':
+		if (name_is(name, n, "referer")) {
+			req->req_referer = v;
+			req->req_referer_len = vlen;
+		}
+		break;
+	case 't':
+		if (name_is(name, n, "transfer-encoding")) {
+			if (each_element(v, vlen, coding_value, fs) == -1)
+				return 400;
+		}
+		break;
+	case 'u':
+		if (name_is(name, n, "user-agent")) {
+			req->req_agent = v;
+			req->req_agent_len = vlen;
+		}
+		break;
+	}
+	return 0;
+}
+
+/* absolute-form: scheme "://" ... ; scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+static int
+is_absolute_form(const char *t, size_t len)
+{
+	size_t	 i;
+	unsigned char c;
+
+	c = (unsigned char)t[0];
+	if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+		return 0;
+	for (i = 1; i < len; i++) {
+		c = (unsigned char)t[i];
+		if (c == ':')
+			return len - i > 3 && t[i + 1] == '/' && t[i + 2] == '/';
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    IS_DIGIT(c) || c == '+' || c == '-' || c == '.'))
+			return 0;
+	}
+	return 0;
+}
+
+/* Returns 0 or the error status for the request line (CR removed). */
+static int
+parse_request_line(const char *line, size_t len, struct http_request *req)
+{
+	const char	*sp1, *sp2, *target, *ver;
+	size_t		 mlen, tlen, i;
+
+	if (memchr(line, '\r', len) != NULL)
+		return 400;		/* bare CR */
+	for (mlen = 0; mlen < len && is_tchar((unsigned char)line[mlen]); mlen++)
+		;
+	if (mlen == 0 || mlen == len || line[mlen] != ' ')
+		return 400;
+	sp1 = line + mlen;
+	sp2 = memrchr(line, ' ', len);
+	if (sp2 == sp1)
+		return 400;		/* HTTP/0.9 style: no version */
+	target = sp1 + 1;
+	tlen = (size_t)(sp2 - target);
+	ver = sp2 + 1;
+
+	if (len - (size_t)(ver - line) != 8 || memcmp(ver, "HTTP/", 5) != 0 ||
+	    !IS_DIGIT(ver[5]) || ver[6] != '.' || !IS_DIGIT(ver[7]))
+		return 400;
+	if (ver[5] != '1')
+		return 505;
+	req->req_minor = ver[7] == '0' ? 0 : 1;
+
+	if (tlen == 0)
+		return 400;
+	for (i = 0; i < tlen; i++) {
+		unsigned char c = (unsigned char)target[i];
+		if (c <= 0x20 || c == 0x7f)
+			return 400;
+	}
+
+	if (mlen == 3 && memcmp(line, "GET", 3) == 0)
+		req->req_method = HTTP_GET;
+	else if (mlen == 4 && memcmp(line, "HEAD", 4) == 0)
+		req->req_method = HTTP_HEAD;
+	else
+		req->req_method = HTTP_OTHER;
+
+	/* GET and HEAD take origin-form or absolute-form only (9112 3.2). */
+	if (req->req_method != HTTP_OTHER && target[0] != '/' &&
+	    !is_absolute_form(target, tlen))
+		return 400;
+	return 0;
+}
+
+int
+http_parse(const char *buf, size_t len, const struct http_limits *lim,
+    struct http_request *req)
+{
+	const char		*p = buf, *end = buf + len, *head, *q, *nl;
+	const char		*line_end;
+	size_t			 rl_len, n;
+	unsigned		 nfields = 0, hosts = 0;
+	struct field_state	 fs;
+	int			 status;
+
+	memset(req, 0, sizeof(*req));
+
+	/* Empty lines before the request line are ignored (9112 2.2). */
+	while (p < end) {
+		if (*p == '\n')
+			p++;
+		else if (*p == '\r' && p + 1 < end && p[1] == '\n')
+			p += 2;
+		else
+			break;
+	}
+	req->req_consumed = (size_t)(p - buf);
+	head = p;
+
+	/* Find the end of the head before looking inside it. */
+	line_end = memchr(head, '\n', (size_t)(end - head));
+	if (line_end == NULL)
+		return (size_t)(end - head) > lim->lim_max_header ?
+		    fail(req, 414) : HTTP_NEED_MORE;
+	if ((size_t)(line_end - head) + 1 > lim->lim_max_header)
+		return fail(req, 414);
+	for (q = line_end + 1;; q = nl + 1) {
+		nl = memchr(q, '\n', (size_t)(end - q));
+		if (nl == NULL)
+			return (size_t)(end - head) > lim->lim_max_header ?
+			    fail(req, 431) : HTTP_NEED_MORE;
+		if ((size_t)(nl - head) + 1 > lim->lim_max_header)
+			return fail(req, 431);
+		if (nl == q || (nl == q + 1 && *q == '\r'))
+			break;
+	}
+	req->req_consumed = (size_t)(nl + 1 - buf);
+
+	rl_len = (size_t)(line_end - head);
+	if (rl_len > 0 && head[rl_len - 1] == '\r')
+		rl_len--;
+	req->req_line = head;
+	req->req_line_len = rl_len;
+	if ((status = parse_request_line(head, rl_len, req)) != 0)
+		return fail(req, status);
+
+	memset(&fs, 0, sizeof(fs));
+	for (q = line_end + 1;; q = nl + 1) {
+		nl = memchr(q, '\n', (size_t)(end - q));
+		n = (size_t)(nl - q);
+		if (n > 0 && q[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			break;
+		if (++nfields > lim->lim_max_fields)
+			return fail(req, 431);
+		if ((status = parse_field(q, n, req, &fs, &hosts)) != 0)
+			return fail(req, status);
+	}
+
+	if (hosts > 1 || (req->req_minor == 1 && hosts == 0))
+		return fail(req, 400);
+	if (fs.fs_codings > 0) {
+		/* 9112 6.1 and 6.3: no codings in 1.0, chunked last, no
+		 * Content-Length beside it (request smuggling). */
+		if (req->req_minor == 0 || !fs.fs_chunked_last ||
+		    fs.fs_has_length)
+			return fail(req, 400);
+		req->req_body = HTTP_BODY_CHUNKED;
+	} else if (fs.fs_has_length && fs.fs_length > 0) {
+		req->req_body = HTTP_BODY_LENGTH;
+		req->req_content_length = fs.fs_length;
+	}
+
+	if (req->req_minor == 1)
+		req->req_keepalive = !fs.fs_close;
+	else
+		req->req_keepalive = fs.fs_keepalive && !fs.fs_close;
+	req->req_status = req->req_method == HTTP_OTHER ? 405 : 200;
+	return HTTP_DONE;
+}
+
+/*
+ * Chunked body skipping (9112 7.1).  Extensions and trailers are bounded
+ * so that a client cannot keep a connection busy with an endless line.
+ */
+#define CHUNK_MAX_EXTRA	4096
+
+enum {
+	CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF,
+	CH_TRAILER_START, CH_TRAILER, CH_TRAILER_LF, CH_END_LF
+};
+
+void
+http_chunked_init(struct http_chunked *ch)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->ch_state = CH_SIZE;
+}
+
+static int
+hexval(unsigned char c)
+{
+	if (IS_DIGIT(c))
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static void
+chunk_size_done(struct http_chunked *ch)
+{
+	ch->ch_state = ch->ch_left == 0 ? CH_TRAILER_START : CH_DATA;
+}
+
+int
+http_chunked_skip(struct http_chunked *ch, const char *buf, size_t len,
+    size_t *consumed)
+{
+	size_t		 i = 0, n;
+	unsigned char	 c;
+	int		 v;
+
+	while (i < len) {
+		c = (unsigned char)buf[i];
+		switch (ch->ch_state) {
+		case CH_SIZE:
+			if ((v = hexval(c)) >= 0) {
+				if (ch->ch_digits == 15)
+					return -1;	/* overflow */
+				ch->ch_left = ch->ch_left * 16 + (uint64_t)v;
+				ch->ch_digits++;
+			} else if (ch->ch_digits == 0)
+				return -1;
+			else if (c == ';' || is_ows(c))
+				ch->ch_state = CH_EXT;
+			else if (c == '\r')
+				ch->ch_state = CH_SIZE_LF;
+			else if (c == '\n')
+				chunk_size_done(ch);
+			else
+				return -1;
+			i++;
+			break;
+		case CH_EXT:
+		case CH_TRAILER:
+			if (c == '\r')
+				ch->ch_state = ch->ch_state == CH_EXT ?
+				    CH_SIZE_LF : CH_TRAILER_LF;
+			else if (c == '\n') {
+				if (ch->ch_state == CH_EXT)
+					chunk_size_done(ch);
+				else
+					ch->ch_state = CH_TRAILER_START;
+			} else if ((c < 0x20 && c != '\t') || c == 0x7f ||
+			    ++ch->ch_ext > CHUNK_MAX_EXTRA)
+				return -1;
+			i++;
+			break;
+		case CH_SIZE_LF:
+			if (c != '\n')
+				return -1;
+			chunk_size_done(ch);
+			i++;
+			break;
+		case CH_DATA:
+			n = len - i;
+			if ((uint64_t)n > ch->ch_left)
+				n = (size_t)ch->ch_left;
+			ch->ch_left -= n;
+			i += n;
+			if (ch->ch_left == 0)
+				ch->ch_state = CH_DATA_CR;
+			break;
+		case CH_DATA_CR:
+		case CH_DATA_LF:
+			if (c == '\r' && ch->ch_state == CH_DATA_CR)
+				ch->ch_state = CH_DATA_LF;
+			else if (c == '\n') {
+				ch->ch_state = CH_SIZE;
+				ch->ch_digits = 0;
+			} else
+				return -1;
+			i++;
+			break;
+		case CH_TRAILER_START:
+			i++;
+			if (c == '\n') {
+				*consumed = i;
+				return 1;
+			}
+			if (c == '\r')
+				ch->ch_state = CH_END_LF;
+			else if (is_ows(c) || !is_tchar(c))
+				return -1;
+			else
+				ch->ch_state = CH_TRAILER;
+			break;
+		case CH_TRAILER_LF:
+			if (c != '\n')
+				return -1;
+			ch->ch_state = CH_TRAILER_START;
+			i++;
+			break;
+		case CH_END_LF:
+			if (c != '\n')
+				return -1;
+			*consumed = i + 1;
+			return 1;
+		}
+	}
+	*consumed = i;
+	return 0;
+}
+
+/*
+ * A connection's request stream: skips the body of the previous request,
+ * then parses the next head.  *used is what the caller may drop.
+ */
+void
+http_stream_init(struct http_stream *st)
+{
+	memset(st, 0, sizeof(*st));
+}
+
+int
+http_stream_busy(const struct http_stream *st)
+{
+	return st->st_skip > 0 || st->st_in_chunked;
+}
+
+int
+http_stream_next(struct http_stream *st, const char *buf, size_t len,
+    const struct http_limits *lim, struct http_request *req, size_t *used)
+{
+	size_t	 off = 0, n;
+	int	 rc;
+
+	*used = 0;
+	while (http_stream_busy(st)) {
+		if (off == len) {
+			*used = off;
+			memset(req, 0, sizeof(*req));
+			return HTTP_NEED_MORE;
+		}
+		if (st->st_skip > 0) {
+			n = len - off;
+			if ((uint64_t)n > st->st_skip)
+				n = (size_t)st->st_skip;
+			st->st_skip -= n;
+			off += n;
+			continue;
+		}
+		rc = http_chunked_skip(&st->st_chunked, buf + off, len - off,
+		    &n);
+		if (rc == -1) {
+			memset(req, 0, sizeof(*req));
+			*used = off;
+			return fail(req, 400);
+		}
+		off += n;
+		if (rc == 1)
+			st->st_in_chunked = 0;
+	}
+	rc = http_parse(buf + off, len - off, lim, req);
+	*used = off + req->req_consumed;
+	if (rc == HTTP_DONE) {
+		if (req->req_body == HTTP_BODY_LENGTH)
+			st->st_skip = req->req_content_length;
+		else if (req->req_body == HTTP_BODY_CHUNKED) {
+			http_chunked_init(&st->st_chunked);
+			st->st_in_chunked = 1;
+		}
+	}
+	return rc;
+}

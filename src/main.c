@@ -1,0 +1,173 @@
+/*
+ * hellod: command line, start-up, then the master.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hellod.h"
+
+static struct hd_config		 config;
+static struct listeners		 listeners;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: %s [-fthv] [-c file] [-w n|auto] [-l addr:port]... "
+	    "[--sync]\n"
+	    "  -c, --config FILE     configuration file (default %s)\n"
+	    "  -f, --foreground      stay in the foreground, log to stderr\n"
+	    "      --sync            one blocking worker, one connection at "
+	    "a time\n"
+	    "  -w, --workers N|auto  number of async workers\n"
+	    "  -l, --listen ADDR     listen on ADDR:PORT or [ADDR]:PORT "
+	    "(repeatable)\n"
+	    "  -t, --test-config     check the configuration and exit\n"
+	    "  -v, --version         print the version and exit\n"
+	    "  -h, --help            print this help and exit\n",
+	    HELLOD_NAME, HELLOD_CONF);
+}
+
+static int
+parse_args(int argc, char *argv[], struct hd_overrides *ov, int *foreground,
+    int *test)
+{
+	static const struct option longopts[] = {
+		{ "config",	 required_argument, NULL, 'c' },
+		{ "foreground",	 no_argument,	    NULL, 'f' },
+		{ "sync",	 no_argument,	    NULL, 's' },
+		{ "workers",	 required_argument, NULL, 'w' },
+		{ "listen",	 required_argument, NULL, 'l' },
+		{ "test-config", no_argument,	    NULL, 't' },
+		{ "version",	 no_argument,	    NULL, 'v' },
+		{ "help",	 no_argument,	    NULL, 'h' },
+		{ NULL,		 0,		    NULL, 0 }
+	};
+	int	 ch;
+
+	while ((ch = getopt_long(argc, argv, "c:fw:l:tvh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			ov->ov_config = optarg;
+			break;
+		case 'f':
+			*foreground = 1;
+			break;
+		case 's':
+			ov->ov_sync = 1;
+			break;
+		case 'w':
+			ov->ov_workers = optarg;
+			break;
+		case 'l':
+			if (ov->ov_nlisten == HD_MAX_LISTEN) {
+				fprintf(stderr, "%s: --listen: more than %d "
+				    "addresses\n", HELLOD_NAME, HD_MAX_LISTEN);
+				return -1;
+			}
+			ov->ov_listen[ov->ov_nlisten++] = optarg;
+			break;
+		case 't':
+			*test = 1;
+			break;
+		case 'v':
+			printf("%s %s\n", HELLOD_NAME, VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", HELLOD_NAME,
+		    argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* Binds every listener (or takes systemd's) before anything detaches,
+ * so that an address in use is reported where it can be seen. */
+static int
+open_listeners(const struct hd_config *cf)
+{
+	static struct listeners	 empty;
+	static int		 retired[HD_MAX_RETIRED];
+	int			 fds[HD_MAX_LISTEN], n;
+	unsigned		 nretired;
+
+	n = notify_listen_fds(fds, HD_MAX_LISTEN);
+	if (n < 0)
+		return -1;
+	if (n > 0) {
+		log_info("using %d listeners passed by the service manager; "
+		    "[server] listen is ignored", n);
+		return listeners_activate(&listeners, fds, (unsigned)n);
+	}
+	listeners_init(&empty);
+	return listeners_update(&empty, &listeners, cf,
+	    config_worker_count(cf), retired, &nretired);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct hd_overrides	 ov;
+	char			 err[HD_ERRLEN];
+	const char		*dest;
+	int			 foreground = 0, test = 0, pidfd = -1, status;
+	unsigned		 a;
+
+	memset(&ov, 0, sizeof(ov));
+	if (parse_args(argc, argv, &ov, &foreground, &test) == -1)
+		return 1;
+	if (config_read(&config, &ov, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
+		return 1;
+	}
+	if (privileges_check(&config) == -1)
+		return 1;
+	if (test) {
+		printf("configuration OK\n");
+		return 0;
+	}
+
+	/* Detached, stderr leads nowhere: use syslog instead. */
+	dest = config.cf_error_log;
+	if (!foreground && strcmp(dest, "stderr") == 0)
+		dest = "syslog";
+	if (log_open(dest, config.cf_log_level) == -1) {
+		fprintf(stderr, "%s: %s: [log] error_log: cannot open '%s': "
+		    "%s\n", HELLOD_NAME, config.cf_file, dest, strerror(errno));
+		return 1;
+	}
+	if (geteuid() != 0 && (config.cf_user[0] || config.cf_group[0]))
+		log_info("not started as root: [server] user and group are "
+		    "ignored");
+
+	if (config.cf_pid_file[0] != '\0' &&
+	    (pidfd = pidfile_open(config.cf_pid_file)) == -1)
+		return 1;
+	if (open_listeners(&config) == -1) {
+		log_error("cannot open the listeners; exiting");
+		return 1;
+	}
+	for (a = 0; a < listeners.l_naddr; a++)
+		log_info("listening on %s", listeners.l_addr[a].a_text);
+	if (!foreground && daemonize() == -1)
+		return 1;
+	if (pidfd != -1 && pidfile_write(pidfd) == -1)
+		return 1;
+
+	status = master_run(&config, &ov, &listeners, pidfd);
+	return status;
+}

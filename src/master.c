@@ -1,0 +1,667 @@
+/*
+ * The master: spawns, reaps and respawns workers, reloads, stops.  It
+ * never serves.  Signal handlers only set flags; the master sleeps in
+ * ppoll() with every signal unblocked for just that call, so a signal can
+ * never arrive between checking the flags and going to sleep.  The same
+ * ppoll() watches the pipe on which workers report that they serve.
+ */
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hellod.h"
+
+#define MAX_RETIRING		(4 * HD_MAX_WORKERS)
+#define RESPAWN_MAX_DELAY	30.0
+#define RESPAWN_FIRST_DELAY	0.1
+#define STABLE_AFTER		10.0	/* a worker this old crashed anew */
+
+struct slot {
+	pid_t		 s_pid;		/* 0: no process */
+	int		 s_ready;
+	unsigned	 s_fails;	/* quick deaths in a row */
+	double		 s_started;
+	double		 s_respawn_at;	/* 0: none pending */
+};
+
+struct retiring {
+	pid_t		 r_pid;
+	double		 r_kill_at;
+};
+
+struct master {
+	struct hd_config	*m_cf;
+	const struct hd_overrides *m_ov;
+	struct listeners	*m_ls;
+	unsigned		 m_generation;
+	unsigned		 m_nslots;
+	struct slot		 m_slots[HD_MAX_WORKERS];
+	struct retiring		 m_old[MAX_RETIRING];
+	unsigned		 m_nold;
+	int			 m_retired[HD_MAX_RETIRED];
+	unsigned		 m_nretired;
+	int			 m_ready_pipe[2];
+	int			 m_pidfd;
+	int			 m_announce;	/* READY=1 due once all serve */
+	int			 m_stopping;
+	double			 m_stop_at;
+	int			 m_status;
+};
+
+static volatile sig_atomic_t	 sig_reload, sig_terminate, sig_quit;
+static volatile sig_atomic_t	 sig_reopen, sig_child;
+
+/* Two configurations and listener sets: the running one and the one a
+ * reload builds; they swap when the reload succeeds. */
+static struct hd_config		 cf_store[2];
+static struct listeners		 ls_store[2];
+
+static void
+master_signal(int sig)
+{
+	switch (sig) {
+	case SIGHUP:
+		sig_reload = 1;
+		break;
+	case SIGTERM:
+	case SIGINT:
+		sig_terminate++;
+		break;
+	case SIGQUIT:
+		sig_quit = 1;
+		break;
+	case SIGUSR1:
+		sig_reopen = 1;
+		break;
+	case SIGCHLD:
+		sig_child = 1;
+		break;
+	}
+}
+
+static const int master_signals[] = {
+	SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD
+};
+#define NSIGNALS	(sizeof(master_signals) / sizeof(master_signals[0]))
+
+static double
+now_mono(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *
+mode_name(const struct hd_config *cf)
+{
+	return cf->cf_mode == HD_MODE_SYNC ? "sync" : "async";
+}
+
+static void
+describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with code %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+	else
+		snprintf(buf, len, "stopped (status %d)", status);
+}
+
+static void
+status_notify(struct master *m)
+{
+	notify_send("READY=1\nSTATUS=%u workers serving (%s), generation %u",
+	    m->m_nslots, mode_name(m->m_cf), m->m_generation);
+}
+
+/* The child side of spawn(): never returns. */
+static void
+worker_start(struct master *m, unsigned slot)
+{
+	struct hd_worker_ctx	 ctx;
+	struct sigaction	 sa;
+	unsigned		 a, s, i;
+	pid_t			 me;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		log_warn("prctl(PR_SET_PDEATHSIG) failed");
+	if (getppid() == 1)
+		_exit(0);	/* the master is already gone */
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_DFL;
+	for (i = 0; i < NSIGNALS; i++)
+		sigaction(master_signals[i], &sa, NULL);
+	/* The master coordinates stopping and reloading: a terminal's
+	 * SIGINT or SIGHUP, sent to the whole group, is its business. */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+
+	close(m->m_ready_pipe[0]);
+	if (m->m_pidfd != -1)
+		close(m->m_pidfd);
+	for (i = 0; i < m->m_nretired; i++)
+		close(m->m_retired[i]);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.wc_config = m->m_cf;
+	ctx.wc_slot = (int)slot;
+	ctx.wc_generation = m->m_generation;
+	ctx.wc_nfds = listeners_slot_fds(m->m_ls, slot, ctx.wc_fds);
+	if (!m->m_ls->l_activated)
+		for (a = 0; a < m->m_ls->l_naddr; a++)
+			for (s = 0; s < m->m_ls->l_nslots; s++)
+				if (s != slot && m->m_ls->l_fd[a][s] != -1)
+					close(m->m_ls->l_fd[a][s]);
+
+	{
+		char	 ident[32];
+
+		snprintf(ident, sizeof(ident), "worker %u", slot);
+		log_set_ident(ident);
+	}
+	if (access_open(m->m_cf) == -1 || privileges_drop(m->m_cf) == -1)
+		_exit(HD_EXIT_FATAL);
+
+	/* Report readiness before serving: the master announces the service
+	 * once every worker has, and the listeners already queue clients. */
+	me = getpid();
+	if (write(m->m_ready_pipe[1], &me, sizeof(me)) != sizeof(me))
+		log_warn("write() to the master failed");
+	close(m->m_ready_pipe[1]);
+
+	if (m->m_cf->cf_mode == HD_MODE_SYNC)
+		sync_main(&ctx);
+	worker_main(&ctx);
+}
+
+static int
+spawn(struct master *m, unsigned slot)
+{
+	struct slot	*sl = &m->m_slots[slot];
+	pid_t		 pid;
+
+	sl->s_respawn_at = 0;
+	if ((pid = fork()) == -1) {
+		log_warn("fork() failed");
+		sl->s_respawn_at = now_mono() + 1.0;
+		return -1;
+	}
+	if (pid == 0)
+		worker_start(m, slot);
+	sl->s_pid = pid;
+	sl->s_ready = 0;
+	sl->s_started = now_mono();
+	log_debug("spawned worker %u, pid %ld", slot, (long)pid);
+	return 0;
+}
+
+static void
+signal_all(struct master *m, int sig)
+{
+	unsigned	 i;
+
+	for (i = 0; i < m->m_nslots; i++)
+		if (m->m_slots[i].s_pid > 0 && kill(m->m_slots[i].s_pid, sig) ==
+		    -1 && errno != ESRCH)
+			log_warn("kill(%ld) failed", (long)m->m_slots[i].s_pid);
+	for (i = 0; i < m->m_nold; i++)
+		if (kill(m->m_old[i].r_pid, sig) == -1 && errno != ESRCH)
+			log_warn("kill(%ld) failed", (long)m->m_old[i].r_pid);
+}
+
+static int
+children_left(const struct master *m)
+{
+	unsigned	 i;
+
+	if (m->m_nold > 0)
+		return 1;
+	for (i = 0; i < m->m_nslots; i++)
+		if (m->m_slots[i].s_pid > 0)
+			return 1;
+	return 0;
+}
+
+static void
+stop_begin(struct master *m, int status)
+{
+	unsigned	 i;
+
+	if (m->m_stopping)
+		return;
+	m->m_stopping = 1;
+	m->m_status = status;
+	m->m_stop_at = now_mono() + m->m_cf->cf_shutdown_timeout / 1000.;
+	for (i = 0; i < m->m_nslots; i++)
+		m->m_slots[i].s_respawn_at = 0;
+	notify_send("STOPPING=1");
+	log_info("stopping gracefully (at most %ums)",
+	    m->m_cf->cf_shutdown_timeout);
+	signal_all(m, SIGTERM);
+}
+
+static void
+retired_close(struct master *m)
+{
+	unsigned	 i;
+
+	for (i = 0; i < m->m_nretired; i++)
+		if (close(m->m_retired[i]) == -1)
+			log_warn("close() of a retired listener failed");
+	if (m->m_nretired > 0)
+		log_info("closed %u listeners no longer configured",
+		    m->m_nretired);
+	m->m_nretired = 0;
+}
+
+static void
+reap_one(struct master *m, pid_t pid, int status)
+{
+	struct slot	*sl;
+	char		 how[64];
+	unsigned	 i;
+	double		 now = now_mono(), delay;
+
+	describe_status(status, how, sizeof(how));
+	for (i = 0; i < m->m_nold; i++)
+		if (m->m_old[i].r_pid == pid) {
+			log_debug("old worker pid %ld %s", (long)pid, how);
+			m->m_old[i] = m->m_old[--m->m_nold];
+			if (m->m_nold == 0) {
+				log_info("previous generation finished");
+				retired_close(m);
+			}
+			return;
+		}
+	for (i = 0; i < m->m_nslots; i++)
+		if (m->m_slots[i].s_pid == pid)
+			break;
+	if (i == m->m_nslots) {
+		log_debug("unknown child pid %ld %s", (long)pid, how);
+		return;
+	}
+	sl = &m->m_slots[i];
+	sl->s_pid = 0;
+	sl->s_ready = 0;
+	if (m->m_stopping) {
+		log_debug("worker %u (pid %ld) %s", i, (long)pid, how);
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_FATAL) {
+		log_error("worker %u (pid %ld) cannot start with this "
+		    "configuration; stopping", i, (long)pid);
+		stop_begin(m, 1);
+		return;
+	}
+	if (now - sl->s_started < STABLE_AFTER)
+		sl->s_fails++;
+	else
+		sl->s_fails = 1;
+	/* The first death is answered at once; a crash loop backs off. */
+	delay = 0;
+	if (sl->s_fails > 1) {
+		delay = RESPAWN_FIRST_DELAY;
+		for (unsigned k = 2; k < sl->s_fails && delay < RESPAWN_MAX_DELAY;
+		    k++)
+			delay *= 2;
+		if (delay > RESPAWN_MAX_DELAY)
+			delay = RESPAWN_MAX_DELAY;
+	}
+	log_error("worker %u (pid %ld) %s; respawning in %.1fs", i, (long)pid,
+	    how, delay);
+	sl->s_respawn_at = now + delay;
+	if (sl->s_respawn_at == 0)
+		sl->s_respawn_at = 1e-9;
+}
+
+static void
+reap(struct master *m)
+{
+	pid_t	 pid;
+	int	 status;
+
+	for (;;) {
+		pid = waitpid(-1, &status, WNOHANG);
+		if (pid == 0)
+			return;
+		if (pid == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != ECHILD)
+				log_warn("waitpid() failed");
+			return;
+		}
+		reap_one(m, pid, status);
+	}
+}
+
+static void
+read_ready(struct master *m)
+{
+	pid_t		 pids[64];
+	ssize_t		 n;
+	unsigned	 i, k, all = 1;
+
+	while ((n = read(m->m_ready_pipe[0], pids, sizeof(pids))) > 0)
+		for (k = 0; k < (size_t)n / sizeof(pid_t); k++)
+			for (i = 0; i < m->m_nslots; i++)
+				if (m->m_slots[i].s_pid == pids[k])
+					m->m_slots[i].s_ready = 1;
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		log_warn("read() from workers failed");
+	if (!m->m_announce)
+		return;
+	for (i = 0; i < m->m_nslots; i++)
+		if (!m->m_slots[i].s_ready)
+			all = 0;
+	if (all) {
+		m->m_announce = 0;
+		status_notify(m);
+	}
+}
+
+static int
+reload_check_files(const struct hd_config *cf, char *err, size_t errlen)
+{
+	int	 fd;
+
+	if (cf->cf_access_log[0] == '\0')
+		return 0;
+	fd = open(cf->cf_access_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0644);
+	if (fd == -1) {
+		snprintf(err, errlen, "%.200s: [log] access_log: cannot open "
+		    "'%.200s': %s", cf->cf_file, cf->cf_access_log,
+		    strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * All or nothing: the new configuration is parsed and its listeners bound
+ * beside the running ones; only then does a new generation start and the
+ * old one drain.  Any failure leaves everything as it was.
+ */
+static void
+reload(struct master *m)
+{
+	struct hd_config	*ncf = m->m_cf == &cf_store[0] ? &cf_store[1] :
+				    &cf_store[0];
+	struct listeners	*nls = m->m_ls == &ls_store[0] ? &ls_store[1] :
+				    &ls_store[0];
+	int			 retired[HD_MAX_RETIRED];
+	unsigned		 nretired, n, i;
+	char			 err[HD_ERRLEN];
+	double			 now;
+	struct timespec		 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ull +
+	    (unsigned long long)ts.tv_nsec / 1000ull);
+	log_info("reloading configuration");
+
+	if (config_read(ncf, m->m_ov, err, sizeof(err)) == -1 ||
+	    reload_check_files(ncf, err, sizeof(err)) == -1)
+		goto fail;
+	if (privileges_check(ncf) == -1) {
+		snprintf(err, sizeof(err), "user/group check failed");
+		goto fail;
+	}
+	n = config_worker_count(ncf);
+	if (m->m_nold + m->m_nslots > MAX_RETIRING ||
+	    m->m_nretired + HD_MAX_LISTEN * m->m_nslots > HD_MAX_RETIRED) {
+		snprintf(err, sizeof(err), "too many old workers still "
+		    "draining");
+		goto fail;
+	}
+	if (listeners_update(m->m_ls, nls, ncf, n, retired, &nretired) == -1) {
+		snprintf(err, sizeof(err), "cannot open the new listeners");
+		goto fail;
+	}
+	if (strcmp(ncf->cf_error_log, m->m_cf->cf_error_log) != 0 ||
+	    ncf->cf_log_level != m->m_cf->cf_log_level) {
+		if (log_open(ncf->cf_error_log, ncf->cf_log_level) == -1)
+			log_warn("open(\"%s\") failed; keeping the current "
+			    "error log", ncf->cf_error_log);
+	}
+
+	/* Commit: the running workers become the old generation. */
+	now = now_mono();
+	for (i = 0; i < m->m_nslots; i++) {
+		if (m->m_slots[i].s_pid > 0) {
+			m->m_old[m->m_nold].r_pid = m->m_slots[i].s_pid;
+			m->m_old[m->m_nold].r_kill_at = now +
+			    ncf->cf_shutdown_timeout / 1000.;
+			m->m_nold++;
+		}
+	}
+	for (i = 0; i < nretired; i++)
+		m->m_retired[m->m_nretired++] = retired[i];
+	m->m_cf = ncf;
+	m->m_ls = nls;
+	m->m_generation++;
+	m->m_nslots = n;
+	memset(m->m_slots, 0, sizeof(m->m_slots));
+	for (i = 0; i < n; i++)
+		spawn(m, i);
+	/* The new generation accepts on the same sockets: the old one can
+	 * stop without a queued connection being lost. */
+	for (i = 0; i < m->m_nold; i++)
+		if (kill(m->m_old[i].r_pid, SIGTERM) == -1 && errno != ESRCH)
+			log_warn("kill(%ld) failed", (long)m->m_old[i].r_pid);
+	m->m_announce = 1;
+	log_info("reloaded: generation %u, %u workers (%s)", m->m_generation,
+	    n, mode_name(ncf));
+	return;
+fail:
+	log_error("reload failed, keeping the running configuration: %s", err);
+	status_notify(m);
+}
+
+static int
+poll_timeout(const struct master *m)
+{
+	double		 next = -1, now = now_mono(), t;
+	unsigned	 i;
+
+	if (m->m_stopping)
+		next = m->m_stop_at;
+	for (i = 0; i < m->m_nold; i++)
+		if (next < 0 || m->m_old[i].r_kill_at < next)
+			next = m->m_old[i].r_kill_at;
+	for (i = 0; i < m->m_nslots; i++) {
+		t = m->m_slots[i].s_respawn_at;
+		if (t > 0 && (next < 0 || t < next))
+			next = t;
+	}
+	if (next < 0)
+		return -1;
+	if (next <= now)
+		return 0;
+	return (int)((next - now) * 1000) + 1;
+}
+
+static void
+timers(struct master *m)
+{
+	double		 now = now_mono();
+	unsigned	 i;
+
+	if (m->m_stopping && now >= m->m_stop_at && children_left(m)) {
+		log_warn("shutdown_timeout passed, killing the workers left");
+		signal_all(m, SIGKILL);
+		m->m_stop_at = now + 3600;
+		return;
+	}
+	for (i = 0; i < m->m_nold; i++)
+		if (now >= m->m_old[i].r_kill_at) {
+			log_warnx("old worker pid %ld still busy after "
+			    "shutdown_timeout, killing it",
+			    (long)m->m_old[i].r_pid);
+			if (kill(m->m_old[i].r_pid, SIGKILL) == -1 &&
+			    errno != ESRCH)
+				log_warn("kill() failed");
+			m->m_old[i].r_kill_at = now + 3600;
+		}
+	if (m->m_stopping)
+		return;
+	for (i = 0; i < m->m_nslots; i++)
+		if (m->m_slots[i].s_respawn_at > 0 &&
+		    now >= m->m_slots[i].s_respawn_at)
+			spawn(m, i);
+}
+
+static int
+signals_setup(sigset_t *unblocked)
+{
+	struct sigaction	 sa;
+	sigset_t		 block;
+	unsigned		 i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = master_signal;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&block);
+	for (i = 0; i < NSIGNALS; i++) {
+		sigaddset(&block, master_signals[i]);
+		if (sigaction(master_signals[i], &sa, NULL) == -1) {
+			log_warn("sigaction() failed");
+			return -1;
+		}
+	}
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) == -1) {
+		log_warn("sigaction(SIGPIPE) failed");
+		return -1;
+	}
+	if (sigprocmask(SIG_BLOCK, &block, unblocked) == -1) {
+		log_warn("sigprocmask() failed");
+		return -1;
+	}
+	for (i = 0; i < NSIGNALS; i++)
+		sigdelset(unblocked, master_signals[i]);
+	return 0;
+}
+
+/*
+ * Runs the service with cf and the listeners in ls (both owned from now
+ * on) until it stops; returns the exit status.
+ */
+int
+master_run(struct hd_config *cf, const struct hd_overrides *ov,
+    struct listeners *ls, int pidfd)
+{
+	static struct master	 m;
+	struct pollfd		 pfd;
+	sigset_t		 unblocked;
+	struct timespec		 ts;
+	char			 pid_path[PATH_MAX];
+	unsigned		 i, a, s;
+	int			 kills = 0, ms;
+
+	memset(&m, 0, sizeof(m));
+	cf_store[0] = *cf;
+	ls_store[0] = *ls;
+	m.m_cf = &cf_store[0];
+	m.m_ls = &ls_store[0];
+	m.m_ov = ov;
+	m.m_pidfd = pidfd;
+	/* Where the pid file was created, whatever a reload says later. */
+	snprintf(pid_path, sizeof(pid_path), "%s", cf->cf_pid_file);
+	m.m_generation = 1;
+	m.m_nslots = config_worker_count(m.m_cf);
+	m.m_ls->l_nslots = m.m_ls->l_activated ? m.m_nslots : m.m_ls->l_nslots;
+
+	if (signals_setup(&unblocked) == -1)
+		return 1;
+	if (pipe2(m.m_ready_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("pipe2() failed");
+		return 1;
+	}
+	for (i = 0; i < m.m_nslots; i++)
+		spawn(&m, i);
+	m.m_announce = 1;
+	log_info("%s %s started: %u workers (%s), generation 1", HELLOD_NAME,
+	    VERSION, m.m_nslots, mode_name(m.m_cf));
+
+	pfd.fd = m.m_ready_pipe[0];
+	pfd.events = POLLIN;
+	for (;;) {
+		if (m.m_stopping && !children_left(&m))
+			break;
+		ms = poll_timeout(&m);
+		if (ms >= 0) {
+			ts.tv_sec = ms / 1000;
+			ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+		}
+		if (ppoll(&pfd, 1, ms >= 0 ? &ts : NULL, &unblocked) == -1 &&
+		    errno != EINTR) {
+			log_warn("ppoll() failed");
+			break;
+		}
+		read_ready(&m);
+		if (sig_child) {
+			sig_child = 0;
+			reap(&m);
+		}
+		if (sig_quit) {
+			sig_quit = 0;
+			log_info("stopping now (SIGQUIT)");
+			notify_send("STOPPING=1");
+			m.m_stopping = 1;
+			m.m_stop_at = now_mono() + 1.0;
+			signal_all(&m, SIGQUIT);
+		}
+		if (sig_terminate != kills) {
+			kills = sig_terminate;
+			if (!m.m_stopping)
+				stop_begin(&m, 0);
+			else {
+				log_info("stopping now (second signal)");
+				signal_all(&m, SIGKILL);
+			}
+		}
+		if (sig_reload) {
+			sig_reload = 0;
+			if (!m.m_stopping)
+				reload(&m);
+		}
+		if (sig_reopen) {
+			sig_reopen = 0;
+			log_info("reopening log files");
+			log_reopen();
+			signal_all(&m, SIGUSR1);
+		}
+		timers(&m);
+	}
+
+	if (!m.m_ls->l_activated)
+		for (a = 0; a < m.m_ls->l_naddr; a++)
+			for (s = 0; s < m.m_ls->l_nslots; s++)
+				if (m.m_ls->l_fd[a][s] != -1)
+					close(m.m_ls->l_fd[a][s]);
+	retired_close(&m);
+	log_info("exiting");
+	if (pidfd != -1)
+		pidfile_remove(pid_path, pidfd);
+	return m.m_status;
+}

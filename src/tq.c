@@ -1,0 +1,104 @@
+/*
+ * Timeout queues (see tq.h).  The timer is re-armed only when the head
+ * changes, not on every insertion.
+ */
+#include "tq.h"
+
+static void
+tq_arm(struct tq *q)
+{
+	ev_tstamp	 after;
+
+	if (q->tq_head == NULL) {
+		ev_timer_stop(q->tq_loop, &q->tq_timer);
+		return;
+	}
+	after = q->tq_head->tn_deadline - ev_now(q->tq_loop);
+	if (after < 0.)
+		after = 0.;
+	ev_timer_stop(q->tq_loop, &q->tq_timer);
+	ev_timer_set(&q->tq_timer, after, 0.);
+	ev_timer_start(q->tq_loop, &q->tq_timer);
+}
+
+static void
+tq_fire(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct tq	*q = t->data;
+	struct tq_node	*n;
+	ev_tstamp	 now = ev_now(loop);
+
+	(void)revents;
+	/* The callback may remove further members, so take the head anew
+	 * each time. */
+	while ((n = q->tq_head) != NULL && n->tn_deadline <= now) {
+		tq_remove(n);
+		q->tq_expire(n, q->tq_arg);
+	}
+	tq_arm(q);
+}
+
+void
+tq_init(struct tq *q, struct ev_loop *loop, ev_tstamp timeout,
+    tq_expire_cb expire, void *arg)
+{
+	q->tq_loop = loop;
+	q->tq_timeout = timeout;
+	q->tq_head = q->tq_tail = NULL;
+	q->tq_count = 0;
+	q->tq_expire = expire;
+	q->tq_arg = arg;
+	ev_timer_init(&q->tq_timer, tq_fire, 0., 0.);
+	q->tq_timer.data = q;
+}
+
+/* Appends n (removing it from any queue first) with a fresh deadline. */
+void
+tq_add(struct tq *q, struct tq_node *n)
+{
+	int	 was_empty;
+
+	if (n->tn_queue != NULL)
+		tq_remove(n);
+	was_empty = q->tq_head == NULL;
+	n->tn_queue = q;
+	n->tn_deadline = ev_now(q->tq_loop) + q->tq_timeout;
+	n->tn_next = NULL;
+	n->tn_prev = q->tq_tail;
+	if (q->tq_tail != NULL)
+		q->tq_tail->tn_next = n;
+	else
+		q->tq_head = n;
+	q->tq_tail = n;
+	q->tq_count++;
+	if (was_empty)
+		tq_arm(q);
+}
+
+void
+tq_remove(struct tq_node *n)
+{
+	struct tq	*q = n->tn_queue;
+
+	if (q == NULL)
+		return;
+	if (n->tn_prev != NULL)
+		n->tn_prev->tn_next = n->tn_next;
+	else
+		q->tq_head = n->tn_next;
+	if (n->tn_next != NULL)
+		n->tn_next->tn_prev = n->tn_prev;
+	else
+		q->tq_tail = n->tn_prev;
+	n->tn_prev = n->tn_next = NULL;
+	n->tn_queue = NULL;
+	q->tq_count--;
+	/* A later head only means a later wake-up, which tq_fire handles;
+	 * re-arming on every removal would cost a heap operation each. */
+}
+
+void
+tq_stop(struct tq *q)
+{
+	ev_timer_stop(q->tq_loop, &q->tq_timer);
+}
