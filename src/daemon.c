@@ -60,6 +60,24 @@ daemonize(void)
 	return 0;
 }
 
+/* Creates the pid file's directory (one level, as /run/hellod), the way
+ * a RuntimeDirectory would. */
+static int
+pidfile_mkdir(const char *path)
+{
+	char	 dir[PATH_MAX], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return -1;
+	*slash = '\0';
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+		log_warn("mkdir(\"%s\") failed", dir);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Opens and locks the pid file.  The lock lives as long as the master's
  * descriptor: a second hellod with the same pid file fails here, before it
@@ -73,6 +91,8 @@ pidfile_open(const char *path)
 	int	 fd;
 
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd == -1 && errno == ENOENT && pidfile_mkdir(path) == 0)
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd == -1) {
 		log_warn("open(\"%s\") failed", path);
 		return -1;

@@ -93,12 +93,12 @@ int	 config_parse_size(const char *, size_t *);
 struct listeners {
 	struct hd_addr	 l_addr[HD_MAX_LISTEN];
 	unsigned	 l_naddr;
-	unsigned	 l_nslots;
+	unsigned	 l_nslots;	/* may exceed the worker count */
 	int		 l_fd[HD_MAX_LISTEN][HD_MAX_WORKERS];	/* -1: none */
 	int		 l_activated;	/* passed by systemd, shared */
 };
 
-#define HD_MAX_RETIRED	(HD_MAX_LISTEN * HD_MAX_WORKERS)
+#define HD_MAX_SOCKETS	(HD_MAX_LISTEN * HD_MAX_WORKERS)
 
 int	 listen_parse_addr(const char *, struct hd_addr *, char *, size_t);
 int	 listen_open(const struct hd_addr *, int);
@@ -108,7 +108,8 @@ int	 listeners_activate(struct listeners *, const int *, unsigned);
 int	 listeners_update(const struct listeners *, struct listeners *,
 	    const struct hd_config *, unsigned, int *, unsigned *);
 int	 listeners_has_fd(const struct listeners *, int);
-unsigned listeners_slot_fds(const struct listeners *, unsigned, int *);
+unsigned listeners_slot_fds(const struct listeners *, unsigned, unsigned,
+	    int *);
 
 /* log.c */
 enum {
@@ -147,7 +148,7 @@ struct hd_worker_ctx {
 	const struct hd_config	*wc_config;
 	int			 wc_slot;
 	unsigned		 wc_generation;
-	int			 wc_fds[HD_MAX_LISTEN];
+	int			 wc_fds[HD_MAX_SOCKETS];
 	unsigned		 wc_nfds;
 };
 

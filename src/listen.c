@@ -191,31 +191,63 @@ listeners_has_fd(const struct listeners *ls, int fd)
 	return 0;
 }
 
-/* The descriptors worker slot s serves, one per address. */
+/*
+ * The descriptors that worker `slot` of `nworkers` serves: its own slot's,
+ * and those of slots beyond the worker count (kept after the count shrank,
+ * see listeners_update), spread round-robin.
+ */
 unsigned
-listeners_slot_fds(const struct listeners *ls, unsigned s, int *fds)
+listeners_slot_fds(const struct listeners *ls, unsigned slot,
+    unsigned nworkers, int *fds)
 {
-	unsigned	 a;
+	unsigned	 a, s, n = 0;
 
-	for (a = 0; a < ls->l_naddr; a++)
-		fds[a] = ls->l_fd[a][ls->l_activated ? 0 : s];
-	return ls->l_naddr;
+	for (a = 0; a < ls->l_naddr; a++) {
+		if (ls->l_activated) {
+			fds[n++] = ls->l_fd[a][0];
+			continue;
+		}
+		for (s = slot; s < ls->l_nslots; s += nworkers)
+			if (ls->l_fd[a][s] != -1)
+				fds[n++] = ls->l_fd[a][s];
+	}
+	return n;
+}
+
+/*
+ * Closing a SO_REUSEPORT listener resets the connections queued on it,
+ * unless the kernel migrates them to the other sockets of the group.
+ */
+static int
+migrate_req_enabled(void)
+{
+	FILE	*fp = fopen("/proc/sys/net/ipv4/tcp_migrate_req", "re");
+	int	 c = EOF;
+
+	if (fp != NULL) {
+		c = fgetc(fp);
+		fclose(fp);
+	}
+	return c == '1';
 }
 
 /*
  * Builds the listener set for cf with nslots workers into next, keeping
- * every socket of cur whose address and slot remain (so its queue of
- * pending connections survives) and opening the rest.  The sockets of cur
- * that next does not keep are returned in retired: the caller closes them
- * once the workers using them are gone.  On failure nothing changes.
+ * every socket of cur whose address remains (so its queue of pending
+ * connections survives) and opening the rest.  When the worker count
+ * shrinks, the sockets of the slots beyond it stay open and are served by
+ * the remaining workers, unless net.ipv4.tcp_migrate_req lets them close
+ * without loss.  The sockets of cur that next does not keep are returned
+ * in retired: the caller closes them once the workers using them are
+ * gone.  On failure nothing changes.
  */
 int
 listeners_update(const struct listeners *cur, struct listeners *next,
     const struct hd_config *cf, unsigned nslots, int *retired,
     unsigned *nretired)
 {
-	unsigned	 a, b, s;
-	int		 fd;
+	unsigned	 a, b, s, keep;
+	int		 fd, migrate = migrate_req_enabled();
 
 	*nretired = 0;
 	if (cur->l_activated) {
@@ -224,14 +256,18 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 		return 0;
 	}
 	listeners_init(next);
-	next->l_nslots = nslots;
 	for (a = 0; a < cf->cf_nlisten; a++) {
 		next->l_addr[a] = cf->cf_listen[a];
 		next->l_naddr = a + 1;
 		for (b = 0; b < cur->l_naddr; b++)
 			if (listen_same_addr(&cur->l_addr[b], &cf->cf_listen[a]))
 				break;
-		for (s = 0; s < nslots; s++) {
+		keep = nslots;
+		if (b < cur->l_naddr && cur->l_nslots > nslots && !migrate)
+			keep = cur->l_nslots;
+		if (keep > next->l_nslots)
+			next->l_nslots = keep;
+		for (s = 0; s < keep; s++) {
 			if (b < cur->l_naddr && s < cur->l_nslots &&
 			    cur->l_fd[b][s] != -1) {
 				fd = cur->l_fd[b][s];
@@ -253,7 +289,7 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 	return 0;
 fail:
 	for (a = 0; a < next->l_naddr; a++)
-		for (s = 0; s < nslots; s++)
+		for (s = 0; s < HD_MAX_WORKERS; s++)
 			if ((fd = next->l_fd[a][s]) != -1 &&
 			    !listeners_has_fd(cur, fd))
 				close(fd);

@@ -101,7 +101,7 @@ static int
 open_listeners(const struct hd_config *cf)
 {
 	static struct listeners	 empty;
-	static int		 retired[HD_MAX_RETIRED];
+	static int		 retired[HD_MAX_SOCKETS];
 	int			 fds[HD_MAX_LISTEN], n;
 	unsigned		 nretired;
 

@@ -47,7 +47,7 @@ struct master {
 	struct slot		 m_slots[HD_MAX_WORKERS];
 	struct retiring		 m_old[MAX_RETIRING];
 	unsigned		 m_nold;
-	int			 m_retired[HD_MAX_RETIRED];
+	int			 m_retired[HD_MAX_SOCKETS];
 	unsigned		 m_nretired;
 	int			 m_ready_pipe[2];
 	int			 m_pidfd;
@@ -127,6 +127,17 @@ status_notify(struct master *m)
 	    m->m_nslots, mode_name(m->m_cf), m->m_generation);
 }
 
+static int
+fd_in(int fd, const int *fds, unsigned n)
+{
+	unsigned	 i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] == fd)
+			return 1;
+	return 0;
+}
+
 /* The child side of spawn(): never returns. */
 static void
 worker_start(struct master *m, unsigned slot)
@@ -135,6 +146,7 @@ worker_start(struct master *m, unsigned slot)
 	struct sigaction	 sa;
 	unsigned		 a, s, i;
 	pid_t			 me;
+	int			 fd;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 		log_warn("prctl(PR_SET_PDEATHSIG) failed");
@@ -162,12 +174,14 @@ worker_start(struct master *m, unsigned slot)
 	ctx.wc_config = m->m_cf;
 	ctx.wc_slot = (int)slot;
 	ctx.wc_generation = m->m_generation;
-	ctx.wc_nfds = listeners_slot_fds(m->m_ls, slot, ctx.wc_fds);
+	ctx.wc_nfds = listeners_slot_fds(m->m_ls, slot, m->m_nslots,
+	    ctx.wc_fds);
 	if (!m->m_ls->l_activated)
 		for (a = 0; a < m->m_ls->l_naddr; a++)
 			for (s = 0; s < m->m_ls->l_nslots; s++)
-				if (s != slot && m->m_ls->l_fd[a][s] != -1)
-					close(m->m_ls->l_fd[a][s]);
+				if ((fd = m->m_ls->l_fd[a][s]) != -1 &&
+				    !fd_in(fd, ctx.wc_fds, ctx.wc_nfds))
+					close(fd);
 
 	{
 		char	 ident[32];
@@ -407,7 +421,7 @@ reload(struct master *m)
 				    &cf_store[0];
 	struct listeners	*nls = m->m_ls == &ls_store[0] ? &ls_store[1] :
 				    &ls_store[0];
-	int			 retired[HD_MAX_RETIRED];
+	int			 retired[HD_MAX_SOCKETS];
 	unsigned		 nretired, n, i;
 	char			 err[HD_ERRLEN];
 	double			 now;
@@ -428,7 +442,7 @@ reload(struct master *m)
 	}
 	n = config_worker_count(ncf);
 	if (m->m_nold + m->m_nslots > MAX_RETIRING ||
-	    m->m_nretired + HD_MAX_LISTEN * m->m_nslots > HD_MAX_RETIRED) {
+	    m->m_nretired + HD_MAX_LISTEN * m->m_nslots > HD_MAX_SOCKETS) {
 		snprintf(err, sizeof(err), "too many old workers still "
 		    "draining");
 		goto fail;
@@ -589,7 +603,6 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	snprintf(pid_path, sizeof(pid_path), "%s", cf->cf_pid_file);
 	m.m_generation = 1;
 	m.m_nslots = config_worker_count(m.m_cf);
-	m.m_ls->l_nslots = m.m_ls->l_activated ? m.m_nslots : m.m_ls->l_nslots;
 
 	if (signals_setup(&unblocked) == -1)
 		return 1;

@@ -246,7 +246,7 @@ sync_main(const struct hd_worker_ctx *ctx)
 	struct sync_state	 ss;
 	struct http_response	 r;
 	struct sigaction	 sa;
-	struct pollfd		 pfd[HD_MAX_LISTEN];
+	struct pollfd		*pfd;
 	struct sockaddr_storage	 peer;
 	socklen_t		 plen;
 	sigset_t		 mask;
@@ -280,6 +280,8 @@ sync_main(const struct hd_worker_ctx *ctx)
 	if (sigprocmask(SIG_SETMASK, &mask, NULL) == -1)
 		fatal("sigprocmask() failed");
 
+	if ((pfd = calloc(ctx->wc_nfds, sizeof(*pfd))) == NULL)
+		fatal("calloc() failed");
 	for (i = 0; i < ctx->wc_nfds; i++) {
 		pfd[i].fd = ctx->wc_fds[i];
 		pfd[i].events = POLLIN;

@@ -97,6 +97,22 @@ tq_remove(struct tq_node *n)
 	 * re-arming on every removal would cost a heap operation each. */
 }
 
+/* Brings every deadline forward to at most `within` from now.  The
+ * order is kept: min(deadline, constant) is monotonic. */
+void
+tq_shorten(struct tq *q, ev_tstamp within)
+{
+	struct tq_node	*n;
+	ev_tstamp	 limit = ev_now(q->tq_loop) + within;
+
+	for (n = q->tq_head; n != NULL; n = n->tn_next)
+		if (n->tn_deadline > limit)
+			n->tn_deadline = limit;
+	if (within < q->tq_timeout)
+		q->tq_timeout = within;
+	tq_arm(q);
+}
+
 void
 tq_stop(struct tq *q)
 {

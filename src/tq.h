@@ -35,6 +35,7 @@ void	 tq_init(struct tq *, struct ev_loop *, ev_tstamp, tq_expire_cb,
 	    void *);
 void	 tq_add(struct tq *, struct tq_node *);
 void	 tq_remove(struct tq_node *);
+void	 tq_shorten(struct tq *, ev_tstamp);
 void	 tq_stop(struct tq *);
 
 #endif /* HELLOD_TQ_H */

@@ -30,6 +30,7 @@
 #define ACCEPT_PAUSE	0.1		/* after EMFILE and friends */
 #define CONN_CACHE	1024		/* freed connections kept for reuse */
 #define LINGER_TIME	2.0		/* reading after an error response */
+#define DRAIN_GRACE	1.0		/* idle keep-alive during a stop */
 
 struct conn {
 	struct tq_node	 c_node;	/* first: tq callbacks cast back */
@@ -60,7 +61,7 @@ struct worker {
 	struct ev_loop		*w_loop;
 	const struct hd_config	*w_cf;
 	struct http_limits	 w_limits;
-	ev_io			 w_accept[HD_MAX_LISTEN];
+	ev_io			*w_accept;
 	unsigned		 w_nlisten;
 	ev_timer		 w_accept_timer;
 	int			 w_accept_paused;
@@ -557,15 +558,6 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 }
 
 static void
-drain_idle(void)
-{
-	struct tq_node	*n;
-
-	while ((n = wk.w_idle_q.tq_head) != NULL)
-		conn_close((struct conn *)n);
-}
-
-static void
 sig_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	unsigned	 i;
@@ -585,7 +577,13 @@ sig_cb(struct ev_loop *loop, ev_signal *s, int revents)
 			ev_break(loop, EVBREAK_ALL);
 			return;
 		}
-		drain_idle();
+		/*
+		 * A busy keep-alive client is idle only between a response
+		 * and its next request: closing at once would race with
+		 * that request.  Idle connections get a moment to send one
+		 * (answered with Connection: close), then are closed.
+		 */
+		tq_shorten(&wk.w_idle_q, DRAIN_GRACE);
 		break;
 	case SIGQUIT:
 		_exit(0);
@@ -633,6 +631,8 @@ worker_init(const struct hd_worker_ctx *ctx)
 	tq_init(&wk.w_linger_q, wk.w_loop, LINGER_TIME, expire_close, NULL);
 
 	wk.w_nlisten = ctx->wc_nfds;
+	if ((wk.w_accept = calloc(wk.w_nlisten, sizeof(ev_io))) == NULL)
+		fatal("calloc() failed");
 	for (i = 0; i < wk.w_nlisten; i++) {
 		ev_io_init(&wk.w_accept[i], accept_cb, ctx->wc_fds[i], EV_READ);
 		ev_io_start(wk.w_loop, &wk.w_accept[i]);
