@@ -101,6 +101,12 @@ listen_open(const struct hd_addr *a, int backlog)
 		log_warn("setsockopt(SO_REUSEPORT) for %s failed", a->a_text);
 		goto err;
 	}
+	/* Accepted sockets inherit it (Linux): one call per listener
+	 * instead of one per connection. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1) {
+		log_warn("setsockopt(TCP_NODELAY) for %s failed", a->a_text);
+		goto err;
+	}
 	if (a->a_ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1) {
 		log_warn("setsockopt(IPV6_V6ONLY) for %s failed", a->a_text);
@@ -160,6 +166,7 @@ int
 listeners_activate(struct listeners *ls, const int *fds, unsigned n)
 {
 	unsigned	 a;
+	int		 on = 1;
 
 	listeners_init(ls);
 	for (a = 0; a < n && a < HD_MAX_LISTEN; a++) {
@@ -173,6 +180,11 @@ listeners_activate(struct listeners *ls, const int *fds, unsigned n)
 		snprintf(ls->l_addr[a].a_text, sizeof(ls->l_addr[a].a_text),
 		    "fd %d", fds[a]);
 		ls->l_fd[a][0] = fds[a];
+		if (ls->l_addr[a].a_ss.ss_family != AF_UNIX &&
+		    setsockopt(fds[a], IPPROTO_TCP, TCP_NODELAY, &on,
+		    sizeof(on)) == -1)
+			log_warn("setsockopt(TCP_NODELAY) on passed descriptor "
+			    "%d failed", fds[a]);
 	}
 	ls->l_naddr = a;
 	ls->l_activated = 1;

@@ -13,7 +13,6 @@
 #include <sys/time.h>
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -251,7 +250,7 @@ sync_main(const struct hd_worker_ctx *ctx)
 	socklen_t		 plen;
 	sigset_t		 mask;
 	unsigned		 i;
-	int			 fd, on = 1;
+	int			 fd;
 
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_cf = cf;
@@ -316,9 +315,6 @@ sync_main(const struct hd_worker_ctx *ctx)
 					log_warn("accept4() failed");
 				continue;
 			}
-			if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on,
-			    sizeof(on)) == -1)
-				log_debug("setsockopt(TCP_NODELAY) failed");
 			serve(&ss, fd, &peer);
 		}
 	}

@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -454,7 +453,6 @@ static void
 conn_new(int fd, const struct sockaddr_storage *ss)
 {
 	struct conn	*c;
-	int		 on = 1;
 
 	if ((c = wk.w_free) != NULL) {
 		wk.w_free = c->c_free_next;
@@ -467,9 +465,6 @@ conn_new(int fd, const struct sockaddr_storage *ss)
 	memset(c, 0, sizeof(*c));
 	c->c_fd = fd;
 	c->c_addrlen = (uint8_t)peer_text(ss, c->c_addr, sizeof(c->c_addr));
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
-		log_debug("setsockopt(TCP_NODELAY) failed: %s",
-		    strerror(errno));
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
 	wk.w_nconns++;
