@@ -113,10 +113,13 @@ parse_uint(const char *s, unsigned long min, unsigned long max,
 	static int name(struct hd_config *cf, const char *v, char *err, \
 	    size_t errlen)
 
-SETTER(set_listen)
+/* Parses a list of addresses into cf_listen from index `first` on. */
+static int
+set_listen(struct hd_config *cf, const char *v, unsigned first, char *err,
+    size_t errlen)
 {
 	char		 buf[1024], *tok, *save = NULL;
-	unsigned	 n = 0, i;
+	unsigned	 n = first, i;
 
 	if (strlen(v) >= sizeof(buf)) {
 		snprintf(err, errlen, "value too long");
@@ -141,7 +144,7 @@ SETTER(set_listen)
 			}
 		n++;
 	}
-	if (n == 0) {
+	if (n == first) {
 		snprintf(err, errlen, "no address given");
 		return -1;
 	}
@@ -371,7 +374,7 @@ static const struct config_key {
 	int		(*k_set)(struct hd_config *, const char *, char *,
 			    size_t);
 } keys[] = {
-	{ "server", "listen", set_listen },
+	{ "server", "listen", NULL },
 	{ "server", "mode", set_mode },
 	{ "server", "workers", set_workers },
 	{ "server", "backlog", set_backlog },
@@ -399,6 +402,8 @@ struct parse_ctx {
 	int			 pc_newlines;	/* complete lines read */
 	int			 pc_partial;	/* last read had no '\n' */
 	int			 pc_errline;
+	int			 pc_toolong;	/* line number */
+	unsigned		 pc_nlisten;	/* listen lines so far */
 	char			 pc_err[HD_ERRLEN];
 	unsigned char		 pc_seen[NKEYS];
 };
@@ -415,6 +420,11 @@ reader(char *str, int num, void *arg)
 		return NULL;
 	n = strlen(r);
 	pc->pc_partial = !(n > 0 && r[n - 1] == '\n');
+	if (pc->pc_partial && n + 1 >= (size_t)num && !feof(pc->pc_fp)) {
+		/* inih would take the rest of the line for a new line. */
+		pc->pc_toolong = pc->pc_newlines + 1;
+		return NULL;
+	}
 	if (!pc->pc_partial)
 		pc->pc_newlines++;
 	return r;
@@ -451,12 +461,24 @@ handler(void *arg, const char *section, const char *name, const char *value)
 			snprintf(why, sizeof(why), "key outside of a section");
 		else
 			snprintf(why, sizeof(why), "unknown section");
+	} else if (keys[i].k_set == NULL) {
+		/* listen may be given on several lines; they add up. */
+		if (set_listen(pc->pc_cf, value, pc->pc_nlisten, why,
+		    sizeof(why)) == 0) {
+			pc->pc_nlisten = pc->pc_cf->cf_nlisten;
+			return 1;
+		}
 	} else if (pc->pc_seen[i])
 		snprintf(why, sizeof(why), "duplicate key");
 	else {
 		pc->pc_seen[i] = 1;
-		if (keys[i].k_set(pc->pc_cf, value, why, sizeof(why)) == 0)
+		if (keys[i].k_set(pc->pc_cf, value, why, sizeof(why)) == 0) {
+			if (keys[i].k_set == set_user)
+				pc->pc_cf->cf_user_line = lineno(pc);
+			else if (keys[i].k_set == set_group)
+				pc->pc_cf->cf_group_line = lineno(pc);
 			return 1;
+		}
 	}
 	pc->pc_errline = lineno(pc);
 	snprintf(pc->pc_err, sizeof(pc->pc_err), "[%s] %s: %s", section, name,
@@ -483,6 +505,11 @@ config_load(struct hd_config *cf, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	strcpy(cf->cf_file, path);
+	/* Debian's inih takes some options at run time: no continuation
+	 * lines (an indented key is a key), comments after values with ';'
+	 * or '#'. */
+	ini_allow_multiline = false;
+	ini_inline_comment_prefixes = (char *)";#";
 	rc = ini_parse_stream(reader, &pc, handler, &pc);
 	if (rc == 0 && ferror(pc.pc_fp)) {
 		snprintf(err, errlen, "%s: read error: %s", path,
@@ -490,6 +517,13 @@ config_load(struct hd_config *cf, const char *path, char *err, size_t errlen)
 		rc = -1;
 	}
 	fclose(pc.pc_fp);
+	if (pc.pc_toolong != 0 && (rc <= 0 || rc > pc.pc_toolong) &&
+	    (pc.pc_errline == 0 || pc.pc_errline > pc.pc_toolong)) {
+		snprintf(err, errlen, "%s:%d: line too long (at most %d "
+		    "bytes; give long listen lists on several listen lines)",
+		    path, pc.pc_toolong, INI_MAX_LINE - 3);
+		return -1;
+	}
 	if (rc == 0)
 		return 0;
 	if (rc == -2)

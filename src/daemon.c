@@ -140,34 +140,34 @@ struct ids {
 	int	 drop;
 };
 
+/* Resolves [server] user and group; without a user nothing is dropped. */
 static int
-lookup_ids(const struct hd_config *cf, struct ids *ids, int quiet)
+lookup_ids(const struct hd_config *cf, struct ids *ids, char *err,
+    size_t errlen)
 {
-	struct passwd	*pw = NULL;
+	struct passwd	*pw;
 	struct group	*gr;
 
 	memset(ids, 0, sizeof(*ids));
 	if (cf->cf_user[0] == '\0' && cf->cf_group[0] == '\0')
 		return 0;
-	if (cf->cf_user[0] != '\0') {
-		errno = 0;
-		if ((pw = getpwnam(cf->cf_user)) == NULL) {
-			if (!quiet)
-				log_error("%s: [server] user: unknown user "
-				    "'%s'", cf->cf_file, cf->cf_user);
-			return -1;
-		}
-		ids->uid = pw->pw_uid;
-		ids->gid = pw->pw_gid;
-	} else {
-		ids->uid = getuid();
-		ids->gid = getgid();
+	if (cf->cf_user[0] == '\0') {
+		snprintf(err, errlen, "%.200s:%d: [server] group: set "
+		    "without [server] user", cf->cf_file, cf->cf_group_line);
+		return -1;
 	}
+	if ((pw = getpwnam(cf->cf_user)) == NULL) {
+		snprintf(err, errlen, "%.200s:%d: [server] user: unknown "
+		    "user '%s'", cf->cf_file, cf->cf_user_line, cf->cf_user);
+		return -1;
+	}
+	ids->uid = pw->pw_uid;
+	ids->gid = pw->pw_gid;
 	if (cf->cf_group[0] != '\0') {
 		if ((gr = getgrnam(cf->cf_group)) == NULL) {
-			if (!quiet)
-				log_error("%s: [server] group: unknown group "
-				    "'%s'", cf->cf_file, cf->cf_group);
+			snprintf(err, errlen, "%.200s:%d: [server] group: "
+			    "unknown group '%s'", cf->cf_file, cf->cf_group_line,
+			    cf->cf_group);
 			return -1;
 		}
 		ids->gid = gr->gr_gid;
@@ -178,15 +178,16 @@ lookup_ids(const struct hd_config *cf, struct ids *ids, int quiet)
 
 /* Validates user and group; as root, refuses root workers unless asked. */
 int
-privileges_check(const struct hd_config *cf)
+privileges_check(const struct hd_config *cf, char *err, size_t errlen)
 {
 	struct ids	 ids;
 
-	if (lookup_ids(cf, &ids, 0) == -1)
+	if (lookup_ids(cf, &ids, err, errlen) == -1)
 		return -1;
 	if (geteuid() == 0 && !ids.drop) {
-		log_error("refusing to run workers as root: set [server] user "
-		    "(user = root runs them as root on purpose)");
+		snprintf(err, errlen, "refusing to run workers as root: set "
+		    "[server] user (user = root runs them as root on "
+		    "purpose)");
 		return -1;
 	}
 	return 0;
@@ -197,12 +198,15 @@ int
 privileges_drop(const struct hd_config *cf)
 {
 	struct ids	 ids;
+	char		 err[HD_ERRLEN];
 
 	if (geteuid() != 0)
 		return 0;	/* user/group only apply when started as root */
-	if (lookup_ids(cf, &ids, 0) == -1)
+	if (lookup_ids(cf, &ids, err, sizeof(err)) == -1) {
+		log_error("%s", err);
 		return -1;
-	if (!ids.drop || ids.uid == 0)
+	}
+	if (!ids.drop)
 		return 0;
 	if (setgroups(1, &ids.gid) == -1) {
 		log_warn("setgroups() failed");
@@ -216,7 +220,7 @@ privileges_drop(const struct hd_config *cf)
 		log_warn("setresuid(%u) failed", (unsigned)ids.uid);
 		return -1;
 	}
-	if (setuid(0) != -1 || seteuid(0) != -1) {
+	if (ids.uid != 0 && (setuid(0) != -1 || seteuid(0) != -1)) {
 		log_error("root privileges could be regained after the drop");
 		return -1;
 	}

@@ -50,6 +50,8 @@ struct hd_config {
 	char		 cf_pid_file[PATH_MAX];	/* "" = none */
 	char		 cf_user[HD_NAME_MAX];
 	char		 cf_group[HD_NAME_MAX];
+	int		 cf_user_line;		/* where set, for messages */
+	int		 cf_group_line;
 	unsigned	 cf_shutdown_timeout;	/* ms */
 
 	/* [http] */
@@ -168,7 +170,7 @@ int	 pidfile_open(const char *);
 int	 pidfile_write(int);
 void	 pidfile_remove(const char *, int);
 int	 privileges_drop(const struct hd_config *);
-int	 privileges_check(const struct hd_config *);
+int	 privileges_check(const struct hd_config *, char *, size_t);
 
 /* notify.c: systemd readiness protocol and socket activation */
 int	 notify_send(const char *, ...) __attribute__((format(printf, 1, 2)));

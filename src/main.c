@@ -134,8 +134,10 @@ main(int argc, char *argv[])
 		fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
 		return 1;
 	}
-	if (privileges_check(&config) == -1)
+	if (privileges_check(&config, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
 		return 1;
+	}
 	if (test) {
 		printf("configuration OK\n");
 		return 0;

@@ -436,10 +436,8 @@ reload(struct master *m)
 	if (config_read(ncf, m->m_ov, err, sizeof(err)) == -1 ||
 	    reload_check_files(ncf, err, sizeof(err)) == -1)
 		goto fail;
-	if (privileges_check(ncf) == -1) {
-		snprintf(err, sizeof(err), "user/group check failed");
+	if (privileges_check(ncf, err, sizeof(err)) == -1)
 		goto fail;
-	}
 	n = config_worker_count(ncf);
 	if (m->m_nold + m->m_nslots > MAX_RETIRING ||
 	    m->m_nretired + HD_MAX_LISTEN * m->m_nslots > HD_MAX_SOCKETS) {
