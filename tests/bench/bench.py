@@ -1,0 +1,1389 @@
+#!/usr/bin/env python3
+"""hellod benchmark suite.
+
+Starts hellod (sync, async with 1 worker, async with workers=auto) and,
+when installed, nginx with a matching worker count, each on a free
+127.0.0.1 port with a configuration written into a temporary directory,
+and drives them with ab, h2load (or wrk).  With --url it measures a
+deployed instance instead.
+
+Scenarios
+  original   ab -r -n1000 -c150 -l, the article's command and fields
+  sustained  ab -r -l -n 50000 at concurrency 1, 10, 100, 1000
+             (one connection per request)
+  keepalive  h2load --h1 -c100 -n200000 (or wrk -c100 -d10s)
+  stuck      one client connects and sends nothing; ab -n2000 -c10 -s5
+             (header_timeout = 2s in the hellod configurations)
+  slow       delay = 10ms, ab -k -c100 for a fixed time
+  padding    body_padding = 16k and 256k, ab -k -c10
+  idle       10,000 idle keep-alive connections; worker RSS per connection
+
+Every run records requests/s, failed requests, p50/p99 latency and the
+server's CPU time per request (utime + stime of the master and all its
+descendants from /proc, sampled right before and after the run).  The
+server runs on the first half of the CPUs and the load generator on the
+other half (taskset) when there are at least two.
+
+Output (--out DIR): results.txt (the tables, also printed), results.csv
+(one row per server x scenario x concurrency), rps_vs_concurrency.png,
+stuck_client.png, slow_backend.png (gnuplot), raw/ (every tool's output).
+
+--quick runs the original scenario against sync and async hellod only
+and exits 1 when any request failed: a smoke test for CI.
+
+Python 3 standard library only.  Exit status: 0 success, 1 a run failed
+(--quick: any failed request), 2 usage error or a required tool missing.
+"""
+
+import argparse
+import csv
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+ARTICLE = {"sync": (529.0, 130), "async": (705.0, 44)}  # req/s, failed
+CONCURRENCIES = (1, 10, 100, 1000)
+ALL_SCENARIOS = ("original", "sustained", "keepalive", "stuck", "slow",
+                 "padding", "idle")
+HELLOD_SERVERS = ("sync", "async-1", "async-auto")
+NGINX_SERVERS = ("nginx-1", "nginx-auto")
+
+TOOLS = {  # command: Debian package
+    "ab": "apache2-utils",
+    "h2load": "nghttp2-client",
+    "wrk": "wrk",
+    "gnuplot": "gnuplot-nox",
+    "nginx": "nginx-light",
+    "taskset": "util-linux",
+}
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NCPU = os.sysconf("SC_NPROCESSORS_ONLN")
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout, what, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise BenchError("timed out after %.0fs waiting for %s"
+                             % (timeout, what))
+        time.sleep(interval)
+
+
+def http_get(host, port, path="/", timeout=2.0):
+    """One HTTP/1.0 GET; returns (status, body) or None on error."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n"
+                       % (path, host)).encode())
+            data = b""
+            while len(data) < 1 << 20:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+    if not m:
+        return None
+    return int(m.group(1)), data.split(b"\r\n\r\n", 1)[-1]
+
+
+def raise_nofile(want):
+    """Raises our own RLIMIT_NOFILE towards want; returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return soft
+    new_hard = hard
+    if hard != resource.RLIM_INFINITY and hard < want:
+        new_hard = want  # only works as root (CAP_SYS_RESOURCE)
+    for h in (new_hard, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (want if h == resource.RLIM_INFINITY
+                                else min(want, h), h))
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def nofile_preexec(n):
+    def fn():
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        except (ValueError, OSError):
+            pass
+        os.setpgrp()  # a terminal ^C reaches the script, not the server
+    return fn
+
+
+# ------------------------------------------------------------ /proc reading
+
+def proc_stat(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    return s[s.rfind(")") + 2:].split()  # fields from 3 (state) on
+
+
+def proc_children(pid):
+    out = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for t in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out.extend(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def proc_tree(pid):
+    pids, todo = [], [pid]
+    while todo and len(pids) < 10000:
+        p = todo.pop()
+        pids.append(p)
+        todo.extend(proc_children(p))
+    return pids
+
+
+def tree_cpu_ticks(pid):
+    """utime + stime (fields 14, 15) of pid and all its descendants, plus
+    the master's cutime + cstime (16, 17: children it already reaped)."""
+    total = 0
+    for p in proc_tree(pid):
+        st = proc_stat(p)
+        if st is None:
+            continue
+        total += int(st[11]) + int(st[12])
+        if p == pid:
+            total += int(st[13]) + int(st[14])
+    return total
+
+
+def listen_inodes(port):
+    """Inodes of the LISTEN sockets on a TCP port (IPv4 and IPv6)."""
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    p = line.split()
+                    if (len(p) > 9 and p[3] == "0A" and
+                            int(p[1].rsplit(":", 1)[1], 16) == port):
+                        out.add(p[9])
+        except (OSError, StopIteration, ValueError):
+            pass
+    return out
+
+
+def tree_socket_inodes(pid):
+    out = set()
+    for p in proc_tree(pid):
+        d = "/proc/%d/fd" % p
+        try:
+            fds = os.listdir(d)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(os.path.join(d, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                out.add(link[8:-1])
+    return out
+
+
+def vm_rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+# ------------------------------------------------------------------ servers
+
+class Server:
+    """A server under test: a hellod or nginx we started, or --url."""
+
+    def __init__(self, name, kind, host="127.0.0.1", port=None, path="/",
+                 workers=1, pid=None):
+        self.name, self.kind = name, kind
+        self.host, self.port, self.path = host, port, path
+        self.workers = workers
+        self.proc = None
+        self.pid = pid           # master pid when known
+        self.tmp = None
+        self.log_path = None
+        self.note = ""
+
+    @property
+    def url(self):
+        return "http://%s:%d%s" % (self.host, self.port, self.path)
+
+    def cpu_ticks(self):
+        return tree_cpu_ticks(self.pid) if self.pid else None
+
+    def worker_pids(self):
+        return proc_children(self.pid) if self.pid else []
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except (OSError, TypeError):
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                rc = self.proc.wait(15)
+                if rc != 0:
+                    log("warning: %s exited with status %d" % (self.name, rc))
+            except subprocess.TimeoutExpired:
+                log("warning: %s did not stop in 15s, killing" % self.name)
+                self.proc.kill()
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+        self.proc = None
+        if self.tmp is not None:
+            self.tmp.cleanup()
+            self.tmp = None
+
+
+class Lab:
+    """Starts servers; remembers them so that every one is stopped."""
+
+    def __init__(self, args, tools):
+        self.args = args
+        self.tools = tools
+        self.running = []
+        self.server_cpus = self.client_cpus = None
+        if not args.no_pin and NCPU >= 2:
+            if tools.get("taskset"):
+                half = NCPU // 2
+                self.server_cpus = "0" if half == 1 else "0-%d" % (half - 1)
+                self.client_cpus = ("%d" % half if NCPU - half == 1
+                                    else "%d-%d" % (half, NCPU - 1))
+            else:
+                log("note: taskset not found (Debian package util-linux): "
+                    "server and load generator are not pinned")
+
+    def pin(self, cmd, cpus):
+        return ["taskset", "-c", cpus] + cmd if cpus else cmd
+
+    def client_cmd(self, cmd):
+        return self.pin(cmd, self.client_cpus)
+
+    def start(self, name, http=None, nofile=None, max_connections=None):
+        if self.args.url:
+            return self.url_server(name)
+        for attempt in range(3):
+            if name.startswith("nginx"):
+                srv = self.start_nginx(name, nofile)
+            else:
+                srv = self.start_hellod(name, http or {}, nofile,
+                                        max_connections)
+            # SO_REUSEPORT lets another process (another test on a shared
+            # machine) bind the same port in the window after free_port():
+            # the kernel would then split our load between both.
+            foreign = listen_inodes(srv.port) - tree_socket_inodes(srv.pid)
+            if not foreign:
+                return srv
+            log("note: port %d is also listened on by another process; "
+                "restarting %s on another port" % (srv.port, name))
+            self.stop(srv)
+        raise BenchError("could not get a port of our own for %s" % name)
+
+    def url_server(self, name):
+        u = urllib.parse.urlsplit(self.args.url)
+        if u.scheme != "http" or not u.hostname:
+            raise BenchError("--url: only http://HOST[:PORT]/PATH is "
+                             "supported")
+        srv = Server(name, "url", u.hostname, u.port or 80, u.path or "/",
+                     workers="?", pid=self.args.pid)
+        if srv.pid:
+            srv.workers = len(srv.worker_pids()) or 1
+        if http_get(srv.host, srv.port, srv.path, 5.0) is None:
+            raise BenchError("%s does not answer" % self.args.url)
+        return srv
+
+    def auto_workers(self):
+        return NCPU
+
+    def start_hellod(self, name, http, nofile, max_connections):
+        mode = "sync" if name == "sync" else "async"
+        workers = "1" if name != "async-auto" else "auto"
+        srv = Server(name, "hellod", port=free_port())
+        srv.tmp = tempfile.TemporaryDirectory(prefix="hellod-bench-")
+        conf = os.path.join(srv.tmp.name, "hellod.conf")
+        srv.log_path = os.path.join(srv.tmp.name, "hellod.log")
+        lines = ["[server]", "listen = 127.0.0.1:%d" % srv.port,
+                 "mode = %s" % mode, "workers = %s" % workers,
+                 "shutdown_timeout = 5s"]
+        if os.geteuid() == 0:
+            lines.append("user = root")
+        lines.append("[http]")
+        if max_connections:
+            lines.append("max_connections = %d" % max_connections)
+        for k, v in http.items():
+            lines.append("%s = %s" % (k, v))
+        lines += ["[log]", "level = info"]
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        cmd = self.pin([self.args.hellod, "--foreground", "-c", conf],
+                       self.server_cpus)
+        self.running.append(srv)
+        with open(srv.log_path, "w") as logf:
+            srv.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=logf, preexec_fn=nofile_preexec(nofile or 4096))
+        srv.pid = srv.proc.pid  # taskset execs hellod: same pid
+
+        def ready():
+            if srv.proc.poll() is not None:
+                raise BenchError("%s exited with status %s:\n%s" % (
+                    name, srv.proc.returncode, srv.log_text()[-2000:]))
+            text = srv.log_text()
+            m = re.search(r"started: (\d+) workers", text)
+            if not m:
+                return False
+            n = int(m.group(1))
+            return n if len(re.findall(r"worker \d+ serving", text)) >= n \
+                else False
+        srv.workers = wait_for(ready, 15, "%s to start" % name)
+        got = wait_for(lambda: http_get(srv.host, srv.port), 10,
+                       "%s to answer" % name)
+        if got[0] != 200:
+            raise BenchError("%s answered status %d" % (name, got[0]))
+        return srv
+
+    def start_nginx(self, name, nofile):
+        workers = 1 if name == "nginx-1" else self.auto_workers()
+        srv = Server(name, "nginx", port=free_port(), workers=workers)
+        srv.tmp = tempfile.TemporaryDirectory(prefix="hellod-bench-nginx-")
+        d = srv.tmp.name
+        srv.log_path = os.path.join(d, "error.log")
+        conf = os.path.join(d, "nginx.conf")
+        temp = "".join("  %s_temp_path %s;\n" % (k, os.path.join(d, k))
+                       for k in ("client_body", "proxy", "fastcgi", "uwsgi",
+                                 "scgi"))
+        text = (
+            "daemon off;\nmaster_process on;\nworker_processes %d;\n"
+            "pid %s;\nerror_log %s;\n"
+            "events { worker_connections 10240; }\n"
+            "http {\n  access_log off;\n%s"
+            "  server { listen 127.0.0.1:%d reuseport; location / {"
+            " default_type text/html; return 200"
+            " \"<html><body><h1>Hello $remote_addr</h1></body></html>\"; } }\n"
+            "}\n" % (workers, os.path.join(d, "nginx.pid"), srv.log_path,
+                     temp, srv.port))
+        with open(conf, "w") as f:
+            f.write(text)
+        cmd = self.pin(["nginx", "-c", conf, "-p", d + "/", "-e",
+                        srv.log_path], self.server_cpus)
+        self.running.append(srv)
+        srv.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=nofile_preexec(nofile or 16384))
+        srv.pid = srv.proc.pid
+
+        def ready():
+            if srv.proc.poll() is not None:
+                raise BenchError("%s exited with status %s:\n%s" % (
+                    name, srv.proc.returncode, srv.log_text()[-2000:]))
+            return (len(srv.worker_pids()) >= workers
+                    and http_get(srv.host, srv.port))
+        wait_for(ready, 15, "%s to answer" % name)
+        return srv
+
+    def stop(self, srv):
+        try:
+            srv.stop()
+        finally:
+            if srv in self.running:
+                self.running.remove(srv)
+
+    def stop_all(self):
+        for srv in list(self.running):
+            self.stop(srv)
+
+
+# ------------------------------------------------------------ load runners
+
+def num(pattern, text, cast=float, default=None):
+    m = re.search(pattern, text, re.M)
+    return cast(m.group(1)) if m else default
+
+
+def new_result(server, scenario, concurrency, tool, requests):
+    return {
+        "server": server.name, "workers": server.workers,
+        "scenario": scenario, "concurrency": concurrency, "tool": tool,
+        "requests": requests, "complete": None, "failed": None,
+        "failed_detail": "", "non2xx": 0, "rps": None, "p50_ms": None,
+        "p99_ms": None, "max_ms": None, "time_s": None, "tpr_ms": None,
+        "tpr_all_ms": None,
+        "transfer_kbps": None, "cpu_us_per_req": None,
+        "client_cpu_pct": None, "rss_before_kb": None, "rss_after_kb": None,
+        "bytes_per_conn": None, "errors": None, "note": "",
+    }
+
+
+class Runner:
+    def __init__(self, args, lab, raw_dir):
+        self.args, self.lab, self.raw_dir = args, lab, raw_dir
+
+    def run_tool(self, cmd, timeout, raw_name):
+        """Runs a load generator pinned to the client CPUs; returns
+        (exit status or None on timeout, output, wall seconds, client CPU
+        seconds)."""
+        cmd = self.lab.client_cmd(cmd)
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=timeout)
+            rc, out = p.returncode, p.stdout.decode(errors="replace")
+        except subprocess.TimeoutExpired as e:
+            rc = None
+            out = (e.stdout or b"").decode(errors="replace")
+            out += "\n*** killed after %.0fs (timeout)\n" % timeout
+        wall = time.monotonic() - t0
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ccpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+        with open(os.path.join(self.raw_dir, raw_name + ".txt"), "w") as f:
+            f.write("$ %s\n%s" % (" ".join(cmd), out))
+        return rc, out, wall, ccpu
+
+    def measured(self, srv, res, fn):
+        """Samples the server's CPU around fn() (which runs the tool and
+        fills res), then derives CPU per request."""
+        c0 = srv.cpu_ticks()
+        rc, out, wall, ccpu = fn()
+        c1 = srv.cpu_ticks()
+        if rc is None:
+            res["note"] = (res["note"] + " TIMEOUT").strip()
+        elif rc != 0 and res["complete"] is None:
+            res["note"] = (res["note"] + " tool exit %d" % rc).strip()
+        if c0 is not None and c1 is not None and res["complete"]:
+            res["cpu_us_per_req"] = ((c1 - c0) / CLK_TCK * 1e6
+                                     / res["complete"])
+        if wall > 0:
+            res["client_cpu_pct"] = 100.0 * ccpu / wall
+        return res
+
+    # ab -------------------------------------------------------------
+    def ab(self, srv, scenario, n, c, keepalive=False, timelimit=None,
+           sock_timeout=None, raw=None):
+        res = new_result(srv, scenario, c, "ab", n)
+        csvf = os.path.join(self.raw_dir, (raw or "ab") + ".percentiles.csv")
+        cmd = ["ab", "-r", "-l"]
+        if keepalive:
+            cmd.append("-k")
+        if timelimit:
+            cmd += ["-t", "%g" % timelimit]  # -t before -n: -n still counts
+        if sock_timeout:
+            cmd += ["-s", "%d" % sock_timeout]
+        cmd += ["-n", str(n), "-c", str(c), "-e", csvf, srv.url]
+        if timelimit:
+            timeout = timelimit + 60
+        else:
+            timeout = min(self.args.run_timeout, 60 + n / 50.0)
+
+        def go():
+            rc, out, wall, ccpu = self.run_tool(cmd, timeout, raw or "ab")
+            self.parse_ab(out, csvf, res)
+            return rc, out, wall, ccpu
+        return self.measured(srv, res, go)
+
+    @staticmethod
+    def parse_ab(out, csvf, res):
+        res["complete"] = num(r"^Complete requests:\s+(\d+)", out, int)
+        if res["complete"] is None:
+            # ab gave up (timeout, too many errors): keep what it says.
+            res["complete"] = num(r"Total of (\d+) requests completed", out,
+                                  int, 0)
+            res["failed"] = max(0, res["requests"] - res["complete"])
+            res["note"] = "ab aborted: " + " ".join(
+                l.strip() for l in out.splitlines()
+                if l.startswith(("apr_", "ab:", "socket", "Total of")))[:120]
+            return
+        res["failed"] = num(r"^Failed requests:\s+(\d+)", out, int, 0)
+        m = re.search(r"\(Connect: (\d+), Receive: (\d+), Length: (\d+), "
+                      r"Exceptions: (\d+)\)", out)
+        res["failed_detail"] = ("Connect: %s, Receive: %s, Length: %s, "
+                                "Exceptions: %s" % (m.groups() if m else
+                                                    (0, 0, 0, 0)))
+        res["non2xx"] = num(r"^Non-2xx responses:\s+(\d+)", out, int, 0)
+        res["rps"] = num(r"^Requests per second:\s+([\d.]+)", out)
+        res["time_s"] = num(r"^Time taken for tests:\s+([\d.]+)", out)
+        res["tpr_ms"] = num(r"^Time per request:\s+([\d.]+) \[ms\] \(mean\)$",
+                            out)
+        res["tpr_all_ms"] = num(r"^Time per request:\s+([\d.]+) \[ms\] "
+                                r"\(mean, across", out)
+        res["transfer_kbps"] = num(r"^Transfer rate:\s+([\d.]+)", out)
+        try:
+            pct = {}
+            with open(csvf) as f:
+                for line in f:
+                    a, _, b = line.strip().partition(",")
+                    if a.isdigit():
+                        pct[int(a)] = float(b)
+            res["p50_ms"], res["p99_ms"] = pct.get(50), pct.get(99)
+            res["max_ms"] = pct.get(100)
+        except (OSError, ValueError):
+            pass
+        if res["p50_ms"] is None:
+            res["p50_ms"] = num(r"^\s+50%\s+(\d+)", out)
+            res["p99_ms"] = num(r"^\s+99%\s+(\d+)", out)
+            res["max_ms"] = num(r"^\s+100%\s+(\d+)", out)
+
+    # h2load / wrk ------------------------------------------------------
+    def h2load(self, srv, scenario, n, c, raw):
+        res = new_result(srv, scenario, c, "h2load", n)
+        logf = os.path.join(self.raw_dir, raw + ".log")
+        cmd = ["h2load", "--h1", "-t1", "-c", str(c), "-n", str(n),
+               "--log-file=" + logf, srv.url]
+        timeout = min(self.args.run_timeout, 60 + n / 100.0)
+
+        def go():
+            rc, out, wall, ccpu = self.run_tool(cmd, timeout, raw)
+            self.parse_h2load(out, logf, res)
+            return rc, out, wall, ccpu
+        self.measured(srv, res, go)
+        try:
+            os.unlink(logf)  # up to a few MB; the summary is in raw/
+        except OSError:
+            pass
+        return res
+
+    @staticmethod
+    def parse_h2load(out, logf, res):
+        m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, "
+                      r"(\d+) succeeded, (\d+) failed, (\d+) errored, "
+                      r"(\d+) timeout", out)
+        if m:
+            total, started, done, ok, failed, errored, tmo = map(
+                int, m.groups())
+            res["complete"] = done
+            res["failed"] = total - ok
+            res["failed_detail"] = ("failed %d, errored %d, timeout %d, "
+                                    "not started %d"
+                                    % (failed, errored, tmo, total - started))
+        res["non2xx"] = sum(int(x) for x in re.findall(
+            r"(\d+) [345]xx", out)) if "status codes" in out else 0
+        m = re.search(r"finished in ([\d.]+)(ms|s), ([\d.]+) req/s", out)
+        if m:
+            res["time_s"] = float(m.group(1)) / (1000 if m.group(2) == "ms"
+                                                 else 1)
+            res["rps"] = float(m.group(3))
+        lat = []
+        try:
+            with open(logf) as f:
+                for line in f:
+                    p = line.split("\t")
+                    if len(p) >= 3 and p[1] != "-1":
+                        lat.append(int(p[2]))
+        except (OSError, ValueError):
+            pass
+        if lat:
+            lat.sort()
+            res["p50_ms"] = lat[int(0.50 * (len(lat) - 1))] / 1000.0
+            res["p99_ms"] = lat[int(0.99 * (len(lat) - 1))] / 1000.0
+            res["max_ms"] = lat[-1] / 1000.0
+
+    def wrk(self, srv, scenario, duration, c, raw):
+        res = new_result(srv, scenario, c, "wrk", None)
+        cmd = ["wrk", "-t1", "-c", str(c), "-d", "%ds" % duration,
+               "--timeout", "5s", "--latency", srv.url]
+
+        def go():
+            rc, out, wall, ccpu = self.run_tool(cmd, duration + 60, raw)
+            self.parse_wrk(out, res)
+            return rc, out, wall, ccpu
+        return self.measured(srv, res, go)
+
+    @staticmethod
+    def parse_wrk(out, res):
+        def ms(v, unit):
+            return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0,
+                               "m": 60000.0}[unit]
+        m = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
+        if m:
+            res["complete"] = int(m.group(1))
+            res["requests"] = res["complete"]
+            res["time_s"] = ms(m.group(2), m.group(3)) / 1000.0
+        res["rps"] = num(r"Requests/sec:\s+([\d.]+)", out)
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+),"
+                      r" timeout (\d+)", out)
+        errs = tuple(int(x) for x in m.groups()) if m else (0, 0, 0, 0)
+        res["non2xx"] = num(r"Non-2xx or 3xx responses: (\d+)", out, int, 0)
+        res["failed"] = sum(errs)
+        res["failed_detail"] = ("connect %d, read %d, write %d, timeout %d"
+                                % errs)
+        m = re.search(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)",
+                      out, re.M)
+        if m:
+            res["max_ms"] = ms(m.group(1), m.group(2))
+        for p, key in (("50", "p50_ms"), ("99", "p99_ms")):
+            m = re.search(r"^\s+%s(?:\.0+)?%%\s+([\d.]+)(us|ms|s|m)\s*$" % p,
+                          out, re.M)
+            if m:
+                res[key] = ms(m.group(1), m.group(2))
+
+
+# --------------------------------------------------------------- scenarios
+
+class Bench:
+    def __init__(self, args, tools, out_dir):
+        self.args, self.tools, self.out = args, tools, out_dir
+        self.raw = os.path.join(out_dir, "raw")
+        os.makedirs(self.raw, exist_ok=True)
+        self.lab = Lab(args, tools)
+        self.run = Runner(args, self.lab, self.raw)
+        self.results = []
+        self.report = []  # text blocks for results.txt
+
+    def emit(self, text=""):
+        print(text, flush=True)
+        self.report.append(text)
+
+    def scaled(self, n, minimum):
+        return max(minimum, int(round(n * self.args.scale)))
+
+    def servers_for(self, scenario):
+        if self.args.url:
+            return ["url"]
+        if self.args.quick:
+            names = list(HELLOD_SERVERS)
+        elif scenario in ("slow", "padding"):
+            names = list(HELLOD_SERVERS)  # nginx has no delay/padding knob
+        elif scenario == "idle":
+            names = ["async-1", "nginx-1"]
+        else:
+            names = list(HELLOD_SERVERS) + list(NGINX_SERVERS)
+        if not self.tools.get("nginx") or self.args.no_nginx:
+            names = [n for n in names if not n.startswith("nginx")]
+        if self.args.servers:
+            names = [n for n in names if n in self.args.servers]
+        return names
+
+    def with_server(self, name, fn, **kw):
+        srv = self.lab.start(name, **kw)
+        try:
+            return fn(srv)
+        finally:
+            self.lab.stop(srv)
+
+    def add(self, res):
+        if (res["server"] == "sync" and res["rps"] is not None and
+                res["scenario"] in SYNC_NO_KEEPALIVE):
+            res["note"] = ("sync closes every connection (keepalive_timeout"
+                           " 0 by default) " + res["note"]).strip()
+        self.results.append(res)
+        return res
+
+    def progress(self, res):
+        log("  %-10s %-12s c=%-5s rps=%s failed=%s p50=%s p99=%s "
+            "cpu/req=%sus %s" % (
+                res["server"], res["scenario"], res["concurrency"],
+                fmt(res["rps"], 0), res["failed"], fmt(res["p50_ms"], 2),
+                fmt(res["p99_ms"], 2), fmt(res["cpu_us_per_req"], 1),
+                res["note"]))
+
+    def each_server(self, scenario, fn, **kw):
+        """Runs fn(srv) for every server of the scenario; a server that
+        does not start is reported and skipped."""
+        for name in self.servers_for(scenario):
+            try:
+                for res in self.with_server(name, fn, **kw) or []:
+                    self.progress(self.add(res))
+            except BenchError as e:
+                log("error: %s: %s: %s" % (scenario, name, e))
+                r = new_result(Server(name, "?"), scenario, "-", "-", None)
+                r["note"] = "server error: %s" % str(e).splitlines()[0][:100]
+                self.add(r)
+
+    # a. original ---------------------------------------------------------
+    def original(self):
+        log("scenario original: ab -r -n1000 -c150 -l")
+        self.each_server("original", lambda s: [self.run.ab(
+            s, "original", 1000, 150, raw="original-%s" % s.name)])
+
+    # b. sustained ----------------------------------------------------------
+    def sustained(self):
+        n = self.scaled(50000, 2000)
+        log("scenario sustained: ab -r -l -n%d -c 1,10,100,1000" % n)
+
+        def fn(s):
+            return [self.run.ab(s, "sustained", max(n, 2 * c), c,
+                                raw="sustained-%s-c%d" % (s.name, c))
+                    for c in CONCURRENCIES]
+        self.each_server("sustained", fn)
+
+    # c. keep-alive ---------------------------------------------------------
+    def keepalive(self):
+        if self.tools.get("h2load") and self.args.loadgen != "wrk":
+            n = self.scaled(200000, 5000)
+            log("scenario keepalive: h2load --h1 -c100 -n%d" % n)
+            self.each_server("keepalive", lambda s: [self.run.h2load(
+                s, "keepalive", n, 100, raw="keepalive-%s" % s.name)])
+        else:
+            d = max(2, int(round(10 * self.args.scale)))
+            log("scenario keepalive: wrk -c100 -d%ds" % d)
+            self.each_server("keepalive", lambda s: [self.run.wrk(
+                s, "keepalive", d, 100, raw="keepalive-%s" % s.name)])
+
+    # d. one stuck client ---------------------------------------------------
+    def stuck(self):
+        n = self.scaled(2000, 200)
+        nstuck = self.args.stuck_clients
+        log("scenario stuck: %d silent connection(s), then ab -n%d -c10 -s5"
+            % (nstuck, n))
+
+        def fn(s):
+            socks, closed_after = [], {}
+            stop = threading.Event()
+            t0 = time.monotonic()
+            for _ in range(nstuck):
+                socks.append(socket.create_connection((s.host, s.port), 5))
+
+            def watch():  # when does the server give up on them?
+                for sk in socks:
+                    sk.settimeout(0.1)
+                pending = list(socks)
+                while pending and not stop.is_set():
+                    for sk in list(pending):
+                        try:
+                            if sk.recv(4096) == b"":
+                                raise ConnectionResetError
+                        except socket.timeout:
+                            continue
+                        except OSError:
+                            closed_after[sk] = time.monotonic() - t0
+                            pending.remove(sk)
+            th = threading.Thread(target=watch, daemon=True)
+            th.start()
+            # Give the server a moment to accept the silent connection
+            # before the others queue behind it (sync: FIFO listen queue).
+            time.sleep(0.2)
+            try:
+                res = self.run.ab(s, "stuck", n, 10, sock_timeout=5,
+                                  raw="stuck-%s" % s.name)
+            finally:
+                stop.set()
+                th.join(5)
+                for sk in socks:
+                    sk.close()
+            if closed_after:
+                res["note"] = (res["note"] + " silent conn closed by server "
+                               "after %.1fs" % max(closed_after.values())
+                               ).strip()
+            else:
+                res["note"] = (res["note"] +
+                               " silent conn still open at end").strip()
+            return [res]
+        self.each_server("stuck", fn, http={"header_timeout": "2s"})
+
+    # e. slow backend -------------------------------------------------------
+    def slow(self):
+        dur = max(3, int(round(10 * self.args.scale)))
+        log("scenario slow: delay = 10ms, ab -k -c100 -t%d" % dur)
+        self.each_server("slow", lambda s: [self.run.ab(
+            s, "slow", 1000000, 100, keepalive=True, timelimit=dur,
+            sock_timeout=10, raw="slow-%s" % s.name)],
+            http={"delay": "10ms"})
+
+    # f. body padding -------------------------------------------------------
+    def padding(self):
+        for pad, n in (("16k", 20000), ("256k", 4000)):
+            n = self.scaled(n, 500)
+            log("scenario padding-%s: ab -k -c10 -n%d" % (pad, n))
+            self.each_server("padding", lambda s: [self.run.ab(
+                s, "padding-" + pad, n, 10, keepalive=True,
+                raw="padding-%s-%s" % (pad, s.name))],
+                http={"body_padding": pad})
+
+    # idle --------------------------------------------------------------------
+    def idle(self):
+        want = self.args.idle_conns
+        have = raise_nofile(want + 1000)
+        if have < want + 100:
+            log("note: RLIMIT_NOFILE is %d: idle scenario uses %d connections"
+                % (have, have - 100))
+            want = max(100, have - 100)
+        log("scenario idle: %d idle keep-alive connections" % want)
+
+        def fn(s):
+            res = new_result(s, "idle", want, "python", want)
+            workers = s.worker_pids()  # RSS summed over all workers
+            if not workers:
+                res["note"] = "no worker process found"
+                return [res]
+
+            def rss():
+                v = [vm_rss_kb(p) for p in workers]
+                return None if None in v else sum(v)
+            http_get(s.host, s.port)
+            res["rss_before_kb"] = rss()
+            socks, errors = [], 0
+            req = ("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n"
+                   % (s.path, s.host)).encode()
+            deadline = time.monotonic() + 180
+            t0 = time.monotonic()
+            c0 = s.cpu_ticks()
+            for _ in range(want):
+                if time.monotonic() > deadline:
+                    res["note"] = "deadline reached"
+                    break
+                try:
+                    sk = socket.create_connection((s.host, s.port), 5)
+                    socks.append(sk)
+                    sk.sendall(req)
+                    if not read_response(sk):
+                        errors += 1
+                except OSError:
+                    errors += 1
+            res["time_s"] = time.monotonic() - t0
+            res["rss_after_kb"] = rss()
+            c1 = s.cpu_ticks()
+            # Still open: not readable (a closed connection reads EOF).
+            poller = select.poll()
+            for sk in socks:
+                poller.register(sk, select.POLLIN)
+            gone = len(poller.poll(0))
+            opened = len(socks) - gone
+            for sk in socks:
+                sk.close()
+            res["complete"] = len(socks) - errors
+            res["failed"] = errors
+            res["errors"] = errors
+            if res["complete"] and c0 is not None and c1 is not None:
+                res["cpu_us_per_req"] = ((c1 - c0) / CLK_TCK * 1e6
+                                         / res["complete"])
+            if res["rss_before_kb"] and res["rss_after_kb"] and opened:
+                res["bytes_per_conn"] = ((res["rss_after_kb"]
+                                          - res["rss_before_kb"]) * 1024.0
+                                         / opened)
+            res["note"] = ("%s %d still open at the end"
+                           % (res["note"], opened)).strip()
+            return [res]
+        self.each_server("idle", fn, nofile=65536,
+                         max_connections=max(20000, want + 1000),
+                         http={"keepalive_timeout": "300s"})
+
+    # -------------------------------------------------------------- report
+    def tables(self):
+        for scen in sorted({r["scenario"] for r in self.results},
+                           key=scenario_order):
+            rows = [r for r in self.results if r["scenario"] == scen]
+            self.emit("")
+            self.emit("== %s %s" % (scen, SCENARIO_TITLES.get(
+                scen.split("-")[0], "")))
+            if scen == "original":
+                for r in rows:
+                    self.emit(article_block(r))
+            if scen == "idle":
+                hdr = ["server", "conns", "errors", "RSS before KiB",
+                       "RSS after KiB", "bytes/conn", "time s",
+                       "CPU us/conn", "note"]
+                body = [[r["server"], r["concurrency"], r["errors"],
+                         r["rss_before_kb"], r["rss_after_kb"],
+                         fmt(r["bytes_per_conn"], 0), fmt(r["time_s"], 2),
+                         fmt(r["cpu_us_per_req"], 1), r["note"]]
+                        for r in rows]
+            else:
+                hdr = ["server", "workers", "conc", "complete", "failed",
+                       "req/s", "p50 ms", "p99 ms", "max ms", "time s",
+                       "CPU us/req",
+                       "client CPU%", "note"]
+                if scen.startswith("padding"):
+                    hdr.insert(-1, "KB/s")
+                body = []
+                for r in rows:
+                    row = [r["server"], r["workers"], r["concurrency"],
+                           r["complete"], fail_text(r), fmt(r["rps"], 1),
+                           fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2),
+                           fmt(r["max_ms"], 1), fmt(r["time_s"], 2),
+                           fmt(r["cpu_us_per_req"], 1),
+                           fmt(r["client_cpu_pct"], 0)]
+                    if scen.startswith("padding"):
+                        row.append(fmt(r["transfer_kbps"], 0))
+                    row.append(r["note"])
+                    body.append(row)
+            self.emit(table(hdr, body))
+            if scen == "stuck":
+                self.emit("ab opens its other connections only after the "
+                          "first response, so the wait shows in the time "
+                          "taken and the slowest request, not in p99")
+            if scen == "slow":
+                self.emit("expected: sync ~ 1/delay = 100 req/s; async ~ "
+                          "concurrency/delay = 10000 req/s")
+
+    def ratios(self):
+        def get(server, scen, conc=None):
+            for r in self.results:
+                if (r["server"] == server and r["scenario"] == scen and
+                        (conc is None or r["concurrency"] == conc)):
+                    return r
+            return None
+
+        def ratio(a, b):
+            return "%.2f" % (a / b) if a and b else "n/a"
+        self.emit("")
+        self.emit("== ratios tracked by the project")
+        a, n = get("async-1", "keepalive"), get("nginx-1", "keepalive")
+        self.emit("keep-alive req/s, hellod async(1 worker) / nginx(1 worker):"
+                  " %s" % (ratio(a and a["rps"], n and n["rps"])))
+        self.emit("keep-alive CPU per request, hellod async(1) / nginx(1):"
+                  "      %s" % (ratio(a and a["cpu_us_per_req"],
+                                      n and n["cpu_us_per_req"])))
+        parts = []
+        for c in CONCURRENCIES:
+            a, n = get("async-1", "sustained", c), get("nginx-1",
+                                                       "sustained", c)
+            if a and n:
+                parts.append("c=%d %s" % (c, ratio(a["rps"], n["rps"])))
+        a, n = get("async-1", "original"), get("nginx-1", "original")
+        if a and n:
+            parts.append("original(c=150) %s" % ratio(a["rps"], n["rps"]))
+        self.emit("connection-per-request req/s, async(1) / nginx(1):     %s"
+                  % (", ".join(parts) or "n/a"))
+        for server, key in (("sync", "sync"), ("async-1", "async"),
+                            ("async-auto", "async"), ("url", "async")):
+            r = get(server, "original")
+            if r and r["rps"]:
+                art_rps, art_failed = ARTICLE[key]
+                self.emit("original req/s, %-10s vs the article's %s %.0f: "
+                          "%.1fx (%.0f req/s; failed %s vs %d)"
+                          % (server, key, art_rps, r["rps"] / art_rps,
+                             r["rps"], fail_text(r), art_failed))
+
+    def write_csv(self):
+        cols = ["server", "workers", "scenario", "concurrency", "tool",
+                "requests", "complete", "failed", "failed_detail", "non2xx",
+                "rps", "p50_ms", "p99_ms", "max_ms", "time_s", "tpr_ms",
+                "tpr_all_ms", "transfer_kbps", "cpu_us_per_req",
+                "client_cpu_pct",
+                "rss_before_kb", "rss_after_kb", "bytes_per_conn", "errors",
+                "note"]
+        with open(os.path.join(self.out, "results.csv"), "w",
+                  newline="") as f:
+            w = csv.DictWriter(f, cols)
+            w.writeheader()
+            for r in self.results:
+                w.writerow({k: ("%.3f" % v if isinstance(v, float) else
+                                ("" if v is None else v))
+                            for k, v in r.items() if k in cols})
+
+    def plots(self):
+        if not self.tools.get("gnuplot"):
+            return []
+        made = []
+        common = ("set terminal pngcairo size 900,560 noenhanced font "
+                  "'sans,10'\nset grid ytics\nset key outside right top\n")
+        sus = [r for r in self.results if r["scenario"] == "sustained"
+               and r["rps"]]
+        if sus:
+            servers = ordered_unique(r["server"] for r in sus)
+            plots = []
+            for s in servers:
+                dat = os.path.join(self.raw, "sustained-%s.dat" % s)
+                with open(dat, "w") as f:
+                    for r in sus:
+                        if r["server"] == s:
+                            f.write("%d %.1f\n" % (r["concurrency"], r["rps"]))
+                plots.append("'%s' using 1:2 with linespoints lw 2 title '%s'"
+                             % (dat, s))
+            made += self.gnuplot(
+                "rps_vs_concurrency.png", common +
+                "set title 'connection per request (ab -r -l): req/s vs "
+                "concurrency'\nset logscale x\nset xlabel 'concurrency'\n"
+                "set ylabel 'requests per second'\nset yrange [0:*]\n"
+                "set xtics (1, 10, 100, 1000)\nplot " + ", ".join(plots))
+        stuck = [r for r in self.results if r["scenario"] == "stuck"
+                 and r["rps"]]
+        if stuck:
+            dat = self.bar_data("stuck", stuck, ("rps", "time_s", "max_ms"))
+            made += self.gnuplot(
+                "stuck_client.png",
+                common.replace("900,560", "1100,480") +
+                "set style fill solid 0.6\nset boxwidth 0.6\nunset key\n"
+                "set yrange [0:*]\nset offsets 0, 0, graph 0.1, 0\n"
+                "set xtics rotate by -20\n"
+                "set multiplot layout 1,3 title 'one silent client, then "
+                "ab -n%d -c10 (header_timeout = 2s)'\n"
+                "set title 'requests per second'\n%s"
+                "set title 'time taken (s)'\n%s"
+                "set title 'slowest request (ms)'\n%s"
+                "unset multiplot\n" % (stuck[0]["requests"],
+                                       bar_plot(dat, 2, "%.0f"),
+                                       bar_plot(dat, 3, "%.2f"),
+                                       bar_plot(dat, 4, "%.0f")))
+        slow = [r for r in self.results if r["scenario"] == "slow"
+                and r["rps"]]
+        if slow:
+            dat = self.bar_data("slow", slow, ("rps", "p50_ms"))
+            made += self.gnuplot(
+                "slow_backend.png", common +
+                "set style fill solid 0.6\nset boxwidth 0.6\nunset key\n"
+                "set title 'slow backend: delay = 10ms, 100 connections "
+                "(ab -k -c100)'\nset logscale y\nset yrange [10:100000]\n"
+                "set ylabel 'requests per second (log)'\n"
+                "set arrow from graph 0, first 100 to graph 1, first 100 "
+                "nohead dt 2\nset label '1/delay = 100' at graph 0.02, "
+                "first 130\nset arrow from graph 0, first 10000 to graph 1,"
+                " first 10000 nohead dt 2\nset label 'c/delay = 10000' at "
+                "graph 0.02, first 13000\n" + bar_plot(dat, 2, "%.0f"))
+        return made
+
+    def bar_data(self, name, rows, keys):
+        dat = os.path.join(self.raw, "%s.dat" % name)
+        with open(dat, "w") as f:
+            for r in rows:
+                f.write("\"%s\" %s\n" % (r["server"], " ".join(
+                    "%.3f" % (r[k] or 0) for k in keys)))
+        return dat
+
+    def gnuplot(self, png, script):
+        path = os.path.join(self.out, png)
+        gp = os.path.join(self.raw, png.replace(".png", ".gp"))
+        with open(gp, "w") as f:
+            f.write("set output '%s'\n%s\n" % (path, script))
+        try:
+            p = subprocess.run(["gnuplot", gp], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            if p.returncode != 0:
+                log("gnuplot failed for %s:\n%s" % (png, p.stdout.decode()))
+                return []
+        except subprocess.TimeoutExpired:
+            log("gnuplot timed out for %s" % png)
+            return []
+        return [path]
+
+
+SYNC_NO_KEEPALIVE = ("keepalive", "slow", "padding-16k", "padding-256k")
+
+SCENARIO_TITLES = {
+    "original": "(ab -r -n1000 -c150 -l; one connection per request)",
+    "sustained": "(ab -r -l, one connection per request)",
+    "keepalive": "(100 keep-alive connections)",
+    "stuck": "(one silent connection, then ab -n N -c10 -s5; "
+             "hellod header_timeout = 2s)",
+    "slow": "(delay = 10ms, ab -k -c100 for a fixed time)",
+    "padding": "(body_padding, ab -k -c10)",
+    "idle": "(idle keep-alive connections, worker VmRSS)",
+}
+
+
+def scenario_order(s):
+    base = s.split("-")[0]
+    return (ALL_SCENARIOS.index(base) if base in ALL_SCENARIOS else 99, s)
+
+
+def ordered_unique(it):
+    seen = []
+    for x in it:
+        if x not in seen:
+            seen.append(x)
+    return seen
+
+
+def bar_plot(dat, col, lfmt):
+    return ("plot '%s' using 0:%d:xtic(1) with boxes, '' using 0:%d:"
+            "(sprintf('%s', $%d)) with labels offset 0,0.8\n"
+            % (dat, col, col, lfmt, col))
+
+
+def fmt(v, digits):
+    if v is None:
+        return "-"
+    return "%.*f" % (digits, v)
+
+
+def fail_text(r):
+    if r["failed"] is None:
+        return "-"
+    s = str(r["failed"])
+    if r["non2xx"]:
+        s += "+%d non-2xx" % r["non2xx"]
+    return s
+
+
+def article_block(r):
+    if r["rps"] is None:
+        return "[%s] no result: %s" % (r["server"], r["note"])
+    return "\n".join([
+        "[%s, %s worker(s)]" % (r["server"], r["workers"]),
+        "Complete requests:      %d" % r["complete"],
+        "Failed requests:        %d" % r["failed"],
+        "   (%s)" % r["failed_detail"],
+        "Requests per second:    %.2f [#/sec] (mean)" % r["rps"],
+        "Time per request:       %.3f [ms] (mean)" % (r["tpr_ms"] or 0),
+        "Time per request:       %.3f [ms] (mean, across all concurrent "
+        "requests)" % (r["tpr_all_ms"] or 0),
+        "Transfer rate:          %.2f [Kbytes/sec] received"
+        % (r["transfer_kbps"] or 0),
+        ""])
+
+
+def table(hdr, rows):
+    rows = [["-" if c is None else str(c) for c in row] for row in rows]
+    w = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(h)
+         for i, h in enumerate(hdr)]
+    out = []
+    for row in [hdr] + rows:
+        cells = []
+        for i, c in enumerate(row):
+            if i == len(row) - 1:   # the note: left, unpadded
+                cells.append(str(c))
+            elif i == 0:
+                cells.append(str(c).ljust(w[i]))
+            else:
+                cells.append(str(c).rjust(w[i]))
+        out.append("  ".join(cells).rstrip())
+        if row is hdr:
+            out.append("  ".join("-" * x for x in w[:-1]) + "  ----")
+    return "\n".join(out)
+
+
+def read_response(sk):
+    """Reads one HTTP response with a Content-Length; True on a 200."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sk.recv(4096)
+        if not chunk:
+            return False
+        data += chunk
+        if len(data) > 65536:
+            return False
+    head, body = data.split(b"\r\n\r\n", 1)
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+    need = int(m.group(1)) if m else 0
+    while len(body) < need:
+        chunk = sk.recv(65536)
+        if not chunk:
+            return False
+        body += chunk
+    return head.startswith(b"HTTP/1.1 200")
+
+
+# ----------------------------------------------------------------- main
+
+def check_tools(args):
+    """Finds the tools; exits 2 naming the Debian package of a missing
+    required one."""
+    found = {t: shutil.which(t) for t in TOOLS}
+    if found["nginx"] is None:
+        for d in ("/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"):
+            if os.access(os.path.join(d, "nginx"), os.X_OK):
+                found["nginx"] = os.path.join(d, "nginx")
+                os.environ["PATH"] += os.pathsep + d
+                break
+    missing = []
+    if not found["ab"]:
+        missing.append(("ab", TOOLS["ab"]))
+    if not args.quick:
+        scen = args.scenarios
+        if "keepalive" in scen and not (found["h2load"] or found["wrk"]):
+            missing.append(("h2load or wrk", "nghttp2-client or wrk"))
+        if args.loadgen == "wrk" and not found["wrk"]:
+            missing.append(("wrk", "wrk"))
+        if not found["gnuplot"] and not args.no_plots:
+            missing.append(("gnuplot", TOOLS["gnuplot"]))
+    for tool, pkg in missing:
+        log("bench.py: %s not found: install the Debian package %s"
+            % (tool, pkg))
+    if missing:
+        sys.exit(2)
+    if not found["nginx"] and not args.quick and not args.url:
+        log("note: nginx not found (optional; Debian package nginx-light): "
+            "no nginx comparison")
+    if args.no_plots:
+        found["gnuplot"] = None
+    return found
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="hellod benchmark suite (see the module docstring).")
+    p.add_argument("--hellod", default=os.environ.get("HELLOD"),
+                   help="path of the built hellod (default: $HELLOD)")
+    p.add_argument("--url", help="benchmark a deployed instance "
+                   "(http://HOST:PORT/PATH) instead of starting hellod")
+    p.add_argument("--pid", type=int, help="with --url: master pid of the "
+                   "deployed server, to measure its CPU per request")
+    p.add_argument("--out", default="bench-results",
+                   help="output directory (default: ./bench-results)")
+    p.add_argument("--quick", action="store_true",
+                   help="original scenario, sync and async only; exit 1 "
+                   "on any failed request")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiply request counts and durations (e.g. 0.1)")
+    p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
+                   help="comma separated subset of: %s"
+                   % ",".join(ALL_SCENARIOS))
+    p.add_argument("--servers", help="comma separated subset of: %s"
+                   % ",".join(HELLOD_SERVERS + NGINX_SERVERS))
+    p.add_argument("--loadgen", choices=("h2load", "wrk"),
+                   help="keep-alive load generator (default: h2load if "
+                   "installed, else wrk)")
+    p.add_argument("--no-nginx", action="store_true",
+                   help="skip the nginx comparison")
+    p.add_argument("--no-pin", action="store_true",
+                   help="do not pin server and load generator to CPUs")
+    p.add_argument("--no-plots", action="store_true", help="skip gnuplot")
+    p.add_argument("--idle-conns", type=int, default=10000,
+                   help="idle scenario connection count (default 10000)")
+    p.add_argument("--stuck-clients", type=int, default=1,
+                   help="silent connections in the stuck scenario (1)")
+    p.add_argument("--run-timeout", type=float, default=600,
+                   help="upper bound in seconds for one load run (600)")
+    args = p.parse_args(argv)
+    args.scenarios = [s.strip() for s in args.scenarios.split(",")
+                      if s.strip()]
+    for s in args.scenarios:
+        if s not in ALL_SCENARIOS:
+            p.error("unknown scenario %r" % s)
+    if args.quick:
+        args.scenarios = ["original"]
+    if args.servers:
+        args.servers = [s.strip() for s in args.servers.split(",")]
+        for s in args.servers:
+            if s not in HELLOD_SERVERS + NGINX_SERVERS:
+                p.error("unknown server %r" % s)
+    if args.url:
+        # Scenarios that need the server configured a certain way.
+        args.scenarios = [s for s in args.scenarios
+                          if s not in ("slow", "padding")]
+        if "idle" in args.scenarios and not args.pid:
+            args.scenarios.remove("idle")
+    else:
+        if not args.hellod:
+            p.error("--hellod PATH (or $HELLOD) is required without --url")
+        args.hellod = os.path.abspath(args.hellod)
+        if not os.access(args.hellod, os.X_OK):
+            p.error("%s is not an executable" % args.hellod)
+    if args.scale <= 0:
+        p.error("--scale must be positive")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    tools = check_tools(args)
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    # ab -c1000 and the idle scenario need descriptors; children inherit.
+    raise_nofile(16384)
+    # SIGTERM (e.g. make killed) must still run the finally below.
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(130))
+
+    bench = Bench(args, tools, out)
+    started = time.monotonic()
+    bench.emit("hellod benchmark, %s" % time.strftime("%Y-%m-%d %H:%M:%S"))
+    bench.emit("target: %s" % (args.url or args.hellod))
+    bench.emit("server CPU per request = utime+stime of the server's process "
+               "tree (ticks of 1/%d s) / completed requests: resolution "
+               "%.0f us at 1000 requests" % (CLK_TCK, 1e6 / CLK_TCK / 1000))
+    bench.emit("client CPU%: the load generator's CPU use over the run "
+               "(100 = one CPU saturated: the client is the bottleneck)")
+    bench.emit("cpus: %d online; server on %s, load generator on %s; "
+               "CLK_TCK %d; scale %g%s" % (
+                   NCPU, bench.lab.server_cpus or "any",
+                   bench.lab.client_cpus or "any", CLK_TCK, args.scale,
+                   "; quick" if args.quick else ""))
+    try:
+        for scen in args.scenarios:
+            getattr(bench, scen)()
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        bench.lab.stop_all()
+    bench.tables()
+    bench.ratios()
+    plots = [] if args.quick else bench.plots()
+    bench.emit("")
+    bench.emit("total time %.0fs; output in %s (results.txt, results.csv%s)"
+               % (time.monotonic() - started, out,
+                  "".join(", " + os.path.basename(p) for p in plots)))
+    with open(os.path.join(out, "results.txt"), "w") as f:
+        f.write("\n".join(bench.report) + "\n")
+    bench.write_csv()
+
+    bad = [r for r in bench.results if r["rps"] is None and
+           r["scenario"] != "idle"]
+    if args.quick:
+        bad += [r for r in bench.results
+                if r["failed"] or r["non2xx"] or not r["complete"]]
+        if bad:
+            log("FAIL: failed requests or failed runs: %s" % ", ".join(
+                sorted({"%s/%s" % (r["server"], r["scenario"])
+                        for r in bad})))
+            return 1
+        log("PASS: no failed requests")
+        return 0
+    if bad:
+        log("some runs produced no result: %s" % ", ".join(
+            "%s/%s" % (r["server"], r["scenario"]) for r in bad))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        log("bench.py: %s" % e)
+        sys.exit(1)
