@@ -15,13 +15,19 @@
 
 /* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
  *         "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA  (RFC 9110 5.6.2) */
-static int
-is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IS_DIGIT(c))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
+static const unsigned char tchar_tab[256] = {
+	['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1,
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1,
+	['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1,
+	['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
+
+/* field-value bytes: HTAB, SP, VCHAR, obs-text (RFC 9110 5.5) */
+static const unsigned char vchar_tab[256] = {
+	['\t'] = 1, [' ' ... '~'] = 1, [0x80 ... 0xff] = 1,
+};
+
+#define is_tchar(c)	(tchar_tab[(unsigned char)(c)])
 
 static int
 is_ows(unsigned char c)
@@ -37,11 +43,20 @@ fail(struct http_request *req, int status)
 	return HTTP_ERROR;
 }
 
+/* Case-insensitive comparison with a lower-case literal. */
 static int
-name_is(const char *name, size_t len, const char *want)
+lower_eq(const char *s, const char *lit, size_t len)
 {
-	return strlen(want) == len && strncasecmp(name, want, len) == 0;
+	size_t	 i;
+
+	for (i = 0; i < len; i++)
+		if ((s[i] | 0x20) != lit[i])
+			return 0;
+	return 1;
 }
+
+#define name_is(name, len, lit) \
+	((len) == sizeof(lit) - 1 && lower_eq((name), (lit), sizeof(lit) - 1))
 
 /* Calls fn on each non-empty element of a comma-separated list. */
 static int
@@ -130,6 +145,33 @@ coding_value(const char *t, size_t len, void *arg)
 	return 0;
 }
 
+#define ONES	0x0101010101010101ull
+#define HIGHS	0x8080808080808080ull
+
+/*
+ * A field value may hold HTAB, SP, VCHAR and obs-text.  Eight bytes are
+ * checked at once for anything below 0x20 or equal to 0x7f (the test can
+ * report a false hit next to a true one, never miss one); a word with a
+ * hit, or with a tab, is checked byte by byte.
+ */
+static int
+valid_value(const char *v, size_t len)
+{
+	uint64_t	 x, y;
+	size_t		 i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, v + i, 8);
+		y = x ^ (0x7f * ONES);
+		if ((((x - 0x20 * ONES) & ~x) | ((y - ONES) & ~y)) & HIGHS)
+			break;
+	}
+	for (; i < len; i++)
+		if (!vchar_tab[(unsigned char)v[i]])
+			return 0;
+	return 1;
+}
+
 /* Returns 0 or the error status for one field line (CR already removed). */
 static int
 parse_field(const char *line, size_t len, struct http_request *req,
@@ -147,11 +189,8 @@ parse_field(const char *line, size_t len, struct http_request *req,
 		return 400;		/* includes whitespace before ':' */
 	v = line + n + 1;
 	vlen = len - n - 1;
-	for (i = 0; i < vlen; i++) {
-		unsigned char c = (unsigned char)v[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return 400;
-	}
+	if (!valid_value(v, vlen))
+		return 400;
 	while (vlen > 0 && is_ows((unsigned char)v[0])) {
 		v++;
 		vlen--;
@@ -276,9 +315,9 @@ http_parse(const char *buf, size_t len, const struct http_limits *lim,
     struct http_request *req)
 {
 	const char		*p = buf, *end = buf + len, *head, *q, *nl;
-	const char		*line_end;
+	const char		*line_end, *ends[HTTP_MAX_FIELDS];
 	size_t			 rl_len, n;
-	unsigned		 nfields = 0, hosts = 0;
+	unsigned		 nfields = 0, hosts = 0, i, max_fields;
 	struct field_state	 fs;
 	int			 status;
 
@@ -303,6 +342,8 @@ http_parse(const char *buf, size_t len, const struct http_limits *lim,
 		    fail(req, 414) : HTTP_NEED_MORE;
 	if ((size_t)(line_end - head) + 1 > lim->lim_max_header)
 		return fail(req, 414);
+	max_fields = lim->lim_max_fields < HTTP_MAX_FIELDS ?
+	    lim->lim_max_fields : HTTP_MAX_FIELDS;
 	for (q = line_end + 1;; q = nl + 1) {
 		nl = memchr(q, '\n', (size_t)(end - q));
 		if (nl == NULL)
@@ -312,6 +353,9 @@ http_parse(const char *buf, size_t len, const struct http_limits *lim,
 			return fail(req, 431);
 		if (nl == q || (nl == q + 1 && *q == '\r'))
 			break;
+		if (nfields == max_fields)
+			return fail(req, 431);
+		ends[nfields++] = nl;
 	}
 	req->req_consumed = (size_t)(nl + 1 - buf);
 
@@ -324,15 +368,10 @@ http_parse(const char *buf, size_t len, const struct http_limits *lim,
 		return fail(req, status);
 
 	memset(&fs, 0, sizeof(fs));
-	for (q = line_end + 1;; q = nl + 1) {
-		nl = memchr(q, '\n', (size_t)(end - q));
-		n = (size_t)(nl - q);
-		if (n > 0 && q[n - 1] == '\r')
+	for (i = 0, q = line_end + 1; i < nfields; q = ends[i++] + 1) {
+		n = (size_t)(ends[i] - q);
+		if (q[n - 1] == '\r')
 			n--;
-		if (n == 0)
-			break;
-		if (++nfields > lim->lim_max_fields)
-			return fail(req, 431);
 		if ((status = parse_field(q, n, req, &fs, &hosts)) != 0)
 			return fail(req, status);
 	}

@@ -13,36 +13,37 @@
 
 struct status_text {
 	int		 st_code;
-	const char	*st_line;	/* status line and Content-Type */
-	const char	*st_body;
+	const char	*st_line;	/* status line and fixed fields */
+	size_t		 st_line_len;
+	const char	*st_body;	/* NULL: the greeting */
+	size_t		 st_body_len;
 };
+
+#define LIT(s)		s, sizeof(s) - 1
+#define ERROR_STATUS(code, reason, extra)				\
+	{ code, LIT("HTTP/1.1 " #code " " reason CRLF extra		\
+	    "Content-Type: text/plain" CRLF), LIT(#code " " reason "\n") }
 
 static const struct status_text statuses[] = {
-	{ 200, "HTTP/1.1 200 OK" CRLF "Content-Type: text/html" CRLF, NULL },
-	{ 400, "HTTP/1.1 400 Bad Request" CRLF
-	    "Content-Type: text/plain" CRLF, "400 Bad Request\n" },
-	{ 405, "HTTP/1.1 405 Method Not Allowed" CRLF "Allow: GET, HEAD" CRLF
-	    "Content-Type: text/plain" CRLF, "405 Method Not Allowed\n" },
-	{ 408, "HTTP/1.1 408 Request Timeout" CRLF
-	    "Content-Type: text/plain" CRLF, "408 Request Timeout\n" },
-	{ 414, "HTTP/1.1 414 URI Too Long" CRLF
-	    "Content-Type: text/plain" CRLF, "414 URI Too Long\n" },
-	{ 431, "HTTP/1.1 431 Request Header Fields Too Large" CRLF
-	    "Content-Type: text/plain" CRLF,
-	    "431 Request Header Fields Too Large\n" },
-	{ 500, "HTTP/1.1 500 Internal Server Error" CRLF
-	    "Content-Type: text/plain" CRLF, "500 Internal Server Error\n" },
-	{ 503, "HTTP/1.1 503 Service Unavailable" CRLF
-	    "Content-Type: text/plain" CRLF, "503 Service Unavailable\n" },
-	{ 505, "HTTP/1.1 505 HTTP Version Not Supported" CRLF
-	    "Content-Type: text/plain" CRLF,
-	    "505 HTTP Version Not Supported\n" },
+	{ 200, LIT("HTTP/1.1 200 OK" CRLF "Content-Type: text/html" CRLF),
+	    NULL, 0 },
+	ERROR_STATUS(400, "Bad Request", ""),
+	ERROR_STATUS(405, "Method Not Allowed", "Allow: GET, HEAD" CRLF),
+	ERROR_STATUS(408, "Request Timeout", ""),
+	ERROR_STATUS(414, "URI Too Long", ""),
+	ERROR_STATUS(431, "Request Header Fields Too Large", ""),
+	ERROR_STATUS(500, "Internal Server Error", ""),
+	ERROR_STATUS(503, "Service Unavailable", ""),
+	ERROR_STATUS(505, "HTTP Version Not Supported", ""),
 };
 
-static const char *conn_fields[] = {
-	[HTTP_CONN_DEFAULT] = "",
-	[HTTP_CONN_KEEPALIVE] = "Connection: keep-alive" CRLF,
-	[HTTP_CONN_CLOSE] = "Connection: close" CRLF,
+static const struct {
+	const char	*cf_text;
+	size_t		 cf_len;
+} conn_fields[] = {
+	[HTTP_CONN_DEFAULT] = { LIT("") },
+	[HTTP_CONN_KEEPALIVE] = { LIT("Connection: keep-alive" CRLF) },
+	[HTTP_CONN_CLOSE] = { LIT("Connection: close" CRLF) },
 };
 
 static const struct status_text *
@@ -70,7 +71,7 @@ static size_t
 body_size(const struct http_response *r, const struct status_text *st)
 {
 	if (st->st_body != NULL)
-		return strlen(st->st_body);
+		return st->st_body_len;
 	return sizeof(HTTP_GREETING_HEAD) - 1 + r->rsp_addr_len +
 	    sizeof(HTTP_GREETING_TAIL) - 1 + r->rsp_padding;
 }
@@ -99,9 +100,9 @@ http_response_size(const struct http_response *r)
 	const struct status_text *st = status_lookup(r->rsp_status);
 	size_t	 body = body_size(r, st);
 
-	return strlen(st->st_line) + sizeof(SERVER_DATE) - 1 + HTTP_DATE_LEN +
+	return st->st_line_len + sizeof(SERVER_DATE) - 1 + HTTP_DATE_LEN +
 	    sizeof(CRLF "Content-Length: ") - 1 + ulen(body) +
-	    sizeof(CRLF) - 1 + strlen(conn_fields[r->rsp_conn]) +
+	    sizeof(CRLF) - 1 + conn_fields[r->rsp_conn].cf_len +
 	    sizeof(CRLF) - 1 + (r->rsp_head ? 0 : body);
 }
 
@@ -115,7 +116,7 @@ http_response_write(char *out, const struct http_response *r)
 	size_t	 body = body_size(r, st), n, v;
 	char	*p = out;
 
-	PUT(p, st->st_line, strlen(st->st_line));
+	PUT(p, st->st_line, st->st_line_len);
 	PUTS(p, SERVER_DATE);
 	PUT(p, r->rsp_date, HTTP_DATE_LEN);
 	PUTS(p, CRLF "Content-Length: ");
@@ -124,7 +125,7 @@ http_response_write(char *out, const struct http_response *r)
 		p[--n] = (char)('0' + v % 10);
 	p += ulen(body);
 	PUTS(p, CRLF);
-	PUT(p, conn_fields[r->rsp_conn], strlen(conn_fields[r->rsp_conn]));
+	PUT(p, conn_fields[r->rsp_conn].cf_text, conn_fields[r->rsp_conn].cf_len);
 	PUTS(p, CRLF);
 	if (!r->rsp_head) {
 		if (st->st_body != NULL)

@@ -172,18 +172,10 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 			off += used;
 			if (rc == HTTP_NEED_MORE)
 				break;
-			r.rsp_date = date_now(ss);
 			r.rsp_status = req.req_status;
-			r.rsp_head = req.req_method == HTTP_HEAD;
-			keep = rc == HTTP_DONE && req.req_keepalive &&
-			    cf->cf_keepalive_timeout > 0 && !sync_stop;
-			if (rc == HTTP_ERROR) {
-				error = 1;
-				r.rsp_head = 0;
-			}
-			r.rsp_conn = !keep ? HTTP_CONN_CLOSE :
-			    req.req_minor == 0 ? HTTP_CONN_KEEPALIVE :
-			    HTTP_CONN_DEFAULT;
+			r.rsp_head = req.req_method == HTTP_HEAD &&
+			    rc == HTTP_DONE;
+			error = rc == HTTP_ERROR;
 			if (access_enabled())
 				access_log(addr, &req, req.req_status,
 				    r.rsp_head ? 0 : http_body_size(&r),
@@ -195,8 +187,14 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 					goto done;
 				wlen = 0;
 				sleep_ms(cf->cf_delay);
-				r.rsp_date = date_now(ss);
 			}
+			/* Decided last: a stop may arrive during the delay. */
+			keep = rc == HTTP_DONE && req.req_keepalive &&
+			    cf->cf_keepalive_timeout > 0 && !sync_stop;
+			r.rsp_conn = !keep ? HTTP_CONN_CLOSE :
+			    req.req_minor == 0 ? HTTP_CONN_KEEPALIVE :
+			    HTTP_CONN_DEFAULT;
+			r.rsp_date = date_now(ss);
 			wlen += http_response_write(ss->ss_wbuf + wlen, &r);
 		}
 		full = wlen > WRITE_BATCH;

@@ -1,6 +1,7 @@
 /*
- * Timeout queues (see tq.h).  The timer is re-armed only when the head
- * changes, not on every insertion.
+ * Timeout queues (see tq.h).  The timer is re-armed only when it fires or
+ * when a member is added to an idle queue, not on every insertion or
+ * removal.
  */
 #include "tq.h"
 
@@ -71,7 +72,10 @@ tq_add(struct tq *q, struct tq_node *n)
 		q->tq_head = n;
 	q->tq_tail = n;
 	q->tq_count++;
-	if (was_empty)
+	/* A timer still running for members since removed fires no later
+	 * than this deadline; tq_fire() then re-arms it.  This saves a
+	 * timer heap update each time a queue goes from empty to busy. */
+	if (was_empty && !ev_is_active(&q->tq_timer))
 		tq_arm(q);
 }
 
