@@ -163,7 +163,11 @@ def connect(host="127.0.0.1", port=8080, timeout=5.0):
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(timeout)
-    s.connect((host, port))
+    try:
+        s.connect((host, port))
+    except BaseException:
+        s.close()
+        raise
     return s
 
 
@@ -265,3 +269,339 @@ def main():
     if res.testsRun > 0 and len(res.skipped) == res.testsRun:
         sys.exit(SKIP)
     sys.exit(0)
+
+
+# --- Process supervision helpers (reload, lifecycle, systemd tests) ---
+
+import threading  # noqa: E402
+
+
+def generation_serving(h, generation, workers, timeout=10.0):
+    """Until `workers` workers of `generation` logged that they serve."""
+    h.wait_log(r"worker \d+ serving \(generation %d, " % generation,
+               timeout, count=workers)
+
+
+def reload_and_wait(h, generation, workers, timeout=10.0):
+    """SIGHUP, then until generation `generation` is reloaded and its
+    `workers` workers serve."""
+    h.kill(signal.SIGHUP)
+    h.wait_log(r"reloaded: generation %d, " % generation, timeout)
+    generation_serving(h, generation, workers, timeout)
+
+
+def proc_stat(pid):
+    """/proc/PID/stat as a dict with state, ppid, pgrp, session, tty_nr;
+    None when the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return {"state": fields[0], "ppid": int(fields[1]),
+            "pgrp": int(fields[2]), "session": int(fields[3]),
+            "tty_nr": int(fields[4])}
+
+
+def proc_alive(pid):
+    st = proc_stat(pid)
+    return st is not None and st["state"] not in ("Z", "X")
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of name -> list of fields."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.split()
+    return out
+
+
+class LoadGenerator:
+    """`clients` threads, each with one connection at a time, asking for
+    "/" until stopped.  A share of them keeps connections alive (up to
+    per_conn requests, the last with "Connection: close"); the others use
+    one connection per request.  Every request must get a complete 200
+    with the exact greeting.
+
+    failures counts connection errors (refused, reset, timeout), short
+    reads, bad statuses and bodies.  One case is not a failure: a reused
+    keep-alive connection that the server closed while idle, before any
+    byte of the next response (RFC 9112 9.3.1: the client retries);
+    those are counted in idle_closed."""
+
+    def __init__(self, host, port, clients=100, keepalive_share=0.5,
+                 per_conn=20, timeout=5.0):
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.per_conn = per_conn
+        self.expected = greeting(host)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.ok = 0
+        self.failures = 0
+        self.idle_closed = 0
+        self.errors = []        # the first few failure descriptions
+        nka = int(clients * keepalive_share)
+        self.threads = [
+            threading.Thread(target=self._client, args=(i < nka,),
+                             daemon=True)
+            for i in range(clients)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self, timeout=None):
+        self.stopping.set()
+        deadline = time.monotonic() + (timeout or self.timeout + 10.0)
+        for t in self.threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        alive = sum(t.is_alive() for t in self.threads)
+        if alive:
+            raise AssertionError("%d load clients did not stop" % alive)
+
+    def summary(self):
+        with self.lock:
+            return ("%d ok, %d failures, %d idle keep-alive closes; "
+                    "first errors: %s" % (self.ok, self.failures,
+                                          self.idle_closed,
+                                          self.errors[:10]))
+
+    def _fail(self, what):
+        with self.lock:
+            self.failures += 1
+            if len(self.errors) < 50:
+                self.errors.append("%.3f %s" % (time.monotonic(), what))
+
+    def _count(self, attr):
+        with self.lock:
+            setattr(self, attr, getattr(self, attr) + 1)
+
+    def _client(self, keepalive):
+        while not self.stopping.is_set():
+            try:
+                s = connect(self.host, self.port, self.timeout)
+            except OSError as e:
+                self._fail("connect: %r" % e)
+                self.stopping.wait(0.05)
+                continue
+            with s:
+                self._connection(s, keepalive)
+
+    def _connection(self, s, keepalive):
+        r = Reader(s)
+        n = 0
+        while not self.stopping.is_set():
+            last = not keepalive or n == self.per_conn - 1
+            req = ("GET / HTTP/1.1\r\nHost: load\r\n%s\r\n"
+                   % ("Connection: close\r\n" if last else "")).encode()
+            try:
+                s.sendall(req)
+                resp = r.response()
+            except (ConnectionResetError, BrokenPipeError) as e:
+                if n > 0 and not r.buf:
+                    self._count("idle_closed")
+                else:
+                    self._fail("request %d on a connection: %r" % (n, e))
+                return
+            except (OSError, AssertionError, ValueError) as e:
+                self._fail("request %d on a connection: %r" % (n, e))
+                return
+            if resp is None:
+                if n > 0:
+                    self._count("idle_closed")
+                else:
+                    self._fail("EOF without a response on a new "
+                               "connection")
+                return
+            if resp.status != 200 or resp.body != self.expected:
+                self._fail("bad response %r" % resp.raw[:200])
+                return
+            self._count("ok")
+            n += 1
+            conn = (resp.header("connection") or "").lower()
+            if last and conn != "close":
+                self._fail("no Connection: close in the answer to a "
+                           "closing request: %r" % resp.raw[:200])
+                return
+            if conn == "close":
+                return
+
+
+# --- HTTP, timing and command-line helpers (http, timeouts, ab, cli) ---
+
+LOG_PROBLEM_RE = re.compile(r"^.*\[(warn|error)\].*$", re.M)
+
+
+def ipv6_loopback():
+    """True when ::1 can be bound (IPv6 loopback is configured)."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def start_hellod(conf="", **kw):
+    """Hellod(conf, **kw) that is killed again when it does not become
+    ready (Hellod() itself would leave the process running)."""
+    h = Hellod(conf, ready=False, **kw)
+    try:
+        h.wait_ready()
+    except BaseException:
+        h.close()
+        raise
+    return h
+
+
+def port_free(port, host="127.0.0.1"):
+    """True when nothing listens on host:port (a bind succeeds)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def reset_close(sock):
+    """Closes sock with SO_LINGER {1, 0}: the kernel sends RST."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+
+def assert_quiet(sock, timeout):
+    """Asserts that nothing (no byte, no EOF) arrives on sock within
+    timeout seconds.  Peeks, so nothing is consumed; the socket's own
+    timeout is restored."""
+    old = sock.gettimeout()
+    sock.settimeout(timeout)
+    try:
+        data = sock.recv(65536, socket.MSG_PEEK)
+    except socket.timeout:
+        return
+    finally:
+        sock.settimeout(old)
+    raise AssertionError("expected silence, got %s" %
+                         ("EOF" if not data else repr(data[:200])))
+
+
+def wait_eof(sock, timeout):
+    """Reads until EOF (or reset); returns (bytes read, seconds taken).
+    Raises AssertionError when the peer keeps the connection open."""
+    start = time.monotonic()
+    deadline = start + timeout
+    data = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("connection still open after %.1fs "
+                                 "(read %r)" % (timeout, data[:200]))
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            return data, time.monotonic() - start
+        data += chunk
+
+
+def read_responses(reader, heads=(), limit=2000):
+    """Responses off reader until a clean EOF (at most limit); heads[i]
+    says whether response i answers a HEAD.  Returns the list."""
+    out = []
+    for i in range(limit):
+        resp = reader.response(i < len(heads) and heads[i])
+        if resp is None:
+            return out
+        out.append(resp)
+    raise AssertionError("more than %d responses" % limit)
+
+
+def exchange_all(data, host="127.0.0.1", port=8080, heads=(), chunks=None,
+                 timeout=5.0):
+    """Sends data (or the chunks), then reads every response until the
+    server closes.  Returns (responses, bytes left after the last one)."""
+    with connect(host, port, timeout) as s:
+        for c in (chunks or [data]):
+            s.sendall(c)
+        r = Reader(s)
+        try:
+            out = read_responses(r, heads)
+        except ConnectionResetError as e:
+            raise AssertionError("connection reset after %r" % r.buf) from e
+        return out, r.buf
+
+
+def log_problems(text):
+    """The [warn] and [error] lines of a hellod log."""
+    return [m.group(0) for m in LOG_PROBLEM_RE.finditer(text)]
+
+
+def run_hellod(args, timeout=10.0, env=None):
+    """Runs HELLOD with args to completion; CompletedProcess with text
+    stdout and stderr."""
+    return subprocess.run([HELLOD] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout,
+                          env=dict(os.environ, **(env or {})),
+                          universal_newlines=True)
+
+
+def wait_exit(h, timeout=15.0):
+    """Waits, without signalling, for h's master to exit; returns its
+    status (Hellod.stop() would send another signal first)."""
+    try:
+        return h.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        h.proc.kill()
+        h.proc.wait(5)
+        raise AssertionError("hellod did not exit within %.0fs:\n%s"
+                             % (timeout, h.log()))
+
+
+def tcp_connections(pids):
+    """How many TCP sockets other than listeners the processes hold open
+    (their accepted connections).  Reads /proc/PID/fd and /proc/net/tcp*
+    of this network namespace."""
+    inodes = []
+    for pid in pids:
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except FileNotFoundError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except FileNotFoundError:
+                continue
+            if target.startswith("socket:["):
+                inodes.append(target[8:-1])
+    if not inodes:
+        return 0
+    wanted = set(inodes)
+    states = {}
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            fields = line.split(None, 10)
+            if fields[9] in wanted:
+                states[fields[9]] = fields[3]
+    # Not in the tables: not TCP.  0A: LISTEN.
+    return sum(1 for i in inodes if states.get(i, "0A") != "0A")

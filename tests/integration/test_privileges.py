@@ -1,0 +1,114 @@
+"""Dropping root in the workers: user = nobody gives workers nobody's
+and nogroup's ids (real, effective, saved, fs) and only that group; the
+master stays root; root workers must be asked for."""
+
+import grp
+import os
+import pwd
+import subprocess
+import tempfile
+import unittest
+
+import hellodtest
+from hellodtest import start_hellod, wait_for
+
+
+def ids(pid):
+    st = hellodtest.proc_status(pid)
+    return ([int(x) for x in st["Uid"]], [int(x) for x in st["Gid"]],
+            sorted(int(x) for x in st["Groups"]))
+
+
+@unittest.skipUnless(os.geteuid() == 0,
+                     "needs root: privilege dropping only happens when "
+                     "hellod is started as root")
+class Privileges(unittest.TestCase):
+
+    def setUp(self):
+        try:
+            self.user = pwd.getpwnam("nobody")
+        except KeyError:
+            self.skipTest("no user 'nobody' on this system")
+        self.group = grp.getgrgid(self.user.pw_gid)
+
+    def test_workers_drop_to_nobody(self):
+        with start_hellod("user = nobody\nworkers = 2\n") as h:
+            hellodtest.generation_serving(h, 1, 2)
+            workers = wait_for(lambda: len(h.worker_pids()) == 2 and
+                               h.worker_pids(), 5.0, what="2 workers")
+            uid, gid = self.user.pw_uid, self.group.gr_gid
+            for pid in workers:
+                u, g, groups = ids(pid)
+                self.assertEqual(u, [uid] * 4, "worker %d Uid" % pid)
+                self.assertEqual(g, [gid] * 4, "worker %d Gid" % pid)
+                self.assertEqual(groups, [gid], "worker %d Groups" % pid)
+            u, g, _ = ids(h.proc.pid)
+            self.assertEqual(u, [0] * 4)
+            self.assertEqual(g[:2], [0, 0])
+            self.assertEqual(h.stop(), 0, h.log())
+
+    def test_explicit_group(self):
+        # group = overrides the user's primary group.
+        other = None
+        for name in ("daemon", "users", "nogroup", "staff"):
+            try:
+                g = grp.getgrnam(name)
+            except KeyError:
+                continue
+            if g.gr_gid not in (0, self.user.pw_gid):
+                other = g
+                break
+        if other is None:
+            self.skipTest("no second unprivileged group found")
+        with start_hellod("user = nobody\ngroup = %s\nworkers = 1\n"
+                          % other.gr_name) as h:
+            hellodtest.generation_serving(h, 1, 1)
+            [pid] = wait_for(lambda: len(h.worker_pids()) == 1 and
+                             h.worker_pids(), 5.0, what="1 worker")
+            u, g, groups = ids(pid)
+            self.assertEqual(u, [self.user.pw_uid] * 4)
+            self.assertEqual(g, [other.gr_gid] * 4)
+            self.assertEqual(groups, [other.gr_gid])
+            self.assertEqual(h.stop(), 0, h.log())
+
+    def run_t(self, server_conf):
+        with tempfile.TemporaryDirectory(prefix="hellod-test-") as d:
+            conf = os.path.join(d, "hellod.conf")
+            with open(conf, "w") as f:
+                f.write("[server]\nlisten = 127.0.0.1:%d\n%s"
+                        % (hellodtest.free_port(), server_conf))
+            return subprocess.run([hellodtest.HELLOD, "-t", "-c", conf],
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=10)
+
+    def test_root_workers_refused(self):
+        r = self.run_t("")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(b"refusing to run workers as root", r.stderr)
+        self.assertNotIn(b"configuration OK", r.stdout)
+
+        r = self.run_t("user = nobody\n")
+        self.assertEqual((r.returncode, r.stdout), (0, b"configuration OK\n"),
+                         r)
+        r = self.run_t("user = root\n")
+        self.assertEqual((r.returncode, r.stdout), (0, b"configuration OK\n"),
+                         r)
+        r = self.run_t("user = no-such-user-hellod\n")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(b"unknown user", r.stderr)
+
+    def test_root_workers_refused_at_start(self):
+        with tempfile.TemporaryDirectory(prefix="hellod-test-") as d:
+            conf = os.path.join(d, "hellod.conf")
+            port = hellodtest.free_port()
+            with open(conf, "w") as f:
+                f.write("[server]\nlisten = 127.0.0.1:%d\n" % port)
+            r = subprocess.run([hellodtest.HELLOD, "--foreground", "-c",
+                                conf], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=10)
+            self.assertEqual(r.returncode, 1, r)
+            self.assertIn(b"refusing to run workers as root", r.stdout)
+
+
+if __name__ == "__main__":
+    hellodtest.main()
