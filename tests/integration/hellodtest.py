@@ -47,7 +47,8 @@ class Hellod:
     the text already sets it.  The log goes to a file read by log()."""
 
     def __init__(self, conf="", args=(), port=None, host="127.0.0.1",
-                 env=None, ready=True, workers=None):
+                 env=None, ready=True, workers=None, wrapper=()):
+        self.wrapper = list(wrapper)
         self.dir = tempfile.TemporaryDirectory(prefix="hellod-test-")
         self.host = host
         self.port = port or free_port()
@@ -81,7 +82,8 @@ class Hellod:
     def start(self, ready=True):
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [HELLOD, "--foreground", "-c", self.conf_path] + self.args,
+            self.wrapper + [HELLOD, "--foreground", "-c", self.conf_path]
+            + self.args,
             stdout=self.logf, stderr=subprocess.STDOUT, env=self.env)
         if ready:
             self.wait_ready()
