@@ -79,7 +79,6 @@ assert_same_result(const struct result *a, const struct result *b)
 		return;		/* only the status matters */
 	assert_int_equal(a->method, b->method);
 	assert_int_equal(a->minor, b->minor);
-	assert_int_equal(a->keepalive, b->keepalive);
 	assert_int_equal(a->body, b->body);
 	assert_true(a->content_length == b->content_length);
 	assert_string_equal(a->line, b->line);
@@ -403,9 +402,11 @@ test_valid_split_every_offset(void **state)
 	}
 }
 
-/* (c) one byte at a time, through http_parse and through a stream. */
+/* (a), (b) and (c) through a connection stream: whole, split in two at
+ * every offset, and one byte at a time.  (http_parse() is stateless, so
+ * the prefixes checked above are also its byte-at-a-time run.) */
 static void
-test_valid_byte_at_a_time(void **state)
+test_valid_stream_all_splits(void **state)
 {
 	struct result	 want;
 	size_t		 i;
@@ -639,6 +640,32 @@ test_431_too_many_fields(void **state)
 	free(raw);
 }
 
+/* A smaller field limit is honoured; a larger one is capped at
+ * HTTP_MAX_FIELDS (the parser's own bound). */
+static void
+test_field_limit_setting(void **state)
+{
+	struct http_limits	 small = { 8192, 5 }, large = { 65536, 1000 };
+	char			*raw;
+
+	(void)state;
+	raw = request_with_fields(5);
+	expect_done_lim(raw, strlen(raw), &small);
+	free(raw);
+	raw = request_with_fields(6);
+	expect_error_lim(raw, strlen(raw), &small, 431);
+	free(raw);
+	raw = request_with_fields(HTTP_MAX_FIELDS);
+	expect_done_lim(raw, strlen(raw), &large);
+	free(raw);
+	raw = request_with_fields(HTTP_MAX_FIELDS + 1);
+	expect_error_lim(raw, strlen(raw), &large, 431);
+	free(raw);
+	raw = request_with_fields(1000);
+	expect_error_lim(raw, strlen(raw), &large, 431);
+	free(raw);
+}
+
 /* ------------------------------------------------------------------ */
 /* Request line (12, 13, 14)                                           */
 /* ------------------------------------------------------------------ */
@@ -777,6 +804,9 @@ test_targets(void **state)
 		BAD("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 		BAD("GET /  HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 		BAD("GET  HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("GET HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("POST  HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("POST HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 		BAD("GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 		BAD("GET /a\x01" "b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
 		BAD("GET /a\x1f HTTP/1.1\r\nHost: a\r\n\r\n", 400),
@@ -831,6 +861,8 @@ test_field_syntax(void **state)
 		BAD("GET / HTTP/1.1\r\nHost: a\r\nX\xc3\xa9: b\r\n\r\n", 400),
 		/* no colon, empty name */
 		BAD("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\nHost: a\nX\n\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nX\r\n\r\n", 400),
 		BAD("GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", 400),
 	};
 	struct result	 r;
@@ -843,6 +875,69 @@ test_field_syntax(void **state)
 	/* no whitespace after the colon */
 	r = expect_done(RAW("GET / HTTP/1.1\r\nHost:a\r\nX:b\r\n\r\n"));
 	assert_int_equal(r.status, 200);
+}
+
+/* Every forbidden byte at every position of values of many lengths
+ * (values are checked several bytes at a time). */
+static void
+test_field_value_bytes(void **state)
+{
+	char		 raw[128], value[64];
+	size_t		 vlen, pos, len;
+	unsigned	 c;
+
+	(void)state;
+	for (vlen = 1; vlen <= 40; vlen++) {
+		for (pos = 0; pos < vlen; pos++) {
+			for (c = 0; c < 256; c++) {
+				memset(value, 'v', vlen);
+				value[pos] = (char)c;
+				len = (size_t)snprintf(raw, sizeof(raw),
+				    "GET / HTTP/1.1\r\nHost: a\r\nX: ");
+				memcpy(raw + len, value, vlen);
+				len += vlen;
+				memcpy(raw + len, "z\r\n\r\n", 5);
+				len += 5;
+				if (c == '\t' || (c >= 0x20 && c != 0x7f))
+					expect_done(raw, len);
+				else if (c != '\n')
+					expect_error(raw, len, 400);
+			}
+		}
+	}
+}
+
+/* Empty list elements are ignored (RFC 9110 5.6.1). */
+static void
+test_empty_list_elements(void **state)
+{
+	struct result	 r;
+
+	(void)state;
+	r = expect_done(RAW("GET / HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Length: 5, ,5,\r\n\r\n"));
+	assert_int_equal(r.body, HTTP_BODY_LENGTH);
+	assert_true(r.content_length == 5);
+	r = expect_done(RAW("GET / HTTP/1.1\r\nHost: a\r\n"
+	    "Transfer-Encoding: , gzip,, chunked ,\r\n\r\n"));
+	assert_int_equal(r.body, HTTP_BODY_CHUNKED);
+	r = expect_done(RAW("GET / HTTP/1.0\r\nConnection: ,, keep-alive,\r\n\r\n"));
+	assert_int_equal(r.keepalive, 1);
+	/* field names and tokens in any case */
+	r = expect_done(RAW("GET / HTTP/1.1\r\nHOST: a\r\n"
+	    "CONTENT-LENGTH: 3\r\n\r\n"));
+	assert_true(r.content_length == 3);
+	r = expect_done(RAW("GET / HTTP/1.1\r\nhost: a\r\n"
+	    "tRANSFER-eNCODING: CHUNKED\r\n\r\n"));
+	assert_int_equal(r.body, HTTP_BODY_CHUNKED);
+	r = expect_done(RAW("GET / HTTP/1.0\r\ncOnNeCtIoN: KeEp-AlIvE\r\n\r\n"));
+	assert_int_equal(r.keepalive, 1);
+	/* near misses of the names are other fields */
+	r = expect_done(RAW("GET / HTTP/1.1\r\nHost: a\r\n"
+	    "Content-Lengths: x\r\nContent-Lengt: y\r\nHosts: b\r\n"
+	    "Transfer-Encodings: gzip\r\nConnections: close\r\n\r\n"));
+	assert_int_equal(r.body, HTTP_BODY_NONE);
+	assert_int_equal(r.keepalive, 1);
 }
 
 static void
@@ -1333,6 +1428,15 @@ test_stream_body_skipped(void **state)
 	assert_int_equal(http_stream_next(&st, "", 0, &lim_default, &req,
 	    &used), HTTP_NEED_MORE);
 	assert_int_equal(used, 0);
+	/* Empty lines between requests are used up (a lone CRLF before
+	 * EOF is then nothing at all). */
+	assert_int_equal(http_stream_next(&st, RAW("\r\n\n\r\n"), &lim_default,
+	    &req, &used), HTTP_NEED_MORE);
+	assert_int_equal(used, 5);
+	assert_int_equal(http_stream_next(&st, RAW("\r\n\r"), &lim_default,
+	    &req, &used), HTTP_NEED_MORE);
+	assert_int_equal(used, 2);
+	assert_false(http_stream_busy(&st));
 }
 
 static void
@@ -1411,18 +1515,21 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid_whole),
 		cmocka_unit_test(test_valid_split_every_offset),
-		cmocka_unit_test(test_valid_byte_at_a_time),
+		cmocka_unit_test(test_valid_stream_all_splits),
 		cmocka_unit_test(test_request_views),
 		cmocka_unit_test(test_empty_lines_only),
 		cmocka_unit_test(test_bare_cr),
 		cmocka_unit_test(test_414_request_line_too_long),
 		cmocka_unit_test(test_431_header_too_large),
 		cmocka_unit_test(test_431_too_many_fields),
+		cmocka_unit_test(test_field_limit_setting),
 		cmocka_unit_test(test_other_methods_405),
 		cmocka_unit_test(test_malformed_method_400),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_targets),
 		cmocka_unit_test(test_field_syntax),
+		cmocka_unit_test(test_field_value_bytes),
+		cmocka_unit_test(test_empty_list_elements),
 		cmocka_unit_test(test_host),
 		cmocka_unit_test(test_connection_tokens),
 		cmocka_unit_test(test_transfer_encoding),
