@@ -35,7 +35,7 @@ enum hd_access_format {
 struct hd_addr {
 	struct sockaddr_storage	 a_ss;
 	socklen_t		 a_len;
-	char			 a_text[80];	/* as written, normalised */
+	char			 a_text[80];	/* as written, for messages */
 };
 
 struct hd_config {

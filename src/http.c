@@ -274,7 +274,8 @@ parse_request_line(const char *line, size_t len, struct http_request *req)
 	if (mlen == 0 || mlen == len || line[mlen] != ' ')
 		return 400;
 	sp1 = line + mlen;
-	sp2 = memrchr(line, ' ', len);
+	for (sp2 = line + len - 1; *sp2 != ' '; sp2--)
+		;			/* stops at sp1 at the latest */
 	if (sp2 == sp1)
 		return 400;		/* HTTP/0.9 style: no version */
 	target = sp1 + 1;
@@ -431,6 +432,7 @@ static void
 chunk_size_done(struct http_chunked *ch)
 {
 	ch->ch_state = ch->ch_left == 0 ? CH_TRAILER_START : CH_DATA;
+	ch->ch_ext = 0;
 }
 
 int
@@ -446,8 +448,9 @@ http_chunked_skip(struct http_chunked *ch, const char *buf, size_t len,
 		switch (ch->ch_state) {
 		case CH_SIZE:
 			if ((v = hexval(c)) >= 0) {
-				if (ch->ch_digits == 15)
-					return -1;	/* overflow */
+				/* At most 15 significant digits (2^60). */
+				if (ch->ch_left >> 56)
+					return -1;
 				ch->ch_left = ch->ch_left * 16 + (uint64_t)v;
 				ch->ch_digits++;
 			} else if (ch->ch_digits == 0)
@@ -470,8 +473,10 @@ http_chunked_skip(struct http_chunked *ch, const char *buf, size_t len,
 			else if (c == '\n') {
 				if (ch->ch_state == CH_EXT)
 					chunk_size_done(ch);
-				else
+				else {
 					ch->ch_state = CH_TRAILER_START;
+					ch->ch_ext = 0;
+				}
 			} else if ((c < 0x20 && c != '\t') || c == 0x7f ||
 			    ++ch->ch_ext > CHUNK_MAX_EXTRA)
 				return -1;
@@ -520,6 +525,7 @@ http_chunked_skip(struct http_chunked *ch, const char *buf, size_t len,
 			if (c != '\n')
 				return -1;
 			ch->ch_state = CH_TRAILER_START;
+			ch->ch_ext = 0;
 			i++;
 			break;
 		case CH_END_LF:

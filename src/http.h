@@ -62,7 +62,7 @@ struct http_chunked {
 	int		 ch_state;
 	uint64_t	 ch_left;	/* data bytes left in this chunk */
 	unsigned	 ch_digits;
-	unsigned	 ch_ext;	/* bytes of extensions/trailers seen */
+	unsigned	 ch_ext;	/* bytes of this extension/trailer line */
 };
 
 void	 http_chunked_init(struct http_chunked *);
