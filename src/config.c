@@ -403,6 +403,7 @@ struct parse_ctx {
 	int			 pc_partial;	/* last read had no '\n' */
 	int			 pc_errline;
 	int			 pc_toolong;	/* line number */
+	int			 pc_nul;	/* line number */
 	unsigned		 pc_nlisten;	/* listen lines so far */
 	char			 pc_err[HD_ERRLEN];
 	unsigned char		 pc_seen[NKEYS];
@@ -413,12 +414,18 @@ static char *
 reader(char *str, int num, void *arg)
 {
 	struct parse_ctx	*pc = arg;
+	long			 before = ftell(pc->pc_fp);
 	char			*r = fgets(str, num, pc->pc_fp);
 	size_t			 n;
 
 	if (r == NULL)
 		return NULL;
 	n = strlen(r);
+	/* fgets() reads past a NUL byte; the length would lie. */
+	if (before >= 0 && ftell(pc->pc_fp) - before != (long)n) {
+		pc->pc_nul = pc->pc_newlines + 1;
+		return NULL;
+	}
 	pc->pc_partial = !(n > 0 && r[n - 1] == '\n');
 	if (pc->pc_partial && n + 1 >= (size_t)num && !feof(pc->pc_fp)) {
 		/* inih would take the rest of the line for a new line. */
@@ -517,6 +524,12 @@ config_load(struct hd_config *cf, const char *path, char *err, size_t errlen)
 		rc = -1;
 	}
 	fclose(pc.pc_fp);
+	if (pc.pc_nul != 0 && (rc <= 0 || rc > pc.pc_nul) &&
+	    (pc.pc_errline == 0 || pc.pc_errline > pc.pc_nul)) {
+		snprintf(err, errlen, "%s:%d: NUL byte in line", path,
+		    pc.pc_nul);
+		return -1;
+	}
 	if (pc.pc_toolong != 0 && (rc <= 0 || rc > pc.pc_toolong) &&
 	    (pc.pc_errline == 0 || pc.pc_errline > pc.pc_toolong)) {
 		snprintf(err, errlen, "%s:%d: line too long (at most %d "

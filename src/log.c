@@ -109,6 +109,9 @@ log_enabled(int level)
 	return level <= log_lvl;
 }
 
+static void vlog(int, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(int level, int with_errno, const char *fmt, va_list ap)
 {

@@ -32,12 +32,11 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Writes text to a new temporary file; path receives its name. */
+/* Writes len bytes to a new temporary file; path receives its name. */
 static void
-write_temp(const char *text, char path[PATH_MAX])
+write_temp_bytes(const char *text, size_t len, char path[PATH_MAX])
 {
 	const char	*dir = getenv("TMPDIR");
-	size_t		 len = strlen(text);
 	int		 fd;
 
 	snprintf(path, PATH_MAX, "%s/hellod-unit-XXXXXX",
@@ -46,6 +45,29 @@ write_temp(const char *text, char path[PATH_MAX])
 	assert_true(fd != -1);
 	assert_int_equal(write(fd, text, len), (ssize_t)len);
 	assert_int_equal(close(fd), 0);
+}
+
+static void
+write_temp(const char *text, char path[PATH_MAX])
+{
+	write_temp_bytes(text, strlen(text), path);
+}
+
+/* Bytes that may hold NULs must not load; err must end with suffix. */
+static void
+load_bytes_fails(const char *bytes, size_t len, const char *suffix)
+{
+	struct hd_config	 cf;
+	char			 err[HD_ERRLEN], path[PATH_MAX];
+	char			 want[HD_ERRLEN + PATH_MAX];
+
+	write_temp_bytes(bytes, len, path);
+	config_defaults(&cf);
+	err[0] = '\0';
+	assert_int_equal(config_load(&cf, path, err, sizeof(err)), -1);
+	unlink(path);
+	snprintf(want, sizeof(want), "%s%s", path, suffix);
+	assert_string_equal(err, want);
 }
 
 /*
@@ -425,6 +447,10 @@ test_long_line(void **state)
 	snprintf(text, sizeof(text), "[server]\n%s\nworkers = 0\n", line);
 	load_fails(text, ":2: line too long (at most 197 bytes; give long "
 	    "listen lists on several listen lines)");
+
+	/* A NUL byte is an error, not a way around the line limit. */
+	memcpy(text, "[server]\nuser = a\0b\nworkers = 7\n", 32);
+	load_bytes_fails(text, 32, ":2: NUL byte in line");
 
 	/* A line of 197 bytes is fine, with LF or CRLF. */
 	memset(line, 0, sizeof(line));
