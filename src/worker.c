@@ -392,8 +392,8 @@ conn_run(struct conn *c, int readable)
 		}
 		if (n == 0)
 			goto close;	/* incomplete request: no response */
-		if (len == 0 && c->c_node.tn_queue != &wk.w_header_q)
-			tq_add(&wk.w_header_q, &c->c_node); /* request begins */
+		/* A request that arrives whole never joins the header
+		 * queue; one left incomplete joins it below. */
 		process(c, wk.w_rbuf, len + (size_t)n);
 		if (flush(c) == -1)
 			goto close;
