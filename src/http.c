@@ -225,7 +225,11 @@ parse_field(const char *line, size_t len, struct http_request *req,
 		break;
 	case 't':
 		if (name_is(name, n, "transfer-encoding")) {
-			if (each_element(v, vlen, coding_value, fs) == -1)
+			/* An empty list is no coding, not no field (9112
+			 * 6.3: a coding list must end in chunked). */
+			i = fs->fs_codings;
+			if (each_element(v, vlen, coding_value, fs) == -1 ||
+			    fs->fs_codings == i)
 				return 400;
 		}
 		break;

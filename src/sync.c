@@ -151,7 +151,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 	size_t			 len = 0, off, used, wlen, addrlen;
 	double			 deadline;
 	ssize_t			 n;
-	int			 rc, keep = 1, error = 0, full;
+	int			 rc, keep = 1, error = 0, full, answered;
 
 	addrlen = peer_text(peer, addr, sizeof(addr));
 	http_stream_init(&st);
@@ -166,12 +166,14 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 	for (;;) {
 		/* Answer every complete request in the buffer at once. */
 		off = wlen = 0;
+		answered = 0;
 		while (keep && off < len && wlen <= WRITE_BATCH) {
 			rc = http_stream_next(&st, ss->ss_rbuf + off, len - off,
 			    &ss->ss_limits, &req, &used);
 			off += used;
 			if (rc == HTTP_NEED_MORE)
 				break;
+			answered = 1;
 			r.rsp_status = req.req_status;
 			r.rsp_head = req.req_method == HTTP_HEAD &&
 			    rc == HTTP_DONE;
@@ -209,11 +211,12 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 		}
 		memmove(ss->ss_rbuf, ss->ss_rbuf + off, len - off);
 		len -= off;
-		if (off > 0 && len == 0 && !http_stream_busy(&st)) {
+		if (answered && len == 0 && !http_stream_busy(&st)) {
 			if (sync_stop)
 				goto done;
 			deadline = now_mono() + cf->cf_keepalive_timeout / 1000.;
-		}
+		} else if (answered)	/* the next request has begun */
+			deadline = now_mono() + cf->cf_header_timeout / 1000.;
 		if (full)
 			continue;	/* more requests may be buffered */
 

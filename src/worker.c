@@ -50,6 +50,7 @@ struct conn {
 	unsigned	 c_pend_minor:1;
 	unsigned	 c_linger:1;	/* unread input may remain at close */
 	unsigned	 c_lingering:1;
+	unsigned	 c_answered:1;	/* a request completed in this run */
 	uint16_t	 c_pend_status;
 	uint8_t		 c_addrlen;
 	char		 c_addr[HTTP_ADDR_MAX];
@@ -190,6 +191,7 @@ process(struct conn *c, char *buf, size_t len)
 			break;
 		}
 		c->c_requests++;
+		c->c_answered = 1;
 		keep = req.req_keepalive && cf->cf_keepalive_timeout > 0 &&
 		    !wk.w_draining;
 		head = req.req_method == HTTP_HEAD;
@@ -399,15 +401,22 @@ conn_run(struct conn *c, int readable)
 			goto close;
 	}
 
+	/*
+	 * header_timeout runs from the start of each request, and
+	 * keepalive_timeout from the end of the last response: a completed
+	 * request restarts whichever applies now.
+	 */
 	watch(c, EV_READ);
 	if (c->c_inlen > 0 || http_stream_busy(&c->c_stream)) {
-		if (c->c_node.tn_queue != &wk.w_header_q)
+		if (c->c_node.tn_queue != &wk.w_header_q || c->c_answered)
 			tq_add(&wk.w_header_q, &c->c_node);
-	} else if (c->c_requests > 0 && c->c_node.tn_queue != &wk.w_idle_q) {
+	} else if (c->c_requests > 0 &&
+	    (c->c_node.tn_queue != &wk.w_idle_q || c->c_answered)) {
 		if (wk.w_draining)
 			goto close;
 		tq_add(&wk.w_idle_q, &c->c_node);
 	}
+	c->c_answered = 0;
 	return;
 close:
 	conn_close(c);

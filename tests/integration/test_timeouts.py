@@ -167,6 +167,50 @@ class TimeoutCases:
                 s.close()
             self.assertEqual(h.stop(), 0)
 
+    def test_case25_header_timeout_restarts_with_each_request(self):
+        # header_timeout runs from the first byte of *a* request.  A
+        # client keeps requests flowing for twice header_timeout; every
+        # write completes one request and starts the next, so each head
+        # takes about 50 ms and the connection must stay open.
+        half = len(REQ) // 2
+        with self.conn() as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            r = Reader(s)
+            start = time.monotonic()
+            s.sendall(REQ[:half])
+            try:
+                for i in range(20):     # 20 x 50 ms
+                    s.sendall(REQ[half:] + REQ[:half])
+                    resp = r.response()
+                    self.assertIsNotNone(
+                        resp, "closed after %d requests, %.2fs"
+                        % (i, time.monotonic() - start))
+                    self.assertEqual(resp.status, 200)
+                    time.sleep(0.05)    # pacing: time must pass
+                s.sendall(REQ[half:])
+                self.assertEqual(r.response().status, 200)
+            except (ConnectionResetError, BrokenPipeError) as e:
+                self.fail("connection reset after %.2fs: %r"
+                          % (time.monotonic() - start, e))
+        self.alive()
+
+    def test_case26_keepalive_timeout_restarts_after_each_response(self):
+        # A client that keeps sending whole requests, each well within
+        # keepalive_timeout of the previous response, for three times
+        # keepalive_timeout: never closed.
+        with self.conn() as s:
+            r = Reader(s)
+            start = time.monotonic()
+            for i in range(15):
+                s.sendall(REQ)
+                resp = r.response()
+                self.assertIsNotNone(
+                    resp, "closed after %d requests, %.2fs"
+                    % (i, time.monotonic() - start))
+                self.assertEqual(resp.status, 200)
+                time.sleep(0.1)     # pacing: time must pass
+        self.alive()
+
     def test_case26_idle_keepalive_closed(self):
         with self.conn() as s:
             r = Reader(s)

@@ -1027,6 +1027,11 @@ test_transfer_encoding(void **state)
 		BAD("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
 		/* coding list not ending in chunked */
 		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+		/* an empty coding list is present, not absent */
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n"
+		    "Content-Length: 3\r\n\r\n", 400),
 		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
 		BAD("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
 		    "Transfer-Encoding: gzip\r\n\r\n", 400),
