@@ -277,6 +277,13 @@ parse_request_line(const char *line, size_t len, struct http_request *req)
 		;
 	if (mlen == 0 || mlen == len || line[mlen] != ' ')
 		return 400;
+	/* Known early: an error answer to HEAD carries no body either. */
+	if (mlen == 3 && memcmp(line, "GET", 3) == 0)
+		req->req_method = HTTP_GET;
+	else if (mlen == 4 && memcmp(line, "HEAD", 4) == 0)
+		req->req_method = HTTP_HEAD;
+	else
+		req->req_method = HTTP_OTHER;
 	sp1 = line + mlen;
 	for (sp2 = line + len - 1; *sp2 != ' '; sp2--)
 		;			/* stops at sp1 at the latest */
@@ -300,13 +307,6 @@ parse_request_line(const char *line, size_t len, struct http_request *req)
 		if (c <= 0x20 || c == 0x7f)
 			return 400;
 	}
-
-	if (mlen == 3 && memcmp(line, "GET", 3) == 0)
-		req->req_method = HTTP_GET;
-	else if (mlen == 4 && memcmp(line, "HEAD", 4) == 0)
-		req->req_method = HTTP_HEAD;
-	else
-		req->req_method = HTTP_OTHER;
 
 	/* GET and HEAD take origin-form or absolute-form only (9112 3.2). */
 	if (req->req_method != HTTP_OTHER && target[0] != '/' &&

@@ -175,8 +175,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 				break;
 			answered = 1;
 			r.rsp_status = req.req_status;
-			r.rsp_head = req.req_method == HTTP_HEAD &&
-			    rc == HTTP_DONE;
+			r.rsp_head = req.req_method == HTTP_HEAD;
 			error = rc == HTTP_ERROR;
 			if (access_enabled())
 				access_log(addr, &req, req.req_status,

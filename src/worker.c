@@ -186,7 +186,8 @@ process(struct conn *c, char *buf, size_t len)
 			if (access_enabled())
 				access_log(c->c_addr, &req, req.req_status, 0,
 				    (int64_t)ev_now(wk.w_loop));
-			respond(c, req.req_status, 0, 0, 1);
+			respond(c, req.req_status,
+			    req.req_method == HTTP_HEAD, 0, 1);
 			c->c_linger = 1;
 			break;
 		}

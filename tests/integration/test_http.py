@@ -126,8 +126,9 @@ class HttpCases:
                         "%r" % (conn, head, resp.raw[:400]))
         self.check_date(m.group(1))
 
-    def check_error(self, resp, code, close=True):
-        """resp is exactly the text/plain error response for code."""
+    def check_error(self, resp, code, close=True, head=False):
+        """resp is exactly the text/plain error response for code (with
+        no body when it answers HEAD)."""
         self.assertIsNotNone(resp, "no response, expected %d" % code)
         self.assertEqual(resp.status, code, resp.raw[:300])
         body = ("%d %s\n" % (code, REASONS[code])).encode()
@@ -138,7 +139,7 @@ class HttpCases:
                rb"Date: (" + DATE_RE + rb")\r\n"
                rb"Content-Length: " + str(len(body)).encode() + rb"\r\n" +
                (rb"Connection: close\r\n" if close else b"") +
-               rb"\r\n" + re.escape(body))
+               rb"\r\n" + (b"" if head else re.escape(body)))
         m = re.fullmatch(pat, resp.raw, re.S)
         self.assertTrue(m, "not the expected %d response (close=%s): %r"
                         % (code, close, resp.raw[:400]))
@@ -156,11 +157,12 @@ class HttpCases:
 
     def expect_error(self, data, code, chunks=None):
         """data gets exactly one `code` response, then the server closes;
-        the workers keep serving."""
-        out, rest = self.send(data, chunks)
+        the workers keep serving.  An error answer to HEAD has no body."""
+        head = (data or b"".join(chunks)).startswith(b"HEAD ")
+        out, rest = self.send(data, chunks, heads=(head,))
         self.assertEqual([r.status for r in out], [code],
                          "for %r" % (data or chunks)[:300])
-        self.check_error(out[0], code)
+        self.check_error(out[0], code, head=head)
         self.assertEqual(rest, b"", "bytes after the error response")
         self.alive()
 
