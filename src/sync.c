@@ -250,7 +250,7 @@ sync_main(const struct hd_worker_ctx *ctx)
 	socklen_t		 plen;
 	sigset_t		 mask;
 	unsigned		 i;
-	int			 fd;
+	int			 fd, failing = 0;
 
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_cf = cf;
@@ -308,12 +308,19 @@ sync_main(const struct hd_worker_ctx *ctx)
 			if (fd == -1) {
 				if (errno == EMFILE || errno == ENFILE ||
 				    errno == ENOBUFS || errno == ENOMEM) {
-					log_warn("accept4() failed, pausing");
+					if (!failing)
+						log_warn("accept4() failed, "
+						    "pausing accept");
+					failing = 1;
 					sleep_ms(100);
 				} else if (errno != EAGAIN && errno != EINTR &&
 				    errno != ECONNABORTED)
 					log_warn("accept4() failed");
 				continue;
+			}
+			if (failing) {
+				log_info("accept4() succeeds again");
+				failing = 0;
 			}
 			serve(&ss, fd, &peer);
 		}

@@ -65,6 +65,7 @@ struct worker {
 	unsigned		 w_nlisten;
 	ev_timer		 w_accept_timer;
 	int			 w_accept_paused;
+	int			 w_accept_failing;	/* logged once a spell */
 	ev_signal		 w_sigterm, w_sigquit, w_sigusr1;
 	struct tq		 w_header_q;	/* request in progress */
 	struct tq		 w_idle_q;	/* keep-alive between requests */
@@ -546,7 +547,10 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			case ENOBUFS:
 			case ENOMEM:
 				/* Level-triggered accept would spin: wait. */
-				log_warn("accept4() failed, pausing accept");
+				if (!wk.w_accept_failing)
+					log_warn("accept4() failed, pausing "
+					    "accept");
+				wk.w_accept_failing = 1;
 				accept_stop();
 				wk.w_accept_paused = 2;
 				ev_timer_set(&wk.w_accept_timer, ACCEPT_PAUSE,
@@ -557,6 +561,10 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 				log_warn("accept4() failed");
 				return;
 			}
+		}
+		if (wk.w_accept_failing) {
+			log_info("accept4() succeeds again");
+			wk.w_accept_failing = 0;
 		}
 		conn_new(fd, &ss);
 	}

@@ -181,5 +181,47 @@ class SocketActivation(unittest.TestCase):
         self.assertIn("#master: exiting", log())
 
 
+    def test_case29_ipv4_mapped_peer_printed_as_ipv4(self):
+        # A dual-stack socket (systemd's ListenStream=PORT) accepts IPv4
+        # clients as ::ffff:a.b.c.d; the greeting prints a.b.c.d.
+        tool = shutil.which("systemd-socket-activate")
+        if tool is None:
+            self.skipTest("systemd-socket-activate is not installed "
+                          "(package systemd)")
+        if not hellodtest.ipv6_loopback():
+            self.skipTest("no IPv6 loopback")
+        d = tempfile.TemporaryDirectory(prefix="hellod-test-")
+        self.addCleanup(d.cleanup)
+        port = hellodtest.free_port()
+        conf = os.path.join(d.name, "hellod.conf")
+        with open(conf, "w") as f:
+            f.write("[server]\nworkers = 1\n%s" % hellodtest.default_user())
+        logpath = os.path.join(d.name, "log")
+        logf = open(logpath, "wb")
+        self.addCleanup(logf.close)
+        proc = subprocess.Popen(
+            [tool, "-l", str(port), hellodtest.HELLOD, "--foreground",
+             "-c", conf], stdout=logf, stderr=subprocess.STDOUT)
+
+        def cleanup():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        self.addCleanup(cleanup)
+
+        def log():
+            with open(logpath, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        wait_for(lambda: "Listening on" in log() or proc.poll() is not None,
+                 10.0, what="systemd-socket-activate to listen")
+        self.assertIn("[::]:%d" % port, log())
+        r = get(HOST, port, timeout=10.0)
+        self.assertEqual(r.body, GREETING, log())
+        r = get("::1", port)
+        self.assertEqual(r.body, hellodtest.greeting("::1"))
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(15), 0, log())
+
+
 if __name__ == "__main__":
     hellodtest.main()
