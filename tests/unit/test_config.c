@@ -1151,6 +1151,38 @@ test_parse_addr(void **state)
 	assert_true(listen_same_addr(&a, &b));
 }
 
+/* The greeting's address: inet_ntop(), IPv4-mapped IPv6 shown as IPv4. */
+static void
+test_peer_text(void **state)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	char			 buf[64];
+
+	(void)state;
+	memset(&ss, 0, sizeof(ss));
+	sin->sin_family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, "192.0.2.7", &sin->sin_addr), 1);
+	assert_int_equal(peer_text(&ss, buf, sizeof(buf)), 9);
+	assert_string_equal(buf, "192.0.2.7");
+
+	memset(&ss, 0, sizeof(ss));
+	sin6->sin6_family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, "::ffff:198.51.100.9",
+	    &sin6->sin6_addr), 1);
+	assert_int_equal(peer_text(&ss, buf, sizeof(buf)), 12);
+	assert_string_equal(buf, "198.51.100.9");
+
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8::ffff:1",
+	    &sin6->sin6_addr), 1);
+	peer_text(&ss, buf, sizeof(buf));
+	assert_string_equal(buf, "2001:db8::ffff:1");
+	assert_int_equal(inet_pton(AF_INET6,
+	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &sin6->sin6_addr), 1);
+	assert_int_equal(peer_text(&ss, buf, sizeof(buf)), 39);
+}
+
 int
 main(void)
 {
@@ -1181,6 +1213,7 @@ main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_addr),
+		cmocka_unit_test(test_peer_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
