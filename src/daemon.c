@@ -193,6 +193,41 @@ privileges_check(const struct hd_config *cf, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Log files are opened by the master as root, then again by every worker
+ * on SIGUSR1, after the drop: the master creates them and gives them to
+ * the workers' user, so that the workers' reopen succeeds after a
+ * rotation (as nginx does).
+ */
+void
+privileges_chown_logs(const struct hd_config *cf)
+{
+	const char	*paths[2];
+	struct ids	 ids;
+	char		 err[HD_ERRLEN];
+	unsigned	 i;
+	int		 fd;
+
+	if (geteuid() != 0 || lookup_ids(cf, &ids, err, sizeof(err)) == -1 ||
+	    !ids.drop || ids.uid == 0)
+		return;
+	paths[0] = cf->cf_error_log[0] == '/' ? cf->cf_error_log : NULL;
+	paths[1] = cf->cf_access_log[0] != '\0' ? cf->cf_access_log : NULL;
+	for (i = 0; i < 2; i++) {
+		if (paths[i] == NULL)
+			continue;
+		fd = open(paths[i], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+		    O_NOFOLLOW, 0644);
+		if (fd == -1) {
+			log_warn("open(\"%s\") failed", paths[i]);
+			continue;
+		}
+		if (fchown(fd, ids.uid, ids.gid) == -1)
+			log_warn("fchown(\"%s\") failed", paths[i]);
+		close(fd);
+	}
+}
+
 /* In a worker, after it has what it needs from root. */
 int
 privileges_drop(const struct hd_config *cf)

@@ -171,6 +171,7 @@ int	 pidfile_write(int);
 void	 pidfile_remove(const char *, int);
 int	 privileges_drop(const struct hd_config *);
 int	 privileges_check(const struct hd_config *, char *, size_t);
+void	 privileges_chown_logs(const struct hd_config *);
 
 /* notify.c: systemd readiness protocol and socket activation */
 int	 notify_send(const char *, ...) __attribute__((format(printf, 1, 2)));

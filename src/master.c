@@ -471,6 +471,7 @@ reload(struct master *m)
 	m->m_cf = ncf;
 	m->m_ls = nls;
 	m->m_generation++;
+	privileges_chown_logs(ncf);
 	m->m_nslots = n;
 	memset(m->m_slots, 0, sizeof(m->m_slots));
 	for (i = 0; i < n; i++)
@@ -608,6 +609,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 		log_warn("pipe2() failed");
 		return 1;
 	}
+	privileges_chown_logs(m.m_cf);
 	for (i = 0; i < m.m_nslots; i++)
 		spawn(&m, i);
 	m.m_announce = 1;
@@ -660,6 +662,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 			sig_reopen = 0;
 			log_info("reopening log files");
 			log_reopen();
+			privileges_chown_logs(m.m_cf);
 			signal_all(&m, SIGUSR1);
 		}
 		timers(&m);
