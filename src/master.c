@@ -157,13 +157,15 @@ worker_start(struct master *m, unsigned slot)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = SIG_DFL;
 	for (i = 0; i < NSIGNALS; i++)
-		sigaction(master_signals[i], &sa, NULL);
+		if (sigaction(master_signals[i], &sa, NULL) == -1)
+			fatal("sigaction() failed");
 	/* The master coordinates stopping and reloading: a terminal's
 	 * SIGINT or SIGHUP, sent to the whole group, is its business. */
 	sa.sa_handler = SIG_IGN;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
+	if (sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGHUP, &sa, NULL) == -1 ||
+	    sigaction(SIGPIPE, &sa, NULL) == -1)
+		fatal("sigaction() failed");
 
 	close(m->m_ready_pipe[0]);
 	if (m->m_pidfd != -1)
