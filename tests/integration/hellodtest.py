@@ -13,6 +13,8 @@ import time
 import unittest
 
 HELLOD = os.environ.get("HELLOD", "src/hellod")
+# Set by make check in a build configured with --enable-sanitizers.
+SANITIZERS = os.environ.get("HELLOD_SANITIZERS") == "1"
 SKIP = 77
 
 

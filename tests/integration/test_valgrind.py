@@ -19,18 +19,10 @@ from hellodtest import Hellod, Reader, connect, wait_for
 REQ = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
-def sanitizer_build():
-    log = os.path.join(os.environ.get("BUILDDIR", "."), "config.log")
-    try:
-        with open(log, errors="replace") as f:
-            return "enable_sanitizers=yes" in f.read()
-    except OSError:
-        return False
-
-
 @unittest.skipIf(shutil.which("valgrind") is None,
                  "valgrind is not installed (Debian package valgrind)")
-@unittest.skipIf(sanitizer_build(), "valgrind cannot run a sanitizer build")
+@unittest.skipIf(hellodtest.SANITIZERS,
+                 "valgrind cannot run a sanitizer build")
 class Memcheck(unittest.TestCase):
     def run_mode(self, extra_conf, args=()):
         logdir = hellodtest.tempfile.mkdtemp(prefix="hellod-vg-")
