@@ -263,6 +263,18 @@ def greeting(addr):
     return ("<html><body><h1>Hello %s</h1></body></html>" % addr).encode()
 
 
+def stop_and_close(h):
+    """Stops h by SIGTERM and removes its files; raises unless it exited
+    with status 0."""
+    try:
+        rc = h.stop()
+        log = h.log()
+    finally:
+        h.close()
+    if rc != 0:
+        raise AssertionError("hellod exited %d:\n%s" % (rc, log))
+
+
 def main():
     """Runs the module's unittest cases; exit 0 pass, 1 fail, 77 when
     every test was skipped."""

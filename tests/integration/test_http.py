@@ -78,13 +78,7 @@ class HttpCases:
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            rc = cls.srv.stop()
-            log = cls.srv.log()
-        finally:
-            cls.srv.close()
-        if rc != 0:
-            raise AssertionError("hellod exited %d:\n%s" % (rc, log))
+        ht.stop_and_close(cls.srv)
 
     # --- helpers ---
 

@@ -115,6 +115,31 @@ class Notify(unittest.TestCase):
 
 class SocketActivation(unittest.TestCase):
 
+    def activate(self, tool, tmpdir, listen, conf):
+        """Starts hellod under systemd-socket-activate -l listen; returns
+        the process and a function reading its log."""
+        logpath = os.path.join(tmpdir, "log")
+        logf = open(logpath, "wb")
+        self.addCleanup(logf.close)
+        # systemd-socket-activate listens, waits for a first connection,
+        # then execs hellod in its own process (so LISTEN_PID matches).
+        proc = subprocess.Popen(
+            [tool, "-l", listen, hellodtest.HELLOD, "--foreground", "-c",
+             conf], stdout=logf, stderr=subprocess.STDOUT)
+
+        def cleanup():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        self.addCleanup(cleanup)
+
+        def log():
+            with open(logpath, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        wait_for(lambda: "Listening on" in log() or proc.poll() is not None,
+                 10.0, what="systemd-socket-activate to listen")
+        return proc, log
+
     def test_passed_listener(self):
         tool = shutil.which("systemd-socket-activate")
         if tool is None:
@@ -130,27 +155,7 @@ class SocketActivation(unittest.TestCase):
             f.write("[server]\nlisten = %s:%d\nworkers = 2\n"
                     "shutdown_timeout = 5s\n%s"
                     % (HOST, file_port, hellodtest.default_user()))
-        logpath = os.path.join(d.name, "log")
-        logf = open(logpath, "wb")
-        self.addCleanup(logf.close)
-        # systemd-socket-activate listens, waits for a first connection,
-        # then execs hellod in its own process (so LISTEN_PID matches).
-        proc = subprocess.Popen(
-            [tool, "-l", "%s:%d" % (HOST, port), hellodtest.HELLOD,
-             "--foreground", "-c", conf],
-            stdout=logf, stderr=subprocess.STDOUT)
-
-        def cleanup():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
-        self.addCleanup(cleanup)
-
-        def log():
-            with open(logpath, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        wait_for(lambda: "Listening on" in log() or proc.poll() is not None,
-                 10.0, what="systemd-socket-activate to listen")
+        proc, log = self.activate(tool, d.name, "%s:%d" % (HOST, port), conf)
         self.assertIsNone(proc.poll(), log())
 
         self.assertTrue(answers(port, timeout=10.0), log())
@@ -196,24 +201,7 @@ class SocketActivation(unittest.TestCase):
         conf = os.path.join(d.name, "hellod.conf")
         with open(conf, "w") as f:
             f.write("[server]\nworkers = 1\n%s" % hellodtest.default_user())
-        logpath = os.path.join(d.name, "log")
-        logf = open(logpath, "wb")
-        self.addCleanup(logf.close)
-        proc = subprocess.Popen(
-            [tool, "-l", str(port), hellodtest.HELLOD, "--foreground",
-             "-c", conf], stdout=logf, stderr=subprocess.STDOUT)
-
-        def cleanup():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
-        self.addCleanup(cleanup)
-
-        def log():
-            with open(logpath, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        wait_for(lambda: "Listening on" in log() or proc.poll() is not None,
-                 10.0, what="systemd-socket-activate to listen")
+        proc, log = self.activate(tool, d.name, str(port), conf)
         self.assertIn("[::]:%d" % port, log())
         r = get(HOST, port, timeout=10.0)
         self.assertEqual(r.body, GREETING, log())

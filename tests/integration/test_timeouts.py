@@ -49,13 +49,7 @@ class TimeoutCases:
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            rc = cls.srv.stop()
-            log = cls.srv.log()
-        finally:
-            cls.srv.close()
-        if rc != 0:
-            raise AssertionError("hellod exited %d:\n%s" % (rc, log))
+        ht.stop_and_close(cls.srv)
 
     def conn(self):
         return connect(HOST, self.srv.port)
