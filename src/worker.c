@@ -241,7 +241,7 @@ flush(struct conn *c)
 	wk.w_wlen = 0;
 	if (len == 0)
 		return 0;
-	n = write(c->c_fd, wk.w_wbuf, len);
+	n = send(c->c_fd, wk.w_wbuf, len, MSG_NOSIGNAL);
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR)
 			return -1;
@@ -266,8 +266,8 @@ send_pending(struct conn *c)
 	ssize_t	 n;
 
 	while (c->c_outoff < c->c_outlen) {
-		n = write(c->c_fd, c->c_out + c->c_outoff,
-		    c->c_outlen - c->c_outoff);
+		n = send(c->c_fd, c->c_out + c->c_outoff,
+		    c->c_outlen - c->c_outoff, MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -318,7 +318,7 @@ linger_read(struct conn *c)
 	ssize_t	 n;
 
 	for (;;) {
-		n = read(c->c_fd, buf, sizeof(buf));
+		n = recv(c->c_fd, buf, sizeof(buf), 0);
 		if (n > 0 || (n == -1 && errno == EINTR))
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -386,7 +386,7 @@ conn_run(struct conn *c, int readable)
 		readable = 0;
 
 		len = take_input(c);
-		n = read(c->c_fd, wk.w_rbuf + len, wk.w_rcap - len);
+		n = recv(c->c_fd, wk.w_rbuf + len, wk.w_rcap - len, 0);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
