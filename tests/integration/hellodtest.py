@@ -263,6 +263,21 @@ def greeting(addr):
     return ("<html><body><h1>Hello %s</h1></body></html>" % addr).encode()
 
 
+def answers(port, timeout=5.0, host="127.0.0.1"):
+    """True when a GET on host:port gets the exact greeting."""
+    r = get(host, port, timeout=timeout)
+    return r is not None and r.status == 200 and r.body == greeting(host)
+
+
+def refuses(port, host="127.0.0.1"):
+    """True when a connection to host:port is refused."""
+    try:
+        with socket.create_connection((host, port), timeout=2.0):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
 def stop_and_close(h):
     """Stops h by SIGTERM and removes its files; raises unless it exited
     with status 0."""

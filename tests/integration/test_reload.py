@@ -16,17 +16,8 @@ HOST = "127.0.0.1"
 GREETING = hellodtest.greeting(HOST)
 
 
-def answers(port):
-    r = get(HOST, port, timeout=5.0)
-    return r is not None and r.status == 200 and r.body == GREETING
-
-
-def refuses(port):
-    try:
-        with socket.create_connection((HOST, port), timeout=2.0):
-            return False
-    except ConnectionRefusedError:
-        return True
+answers = hellodtest.answers
+refuses = hellodtest.refuses
 
 
 def previous_finished(h, timeout=15.0):

@@ -23,20 +23,8 @@ import shutil
 import subprocess
 import sys
 
-SKIP = 77
-BUILDDIR = os.environ.get("BUILDDIR", "")
-HELLOD = os.environ.get("HELLOD") or os.path.join(BUILDDIR, "src", "hellod")
-
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL: " + msg)
-
-
-def ok(msg):
-    print("ok: " + msg)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import BUILDDIR, HELLOD, SKIP, fail, failures, ok  # noqa: E402
 
 
 def config_log():

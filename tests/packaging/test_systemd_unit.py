@@ -25,27 +25,13 @@ import subprocess
 import sys
 import tempfile
 
-SKIP = 77
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import BUILDDIR, HELLOD, SKIP, SRCDIR, fail, failures, ok  # noqa: E402
+
 MAX_EXPOSURE = 2.0
 MIN_NOFILE = 20000
-HERE = os.path.dirname(os.path.abspath(__file__))
-SRCDIR = os.environ.get("SRCDIR") or os.path.normpath(
-    os.path.join(HERE, "..", ".."))
-BUILDDIR = os.environ.get("BUILDDIR", "")
-HELLOD = os.environ.get("HELLOD") or os.path.join(BUILDDIR, "src", "hellod")
 UNITS = ("hellod.service", "hellod.socket")
 TRUE = ("yes", "true", "on", "1")
-
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL: " + msg)
-
-
-def ok(msg):
-    print("ok: " + msg)
 
 
 def parse_unit(path):
