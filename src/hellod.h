@@ -157,7 +157,7 @@ struct hd_worker_ctx {
 void	 worker_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 void	 sync_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 
-/* conn_addr.c helpers shared by both worker kinds */
+/* listen.c, for both kinds of worker: the greeting's client address */
 size_t	 peer_text(const struct sockaddr_storage *, char *, size_t);
 
 /* master.c */

@@ -144,6 +144,7 @@ worker_start(struct master *m, unsigned slot)
 {
 	struct hd_worker_ctx	 ctx;
 	struct sigaction	 sa;
+	char			 ident[32];
 	unsigned		 a, s, i;
 	pid_t			 me;
 	int			 fd;
@@ -185,12 +186,8 @@ worker_start(struct master *m, unsigned slot)
 				    !fd_in(fd, ctx.wc_fds, ctx.wc_nfds))
 					close(fd);
 
-	{
-		char	 ident[32];
-
-		snprintf(ident, sizeof(ident), "worker %u", slot);
-		log_set_ident(ident);
-	}
+	snprintf(ident, sizeof(ident), "worker %u", slot);
+	log_set_ident(ident);
 	if (access_open(m->m_cf) == -1 || privileges_drop(m->m_cf) == -1)
 		_exit(HD_EXIT_FATAL);
 
@@ -291,7 +288,7 @@ reap_one(struct master *m, pid_t pid, int status)
 {
 	struct slot	*sl;
 	char		 how[64];
-	unsigned	 i;
+	unsigned	 i, k;
 	double		 now = now_mono(), delay;
 
 	describe_status(status, how, sizeof(how));
@@ -329,21 +326,16 @@ reap_one(struct master *m, pid_t pid, int status)
 		sl->s_fails++;
 	else
 		sl->s_fails = 1;
-	/* The first death is answered at once; a crash loop backs off. */
+	/* The first death is answered at once; a crash loop backs off:
+	 * 0.1 s, 0.2 s, 0.4 s ... up to RESPAWN_MAX_DELAY. */
 	delay = 0;
-	if (sl->s_fails > 1) {
-		delay = RESPAWN_FIRST_DELAY;
-		for (unsigned k = 2; k < sl->s_fails && delay < RESPAWN_MAX_DELAY;
-		    k++)
-			delay *= 2;
-		if (delay > RESPAWN_MAX_DELAY)
-			delay = RESPAWN_MAX_DELAY;
-	}
+	for (k = 1; k < sl->s_fails && delay < RESPAWN_MAX_DELAY; k++)
+		delay = delay == 0 ? RESPAWN_FIRST_DELAY : delay * 2;
+	if (delay > RESPAWN_MAX_DELAY)
+		delay = RESPAWN_MAX_DELAY;
 	log_error("worker %u (pid %ld) %s; respawning in %.1fs", i, (long)pid,
 	    how, delay);
-	sl->s_respawn_at = now + delay;
-	if (sl->s_respawn_at == 0)
-		sl->s_respawn_at = 1e-9;
+	sl->s_respawn_at = now + delay;	/* never 0: the clock is > 0 */
 }
 
 static void
