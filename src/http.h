@@ -104,7 +104,11 @@ struct http_response {
 	const char	*rsp_addr;
 	size_t		 rsp_addr_len;
 	size_t		 rsp_padding;
+	int		 rsp_pad_later;	/* padding counted, not written */
 };
+
+/* A buffer of spaces a caller sends padding from, this much at a time. */
+#define HTTP_PAD_CHUNK		65536
 
 void	 http_date(char [HTTP_DATE_LEN + 1], int64_t);
 size_t	 http_response_size(const struct http_response *);

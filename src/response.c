@@ -98,12 +98,14 @@ size_t
 http_response_size(const struct http_response *r)
 {
 	const struct status_text *st = status_lookup(r->rsp_status);
-	size_t	 body = body_size(r, st);
+	size_t	 body = body_size(r, st), written = r->rsp_head ? 0 : body;
 
+	if (!r->rsp_head && st->st_body == NULL && r->rsp_pad_later)
+		written -= r->rsp_padding;
 	return st->st_line_len + sizeof(SERVER_DATE) - 1 + HTTP_DATE_LEN +
 	    sizeof(CRLF "Content-Length: ") - 1 + ulen(body) +
 	    sizeof(CRLF) - 1 + conn_fields[r->rsp_conn].cf_len +
-	    sizeof(CRLF) - 1 + (r->rsp_head ? 0 : body);
+	    sizeof(CRLF) - 1 + written;
 }
 
 #define PUT(p, s, n)	do { memcpy((p), (s), (n)); (p) += (n); } while (0)
@@ -134,8 +136,10 @@ http_response_write(char *out, const struct http_response *r)
 			PUTS(p, HTTP_GREETING_HEAD);
 			PUT(p, r->rsp_addr, r->rsp_addr_len);
 			PUTS(p, HTTP_GREETING_TAIL);
-			memset(p, ' ', r->rsp_padding);
-			p += r->rsp_padding;
+			if (!r->rsp_pad_later) {
+				memset(p, ' ', r->rsp_padding);
+				p += r->rsp_padding;
+			}
 		}
 	}
 	return (size_t)(p - out);

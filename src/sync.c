@@ -38,6 +38,7 @@ struct sync_state {
 	size_t			 ss_rcap;
 	char			*ss_wbuf;
 	size_t			 ss_wcap;
+	char			*ss_spaces;	/* HTTP_PAD_CHUNK of padding */
 	char			 ss_date[HTTP_DATE_LEN + 1];
 	time_t			 ss_date_sec;
 };
@@ -123,6 +124,19 @@ sleep_ms(unsigned ms)
 		ts = rem;
 }
 
+static int
+write_padding(struct sync_state *ss, int fd, size_t len)
+{
+	size_t	 n;
+
+	for (; len > 0; len -= n) {
+		n = len < HTTP_PAD_CHUNK ? len : HTTP_PAD_CHUNK;
+		if (write_all(fd, ss->ss_spaces, n) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /* After an error response: send FIN, read what the client still sends
  * for a moment, so that the close does not become a RST. */
 static void
@@ -159,6 +173,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 	r.rsp_addr = addr;
 	r.rsp_addr_len = addrlen;
 	r.rsp_padding = cf->cf_body_padding;
+	r.rsp_pad_later = 1;
 	deadline = now_mono() + cf->cf_header_timeout / 1000.;
 	if (set_timeout(fd, SO_SNDTIMEO, cf->cf_header_timeout / 1000.) == -1)
 		goto done;
@@ -197,6 +212,14 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 			    HTTP_CONN_DEFAULT;
 			r.rsp_date = date_now(ss);
 			wlen += http_response_write(ss->ss_wbuf + wlen, &r);
+			if (rc == HTTP_DONE && r.rsp_status == 200 &&
+			    !r.rsp_head && r.rsp_padding > 0) {
+				/* The padding, from the buffer of spaces. */
+				if (write_all(fd, ss->ss_wbuf, wlen) == -1 ||
+				    write_padding(ss, fd, r.rsp_padding) == -1)
+					goto done;
+				wlen = 0;
+			}
 		}
 		full = wlen > WRITE_BATCH;
 		if (wlen > 0 && write_all(fd, ss->ss_wbuf, wlen) == -1)
@@ -262,10 +285,13 @@ sync_main(const struct hd_worker_ctx *ctx)
 	r.rsp_conn = HTTP_CONN_KEEPALIVE;
 	r.rsp_addr_len = HTTP_ADDR_MAX;
 	r.rsp_padding = cf->cf_body_padding;
+	r.rsp_pad_later = 1;
 	ss.ss_wcap = WRITE_BATCH + http_response_size(&r) + 512;
 	if ((ss.ss_rbuf = malloc(ss.ss_rcap)) == NULL ||
-	    (ss.ss_wbuf = malloc(ss.ss_wcap)) == NULL)
+	    (ss.ss_wbuf = malloc(ss.ss_wcap)) == NULL ||
+	    (ss.ss_spaces = malloc(HTTP_PAD_CHUNK)) == NULL)
 		fatal("malloc() failed");
+	memset(ss.ss_spaces, ' ', HTTP_PAD_CHUNK);
 
 	/* No SA_RESTART: a stop request must interrupt a blocking call. */
 	memset(&sa, 0, sizeof(sa));

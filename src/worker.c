@@ -41,6 +41,7 @@ struct conn {
 	char		*c_out;		/* unsent output */
 	size_t		 c_outlen;
 	size_t		 c_outoff;
+	size_t		 c_pad_left;	/* padding to send after c_out */
 	struct http_stream c_stream;
 	unsigned	 c_more:1;	/* c_in holds requests not yet parsed */
 	unsigned	 c_closing:1;	/* close once the output is sent */
@@ -81,6 +82,7 @@ struct worker {
 	size_t			 w_wlen;
 	char			 w_date[HTTP_DATE_LEN + 1];
 	int64_t			 w_date_sec;
+	char			*w_spaces;	/* HTTP_PAD_CHUNK of padding */
 	struct conn		*w_free;
 	unsigned		 w_nfree;
 };
@@ -142,7 +144,12 @@ respond(struct conn *c, int status, int head, int keep, int minor)
 	r.rsp_addr = c->c_addr;
 	r.rsp_addr_len = c->c_addrlen;
 	r.rsp_padding = wk.w_cf->cf_body_padding;
+	r.rsp_pad_later = 1;
 	wk.w_wlen += http_response_write(wk.w_wbuf + wk.w_wlen, &r);
+	/* The padding follows from the shared buffer of spaces: a client
+	 * that reads slowly never makes the worker copy it. */
+	if (status == 200 && !head)
+		c->c_pad_left = r.rsp_padding;
 	if (!keep)
 		c->c_closing = 1;
 }
@@ -174,7 +181,9 @@ process(struct conn *c, char *buf, size_t len)
 
 	c->c_more = 0;
 	while (off < len && !c->c_closing && !c->c_delayed) {
-		if (wk.w_wlen > WRITE_BATCH) {
+		/* Padding goes out after the buffer: one padded response
+		 * per flush. */
+		if (wk.w_wlen > WRITE_BATCH || c->c_pad_left > 0) {
 			c->c_more = 1;
 			break;
 		}
@@ -230,25 +239,42 @@ process(struct conn *c, char *buf, size_t len)
 	}
 }
 
-/* Sends the worker's write buffer; what the socket does not take now is
- * kept by the connection.  Returns -1 when the connection is gone. */
+/* Sends the worker's write buffer, and the padding of its last response;
+ * what the socket does not take now is kept by the connection.  Returns
+ * -1 when the connection is gone. */
 static int
 flush(struct conn *c)
 {
-	ssize_t	 n;
-	size_t	 len = wk.w_wlen;
+	struct iovec	 iov[2];
+	struct msghdr	 msg;
+	ssize_t		 n;
+	size_t		 len = wk.w_wlen;
 
 	wk.w_wlen = 0;
 	if (len == 0)
 		return 0;
-	n = send(c->c_fd, wk.w_wbuf, len, MSG_NOSIGNAL);
+	if (c->c_pad_left == 0)
+		n = send(c->c_fd, wk.w_wbuf, len, MSG_NOSIGNAL);
+	else {
+		iov[0].iov_base = wk.w_wbuf;
+		iov[0].iov_len = len;
+		iov[1].iov_base = wk.w_spaces;
+		iov[1].iov_len = c->c_pad_left < HTTP_PAD_CHUNK ?
+		    c->c_pad_left : HTTP_PAD_CHUNK;
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = 2;
+		n = sendmsg(c->c_fd, &msg, MSG_NOSIGNAL);
+	}
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR)
 			return -1;
 		n = 0;
 	}
-	if ((size_t)n == len)
+	if ((size_t)n >= len) {
+		c->c_pad_left -= (size_t)n - len;
 		return 0;
+	}
 	if ((c->c_out = malloc(len - (size_t)n)) == NULL) {
 		log_warn("malloc() failed");
 		return -1;
@@ -281,6 +307,19 @@ send_pending(struct conn *c)
 	free(c->c_out);
 	c->c_out = NULL;
 	c->c_outlen = c->c_outoff = 0;
+	while (c->c_pad_left > 0) {
+		n = send(c->c_fd, wk.w_spaces, c->c_pad_left < HTTP_PAD_CHUNK ?
+		    c->c_pad_left : HTTP_PAD_CHUNK, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		c->c_pad_left -= (size_t)n;
+		tq_add(&wk.w_send_q, &c->c_node);	/* progress */
+	}
 	return 1;
 }
 
@@ -353,7 +392,7 @@ conn_run(struct conn *c, int readable)
 	int	 rc;
 
 	for (;;) {
-		if (c->c_out != NULL) {
+		if (c->c_out != NULL || c->c_pad_left > 0) {
 			if ((rc = send_pending(c)) == -1)
 				goto close;
 			if (rc == 0) {
@@ -625,11 +664,14 @@ worker_init(const struct hd_worker_ctx *ctx)
 	r.rsp_conn = HTTP_CONN_KEEPALIVE;
 	r.rsp_addr_len = HTTP_ADDR_MAX;
 	r.rsp_padding = cf->cf_body_padding;
+	r.rsp_pad_later = 1;
 	/* WRITE_BATCH bytes, then one more of the largest response. */
 	wk.w_wcap = WRITE_BATCH + http_response_size(&r) + 512;
 	if ((wk.w_rbuf = malloc(wk.w_rcap)) == NULL ||
-	    (wk.w_wbuf = malloc(wk.w_wcap)) == NULL)
+	    (wk.w_wbuf = malloc(wk.w_wcap)) == NULL ||
+	    (wk.w_spaces = malloc(HTTP_PAD_CHUNK)) == NULL)
 		fatal("malloc() failed");
+	memset(wk.w_spaces, ' ', HTTP_PAD_CHUNK);
 
 	if ((wk.w_loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("ev_default_loop() failed");

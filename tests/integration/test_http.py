@@ -758,15 +758,17 @@ class HttpCases:
         self.check_error(out[0], 505)
 
     def test_case29_body_padding(self):
-        with self.aux_server("body_padding = 1000\n") as h:
+        # 150000 bytes: more than one buffer of spaces per response.
+        pad = 150000
+        with self.aux_server("body_padding = %d\n" % pad) as h:
             with connect(HOST, h.port) as s:
                 r = Reader(s)
                 s.sendall(REQ + rq(b"HEAD / HTTP/1.1") + REQ + CLOSE)
-                self.check_greeting(r.response(), padding=1000)
-                self.check_greeting(r.response(head=True), padding=1000,
+                self.check_greeting(r.response(), padding=pad)
+                self.check_greeting(r.response(head=True), padding=pad,
                                     head=True)
-                self.check_greeting(r.response(), padding=1000)
-                self.check_greeting(r.response(), padding=1000,
+                self.check_greeting(r.response(), padding=pad)
+                self.check_greeting(r.response(), padding=pad,
                                     conn="close")
                 self.assertTrue(r.closed())
                 self.assertEqual(r.buf, b"")

@@ -752,6 +752,31 @@ class ResetAndHalfClose(unittest.TestCase):
             self.assertEqual(ht.log_problems(h.log()), [])
             finish(self, h, worker)
 
+    def test_case10_unsent_padding_is_not_copied(self):
+        # 40 clients that do not read an 8 MiB answer: the worker keeps
+        # only where each one is, and sends the padding from one shared
+        # buffer of spaces, so its memory does not grow with the unsent
+        # bytes (40 x ~4 MiB if it copied them).
+        h, worker = start(self, "[server]\nworkers = 1\n[http]\n"
+                          "body_padding = 8m\n")
+        with h:
+            base = quiet_fd_count(worker)
+            rss = vm_rss_kib(worker)
+            with Flood(h.port) as fl:
+                fl.open(40, data=CLOSE, read=False)
+                ht.wait_for(lambda: all(fl.readable(c)
+                                        for c in fl.clients),
+                            20.0, what="each answer to begin")
+                self.assertEqual(ht.tcp_connections([worker]), 40)
+                grown = vm_rss_kib(worker) - rss
+                if not ht.SANITIZERS:
+                    self.assertLess(grown, 4096,
+                                    "VmRSS grew by %d KiB" % grown)
+                for c in fl.clients:
+                    fl.reset_close(c)
+            wait_fds(self, worker, base)
+            finish(self, h, worker)
+
 
 class SyncMode(unittest.TestCase):
     """The blocking worker under the same abuse."""

@@ -270,6 +270,19 @@ test_padding(void **state)
 	    "\r\n"
 	    "<html><body><h1>Hello 192.0.2.1</h1></body></html>          ");
 
+	/* Padding left to the caller: announced, not written. */
+	r.rsp_pad_later = 1;
+	assert_response(&r,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/html\r\n"
+	    "Server: hellod\r\n"
+	    "Date: " DATE "\r\n"
+	    "Content-Length: 60\r\n"
+	    "Connection: close\r\n"
+	    "\r\n"
+	    "<html><body><h1>Hello 192.0.2.1</h1></body></html>");
+	r.rsp_pad_later = 0;
+
 	/* HEAD with padding: length announced, nothing sent. */
 	r.rsp_head = 1;
 	assert_response(&r,
