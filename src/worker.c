@@ -7,7 +7,6 @@
  * must outlive the callback (an incomplete request, unsent output) are
  * copied into memory owned by the connection.
  */
-#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
