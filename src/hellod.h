@@ -77,6 +77,7 @@ struct hd_overrides {
 	const char	*ov_workers;
 	const char	*ov_listen[HD_MAX_LISTEN];
 	unsigned	 ov_nlisten;
+	int		 ov_foreground;	/* -f: stays attached to stderr */
 };
 
 #define HD_ERRLEN	512
@@ -122,6 +123,7 @@ enum {
 };
 
 int	 log_level_parse(const char *);
+const char *log_destination(const char *, int);
 int	 log_open(const char *, int);
 int	 log_reopen(void);
 void	 log_set_ident(const char *);

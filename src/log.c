@@ -40,6 +40,15 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+/* Detached, stderr leads nowhere: syslog stands in for it. */
+const char *
+log_destination(const char *configured, int foreground)
+{
+	if (!foreground && strcmp(configured, "stderr") == 0)
+		return "syslog";
+	return configured;
+}
+
 /* Switches the destination; on failure the previous one stays. */
 int
 log_open(const char *dest, int level)

@@ -33,8 +33,7 @@ usage(FILE *fp)
 }
 
 static int
-parse_args(int argc, char *argv[], struct hd_overrides *ov, int *foreground,
-    int *test)
+parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 {
 	static const struct option longopts[] = {
 		{ "config",	 required_argument, NULL, 'c' },
@@ -56,7 +55,7 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *foreground,
 			ov->ov_config = optarg;
 			break;
 		case 'f':
-			*foreground = 1;
+			ov->ov_foreground = 1;
 			break;
 		case 's':
 			ov->ov_sync = 1;
@@ -124,11 +123,11 @@ main(int argc, char *argv[])
 	struct hd_overrides	 ov;
 	char			 err[HD_ERRLEN];
 	const char		*dest;
-	int			 foreground = 0, test = 0, pidfd = -1, status;
+	int			 test = 0, pidfd = -1, status;
 	unsigned		 a;
 
 	memset(&ov, 0, sizeof(ov));
-	if (parse_args(argc, argv, &ov, &foreground, &test) == -1)
+	if (parse_args(argc, argv, &ov, &test) == -1)
 		return 1;
 	if (config_read(&config, &ov, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
@@ -143,10 +142,7 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
-	/* Detached, stderr leads nowhere: use syslog instead. */
-	dest = config.cf_error_log;
-	if (!foreground && strcmp(dest, "stderr") == 0)
-		dest = "syslog";
+	dest = log_destination(config.cf_error_log, ov.ov_foreground);
 	if (log_open(dest, config.cf_log_level) == -1) {
 		fprintf(stderr, "%s: %s: [log] error_log: cannot open '%s': "
 		    "%s\n", HELLOD_NAME, config.cf_file, dest, strerror(errno));
@@ -165,7 +161,7 @@ main(int argc, char *argv[])
 	}
 	for (a = 0; a < listeners.l_naddr; a++)
 		log_info("listening on %s", listeners.l_addr[a].a_text);
-	if (!foreground && daemonize() == -1)
+	if (!ov.ov_foreground && daemonize() == -1)
 		return 1;
 	if (pidfd != -1 && pidfile_write(pidfd) == -1)
 		return 1;

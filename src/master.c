@@ -445,7 +445,8 @@ reload(struct master *m)
 	}
 	if (strcmp(ncf->cf_error_log, m->m_cf->cf_error_log) != 0 ||
 	    ncf->cf_log_level != m->m_cf->cf_log_level) {
-		if (log_open(ncf->cf_error_log, ncf->cf_log_level) == -1)
+		if (log_open(log_destination(ncf->cf_error_log,
+		    m->m_ov->ov_foreground), ncf->cf_log_level) == -1)
 			log_warn("open(\"%s\") failed; keeping the current "
 			    "error log", ncf->cf_error_log);
 	}
