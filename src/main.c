@@ -123,7 +123,7 @@ main(int argc, char *argv[])
 	struct hd_overrides	 ov;
 	char			 err[HD_ERRLEN];
 	const char		*dest;
-	int			 test = 0, pidfd = -1, status;
+	int			 test = 0, pidfd = -1;
 	unsigned		 a;
 
 	memset(&ov, 0, sizeof(ov));
@@ -157,15 +157,16 @@ main(int argc, char *argv[])
 		return 1;
 	if (open_listeners(&config) == -1) {
 		log_error("cannot open the listeners; exiting");
-		return 1;
+		goto fail;
 	}
 	for (a = 0; a < listeners.l_naddr; a++)
 		log_info("listening on %s", listeners.l_addr[a].a_text);
-	if (!ov.ov_foreground && daemonize() == -1)
-		return 1;
-	if (pidfd != -1 && pidfile_write(pidfd) == -1)
-		return 1;
-
-	status = master_run(&config, &ov, &listeners, pidfd);
-	return status;
+	if ((!ov.ov_foreground && daemonize() == -1) ||
+	    (pidfd != -1 && pidfile_write(pidfd) == -1))
+		goto fail;
+	return master_run(&config, &ov, &listeners, pidfd);
+fail:
+	if (pidfd != -1)
+		pidfile_remove(config.cf_pid_file, pidfd);
+	return 1;
 }
