@@ -120,12 +120,17 @@ class Hellod:
         """Signals the master and returns its exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+        return self.wait_exit(timeout)
+
+    def wait_exit(self, timeout=15.0):
+        """Waits, without signalling, for the master to exit; returns its
+        status.  Kills it and fails when it does not exit in time."""
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-            raise AssertionError("hellod did not stop within %.0fs:\n%s"
+            raise AssertionError("hellod did not exit within %.0fs:\n%s"
                                  % (timeout, self.log()))
 
     def close(self):
@@ -589,18 +594,6 @@ def run_hellod(args, timeout=10.0, env=None):
                           stderr=subprocess.PIPE, timeout=timeout,
                           env=dict(os.environ, **(env or {})),
                           universal_newlines=True)
-
-
-def wait_exit(h, timeout=15.0):
-    """Waits, without signalling, for h's master to exit; returns its
-    status (Hellod.stop() would send another signal first)."""
-    try:
-        return h.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        h.proc.kill()
-        h.proc.wait(5)
-        raise AssertionError("hellod did not exit within %.0fs:\n%s"
-                             % (timeout, h.log()))
 
 
 def _tcp_connection_inodes():

@@ -169,7 +169,7 @@ class Stopping(unittest.TestCase):
                 self.assertEqual(resp.header("connection"), "close")
                 self.assertGreaterEqual(took, 0.45)
                 self.assertTrue(r.closed(5.0))
-            self.assertEqual(hellodtest.wait_exit(h, 5.0), 0, h.log())
+            self.assertEqual(h.wait_exit(5.0), 0, h.log())
             self.assertIn("stopping gracefully", h.log())
             self.assertNotIn("stopping now", h.log())
             self.assertIn("#master: exiting", h.log())
@@ -212,7 +212,7 @@ class Stopping(unittest.TestCase):
             finally:
                 for s in (a, b, c):
                     s.close()
-            self.assertEqual(hellodtest.wait_exit(h, 5.0), 0, h.log())
+            self.assertEqual(h.wait_exit(5.0), 0, h.log())
             self.assertNotIn("stopping now", h.log())
 
     def test_sync_keepalive_gets_close_during_stop(self):
@@ -238,7 +238,7 @@ class Stopping(unittest.TestCase):
                 self.assertEqual(resp.header("connection"), "close",
                                  resp.raw)
                 self.assertTrue(r.closed(5.0))
-            self.assertEqual(hellodtest.wait_exit(h, 5.0), 0, h.log())
+            self.assertEqual(h.wait_exit(5.0), 0, h.log())
             self.assertNotIn("stopping now", h.log())
 
     def test_second_sigterm_is_immediate(self):
@@ -253,7 +253,7 @@ class Stopping(unittest.TestCase):
                 self.assertIsNone(h.proc.poll())   # still draining
                 t0 = time.monotonic()
                 h.kill(signal.SIGTERM)
-                self.assertEqual(hellodtest.wait_exit(h, 5.0), 0, h.log())
+                self.assertEqual(h.wait_exit(5.0), 0, h.log())
                 took = time.monotonic() - t0
                 self.assertLess(took, 3.0)
                 self.assertTrue(no_response(s, 5.0))
@@ -268,7 +268,7 @@ class Stopping(unittest.TestCase):
                 self.wait_in_flight(n + 1)
                 t0 = time.monotonic()
                 h.kill(signal.SIGQUIT)
-                self.assertEqual(hellodtest.wait_exit(h, 5.0), 0, h.log())
+                self.assertEqual(h.wait_exit(5.0), 0, h.log())
                 took = time.monotonic() - t0
                 self.assertLess(took, 3.0)
                 self.assertTrue(no_response(s, 5.0))
@@ -284,7 +284,7 @@ class Stopping(unittest.TestCase):
                 self.wait_in_flight(n + 1)
                 t0 = time.monotonic()
                 h.kill(signal.SIGTERM)
-                self.assertEqual(hellodtest.wait_exit(h, 8.0), 0, h.log())
+                self.assertEqual(h.wait_exit(8.0), 0, h.log())
                 took = time.monotonic() - t0
                 self.assertGreaterEqual(took, 0.9)
                 self.assertLess(took, 4.0)

@@ -100,7 +100,7 @@ class Notify(unittest.TestCase):
             h.kill(signal.SIGTERM)
             m = self.next_message()
             self.assertEqual(m.get("STOPPING"), "1", m)
-            self.assertEqual(hellodtest.wait_exit(h), 0, h.log())
+            self.assertEqual(h.wait_exit(), 0, h.log())
             self.no_more_messages()
 
 
