@@ -20,3 +20,18 @@ def fail(msg):
 
 def ok(msg):
     print("ok: " + msg)
+
+
+def ini_lines(text):
+    """(line number, section, line) for each line of an INI-style text
+    (hellod.conf, a systemd unit) that is neither blank, a comment nor a
+    section header."""
+    section = None
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if not s or s[0] in "#;":
+            continue
+        if s[0] == "[" and s[-1] == "]":
+            section = s[1:-1]
+            continue
+        yield n, section, s

@@ -24,7 +24,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import BUILDDIR, HELLOD, SKIP, SRCDIR, fail, failures, ok  # noqa: E402
+from checks import (BUILDDIR, HELLOD, SKIP, SRCDIR, fail,  # noqa: E402
+                    failures, ini_lines, ok)
 
 
 def read(rel):
@@ -100,15 +101,7 @@ def check_keys():
 
     conf = "conf/hellod.conf"
     packaged = {}               # (section, key) -> line number
-    section = None
-    for n, line in enumerate(read(conf).splitlines(), 1):
-        s = line.strip()
-        if not s or s[0] in "#;":
-            continue
-        m = re.fullmatch(r"\[([^\]]+)\]", s)
-        if m:
-            section = m.group(1)
-            continue
+    for n, section, line in ini_lines(read(conf)):
         m = re.match(r"([A-Za-z0-9_]+)\s*=", line)
         if m:
             if (section, m.group(1)) in packaged:

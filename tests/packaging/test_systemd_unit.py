@@ -26,7 +26,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import BUILDDIR, HELLOD, SKIP, SRCDIR, fail, failures, ok  # noqa: E402
+from checks import (BUILDDIR, HELLOD, SKIP, SRCDIR, fail,  # noqa: E402
+                    failures, ini_lines, ok)
 
 MAX_EXPOSURE = 2.0
 MIN_NOFILE = 20000
@@ -37,17 +38,9 @@ TRUE = ("yes", "true", "on", "1")
 def parse_unit(path):
     """{(section, key): [values in order]}; an empty assignment resets."""
     d = {}
-    section = None
     with open(path, encoding="utf-8") as f:
         text = f.read().replace("\\\n", " ")
-    for line in text.splitlines():
-        s = line.strip()
-        if not s or s[0] in "#;":
-            continue
-        m = re.fullmatch(r"\[([^\]]+)\]", s)
-        if m:
-            section = m.group(1)
-            continue
+    for _, section, s in ini_lines(text):
         k, sep, v = s.partition("=")
         if not sep:
             fail("%s: not a key=value line: %r" % (path, s))
