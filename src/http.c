@@ -1,10 +1,11 @@
 /*
  * HTTP/1.x request head parser (RFC 9112).
  *
- * http_parse() looks at a byte range that starts at a request boundary.
- * It first finds the end of the head, enforcing the size limit, and only
- * then validates it, so a call on an incomplete head costs one scan for
- * line feeds.  Nothing is stored between calls.
+ * http_parse_resume() looks at a byte range that starts at a request
+ * boundary.  It first finds the end of the head, enforcing the size limit,
+ * and only then validates it.  The search resumes where the last call on
+ * the same head stopped (struct http_scan), so a head that arrives a byte
+ * at a time is still searched once.
  */
 #include <string.h>
 #include <strings.h>
@@ -12,6 +13,8 @@
 #include "http.h"
 
 #define IS_DIGIT(c)	((c) >= '0' && (c) <= '9')
+#define hexval_ok(c)	(IS_DIGIT(c) || (((c) | 0x20) >= 'a' && \
+			    ((c) | 0x20) <= 'f'))
 
 /* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
  *         "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA  (RFC 9110 5.6.2) */
@@ -28,6 +31,8 @@ static const unsigned char vchar_tab[256] = {
 };
 
 #define is_tchar(c)	(tchar_tab[(unsigned char)(c)])
+
+static int	 valid_authority(const char *, size_t);
 
 static int
 is_ows(unsigned char c)
@@ -174,8 +179,9 @@ valid_value(const char *v, size_t len)
 
 /* Returns 0 or the error status for one field line (CR already removed). */
 static int
-parse_field(const char *line, size_t len, struct http_request *req,
-    struct field_state *fs, unsigned *hosts)
+parse_field(const char *line, size_t len, const struct http_limits *lim,
+    struct http_request *req, struct field_state *fs, unsigned *hosts,
+    unsigned *host_bad)
 {
 	const char	*name = line, *v;
 	size_t		 n = 0, vlen, i;
@@ -198,10 +204,26 @@ parse_field(const char *line, size_t len, struct http_request *req,
 	while (vlen > 0 && is_ows((unsigned char)v[vlen - 1]))
 		vlen--;
 
+	if (n == lim->lim_forward_len && lower_eq(name, lim->lim_forward, n)) {
+		if (req->req_nfwd == HTTP_MAX_FORWARD) {
+			/* The walk runs from the right: keep the last. */
+			memmove(req->req_fwd, req->req_fwd + 1,
+			    (HTTP_MAX_FORWARD - 1) * sizeof(req->req_fwd[0]));
+			memmove(req->req_fwd_len, req->req_fwd_len + 1,
+			    (HTTP_MAX_FORWARD - 1) * sizeof(req->req_fwd_len[0]));
+			req->req_nfwd--;
+		}
+		req->req_fwd[req->req_nfwd] = v;
+		req->req_fwd_len[req->req_nfwd++] = vlen;
+	}
+
 	switch (name[0] | 0x20) {
 	case 'h':
-		if (name_is(name, n, "host"))
+		if (name_is(name, n, "host")) {
 			(*hosts)++;
+			if (!valid_authority(v, vlen))
+				*host_bad = 1;
+		}
 		break;
 	case 'c':
 		if (name_is(name, n, "connection"))
@@ -243,12 +265,91 @@ parse_field(const char *line, size_t len, struct http_request *req,
 	return 0;
 }
 
-/* absolute-form: scheme "://" ... ; scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+/* unreserved / sub-delims (RFC 3986 2.2, 2.3): reg-name without '%' */
+static const unsigned char regname_tab[256] = {
+	['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1,
+	['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
+	['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+	['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1,
+};
+
+/* IPv6address / IPvFuture inside brackets (RFC 3986 3.2.2), by bytes:
+ * hex digits, ':' and '.' (an embedded IPv4), or "v" HEX "." and more. */
 static int
-is_absolute_form(const char *t, size_t len)
+valid_ip_literal(const char *s, size_t len)
 {
-	size_t	 i;
-	unsigned char c;
+	size_t	 i, colons = 0;
+
+	if (len > 0 && (s[0] | 0x20) == 'v') {
+		for (i = 1; i < len && hexval_ok(s[i]); i++)
+			;
+		if (i == 1 || i >= len - 1 || s[i] != '.')
+			return 0;
+		for (i++; i < len; i++)
+			if (!regname_tab[(unsigned char)s[i]] && s[i] != ':')
+				return 0;
+		return 1;
+	}
+	if (len < 2 || len > 45)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] == ':')
+			colons++;
+		else if (!hexval_ok(s[i]) && s[i] != '.')
+			return 0;
+	}
+	return colons >= 2 && colons <= 7;
+}
+
+/*
+ * uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): Host values and
+ * the authority of an absolute-form target.  An empty port is allowed by
+ * the grammar; one over 65535 is not a port.
+ */
+static int
+valid_authority(const char *s, size_t len)
+{
+	size_t		 i = 0, e;
+	unsigned long	 port = 0;
+
+	if (len > 0 && s[0] == '[') {
+		for (e = 1; e < len && s[e] != ']'; e++)
+			;
+		if (e == len || !valid_ip_literal(s + 1, e - 1))
+			return 0;
+		i = e + 1;
+	} else
+		for (; i < len && s[i] != ':'; i++) {
+			if (s[i] == '%') {
+				if (i + 2 >= len || !hexval_ok(s[i + 1]) ||
+				    !hexval_ok(s[i + 2]))
+					return 0;
+				i += 2;
+			} else if (!regname_tab[(unsigned char)s[i]])
+				return 0;
+		}
+	if (i == len)
+		return 1;
+	if (s[i] != ':' || len - i - 1 > 5)
+		return 0;
+	for (i++; i < len; i++) {
+		if (!IS_DIGIT(s[i]))
+			return 0;
+		port = port * 10 + (unsigned long)(s[i] - '0');
+	}
+	return port <= 65535;
+}
+
+/*
+ * absolute-form (9112 3.2.2): scheme "://" authority path-abempty
+ * [ "?" query ], scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+ * Returns the offset of the path (len when it is empty), or 0.
+ */
+static size_t
+absolute_form(const char *t, size_t len)
+{
+	size_t		 i, a;
+	unsigned char	 c;
 
 	c = (unsigned char)t[0];
 	if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
@@ -256,12 +357,34 @@ is_absolute_form(const char *t, size_t len)
 	for (i = 1; i < len; i++) {
 		c = (unsigned char)t[i];
 		if (c == ':')
-			return len - i > 3 && t[i + 1] == '/' && t[i + 2] == '/';
+			break;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    IS_DIGIT(c) || c == '+' || c == '-' || c == '.'))
 			return 0;
 	}
-	return 0;
+	if (len - i <= 3 || t[i + 1] != '/' || t[i + 2] != '/')
+		return 0;
+	a = i + 3;
+	for (i = a; i < len && t[i] != '/' && t[i] != '?'; i++)
+		;
+	if (i == a || !valid_authority(t + a, i - a))
+		return 0;
+	return i;
+}
+
+/* Sets the path and query views of a target that starts at its path. */
+static void
+split_target(struct http_request *req, const char *p, size_t len)
+{
+	const char	*q = memchr(p, '?', len);
+
+	req->req_path = len > 0 && p[0] == '/' ? p : "/";
+	req->req_path_len = len > 0 && p[0] == '/' ? len : 1;
+	if (q != NULL) {
+		req->req_path_len = p[0] == '/' ? (size_t)(q - p) : 1;
+		req->req_query = q + 1;
+		req->req_query_len = len - (size_t)(q + 1 - p);
+	}
 }
 
 /* Returns 0 or the error status for the request line (CR removed). */
@@ -269,7 +392,7 @@ static int
 parse_request_line(const char *line, size_t len, struct http_request *req)
 {
 	const char	*sp1, *sp2, *target, *ver;
-	size_t		 mlen, tlen, i;
+	size_t		 mlen, tlen, i, path;
 
 	if (memchr(line, '\r', len) != NULL)
 		return 400;		/* bare CR */
@@ -308,63 +431,119 @@ parse_request_line(const char *line, size_t len, struct http_request *req)
 			return 400;
 	}
 
-	/* GET and HEAD take origin-form or absolute-form only (9112 3.2). */
-	if (req->req_method != HTTP_OTHER && target[0] != '/' &&
-	    !is_absolute_form(target, tlen))
+	/*
+	 * The four forms of 9112 3.2: origin-form and absolute-form for any
+	 * method, authority-form only with CONNECT, asterisk-form only with
+	 * OPTIONS (both then answered 405).
+	 */
+	if (target[0] == '/')
+		split_target(req, target, tlen);
+	else if ((path = absolute_form(target, tlen)) != 0)
+		split_target(req, target + path, tlen - path);
+	else if (tlen == 1 && target[0] == '*' && mlen == 7 &&
+	    memcmp(line, "OPTIONS", 7) == 0) {
+		req->req_path = target;
+		req->req_path_len = 1;
+	} else if (mlen == 7 && memcmp(line, "CONNECT", 7) == 0 &&
+	    valid_authority(target, tlen) && memchr(target, ':', tlen) != NULL) {
+		req->req_path = target;
+		req->req_path_len = tlen;
+	} else
 		return 400;
 	return 0;
+}
+
+/*
+ * Searches the head that starts at head for its end, from where the last
+ * call stopped.  Returns HTTP_DONE with the head's length in *headlen,
+ * HTTP_NEED_MORE, or an error status (414 while in the request line, 431
+ * after it).
+ */
+static int
+scan_head(struct http_scan *hs, const char *head, size_t len,
+    const struct http_limits *lim, size_t *headlen)
+{
+	const char	*nl, *line;
+	unsigned	 max_fields;
+
+	max_fields = lim->lim_max_fields < HTTP_MAX_FIELDS ?
+	    lim->lim_max_fields : HTTP_MAX_FIELDS;
+	while (hs->hs_off < len) {
+		nl = memchr(head + hs->hs_off, '\n', len - hs->hs_off);
+		if (nl == NULL) {
+			hs->hs_off = len;
+			break;
+		}
+		hs->hs_off = (size_t)(nl - head) + 1;
+		if (hs->hs_off > lim->lim_max_header)
+			return hs->hs_rl_end == 0 ? 414 : 431;
+		line = head + hs->hs_line;
+		hs->hs_line = hs->hs_off;
+		if (hs->hs_rl_end == 0) {
+			hs->hs_rl_end = hs->hs_off;
+			continue;
+		}
+		if (nl == line || (nl == line + 1 && *line == '\r')) {
+			*headlen = hs->hs_off;
+			return HTTP_DONE;
+		}
+		if (hs->hs_nfields == max_fields)
+			return 431;
+		hs->hs_nfields++;
+	}
+	if (len > lim->lim_max_header)
+		return hs->hs_rl_end == 0 ? 414 : 431;
+	return HTTP_NEED_MORE;
 }
 
 int
 http_parse(const char *buf, size_t len, const struct http_limits *lim,
     struct http_request *req)
 {
+	struct http_scan	 hs;
+
+	memset(&hs, 0, sizeof(hs));
+	return http_parse_resume(&hs, buf, len, lim, req);
+}
+
+int
+http_parse_resume(struct http_scan *hs, const char *buf, size_t len,
+    const struct http_limits *lim, struct http_request *req)
+{
 	const char		*p = buf, *end = buf + len, *head, *q, *nl;
-	const char		*line_end, *ends[HTTP_MAX_FIELDS];
-	size_t			 rl_len, n;
-	unsigned		 nfields = 0, hosts = 0, i, max_fields;
+	size_t			 rl_len, n, headlen = 0;
+	unsigned		 hosts = 0, host_bad = 0;
 	struct field_state	 fs;
 	int			 status;
 
 	memset(req, 0, sizeof(*req));
 
-	/* Empty lines before the request line are ignored (9112 2.2). */
-	while (p < end) {
-		if (*p == '\n')
-			p++;
-		else if (*p == '\r' && p + 1 < end && p[1] == '\n')
-			p += 2;
-		else
-			break;
-	}
+	/* Empty lines before the request line are ignored (9112 2.2); they
+	 * are consumed before any of the head is searched. */
+	if (hs->hs_off == 0)
+		while (p < end) {
+			if (*p == '\n')
+				p++;
+			else if (*p == '\r' && p + 1 < end && p[1] == '\n')
+				p += 2;
+			else
+				break;
+		}
 	req->req_consumed = (size_t)(p - buf);
 	head = p;
+	if (hs->hs_off == 0 && p + 1 == end && *p == '\r')
+		return HTTP_NEED_MORE;	/* maybe an empty line's CR */
 
-	/* Find the end of the head before looking inside it. */
-	line_end = memchr(head, '\n', (size_t)(end - head));
-	if (line_end == NULL)
-		return (size_t)(end - head) > lim->lim_max_header ?
-		    fail(req, 414) : HTTP_NEED_MORE;
-	if ((size_t)(line_end - head) + 1 > lim->lim_max_header)
-		return fail(req, 414);
-	max_fields = lim->lim_max_fields < HTTP_MAX_FIELDS ?
-	    lim->lim_max_fields : HTTP_MAX_FIELDS;
-	for (q = line_end + 1;; q = nl + 1) {
-		nl = memchr(q, '\n', (size_t)(end - q));
-		if (nl == NULL)
-			return (size_t)(end - head) > lim->lim_max_header ?
-			    fail(req, 431) : HTTP_NEED_MORE;
-		if ((size_t)(nl - head) + 1 > lim->lim_max_header)
-			return fail(req, 431);
-		if (nl == q || (nl == q + 1 && *q == '\r'))
-			break;
-		if (nfields == max_fields)
-			return fail(req, 431);
-		ends[nfields++] = nl;
-	}
-	req->req_consumed = (size_t)(nl + 1 - buf);
+	status = scan_head(hs, head, (size_t)(end - head), lim, &headlen);
+	if (status == HTTP_NEED_MORE)
+		return HTTP_NEED_MORE;
+	memset(hs, 0, sizeof(*hs));
+	if (status != HTTP_DONE)
+		return fail(req, status);
+	req->req_consumed += headlen;
 
-	rl_len = (size_t)(line_end - head);
+	nl = memchr(head, '\n', headlen);
+	rl_len = (size_t)(nl - head);
 	if (rl_len > 0 && head[rl_len - 1] == '\r')
 		rl_len--;
 	req->req_line = head;
@@ -373,15 +552,20 @@ http_parse(const char *buf, size_t len, const struct http_limits *lim,
 		return fail(req, status);
 
 	memset(&fs, 0, sizeof(fs));
-	for (i = 0, q = line_end + 1; i < nfields; q = ends[i++] + 1) {
-		n = (size_t)(ends[i] - q);
-		if (q[n - 1] == '\r')
+	for (q = nl + 1;; q = nl + 1) {
+		nl = memchr(q, '\n', (size_t)(head + headlen - q));
+		n = (size_t)(nl - q);
+		if (n > 0 && q[n - 1] == '\r')
 			n--;
-		if ((status = parse_field(q, n, req, &fs, &hosts)) != 0)
+		if (n == 0)
+			break;		/* the empty line */
+		if ((status = parse_field(q, n, lim, req, &fs, &hosts,
+		    &host_bad)) != 0)
 			return fail(req, status);
 	}
 
-	if (hosts > 1 || (req->req_minor == 1 && hosts == 0))
+	/* 9112 3.2: a missing (1.1), repeated or invalid Host is a 400. */
+	if (hosts > 1 || host_bad || (req->req_minor == 1 && hosts == 0))
 		return fail(req, 400);
 	if (fs.fs_codings > 0) {
 		/* 9112 6.1 and 6.3: no codings in 1.0, chunked last, no
@@ -592,7 +776,7 @@ http_stream_next(struct http_stream *st, const char *buf, size_t len,
 		if (rc == 1)
 			st->st_in_chunked = 0;
 	}
-	rc = http_parse(buf + off, len - off, lim, req);
+	rc = http_parse_resume(&st->st_scan, buf + off, len - off, lim, req);
 	*used = off + req->req_consumed;
 	if (rc == HTTP_DONE) {
 		if (req->req_body == HTTP_BODY_LENGTH)

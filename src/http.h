@@ -2,8 +2,10 @@
  * HTTP/1.x request parsing and response building.
  *
  * Everything here is a pure function over bytes: no sockets, no globals,
- * no allocation.  The parser is restartable in the simplest way: the caller
- * keeps the unconsumed bytes and calls it again with more appended.
+ * no allocation.  The parser is resumable: the caller keeps the unconsumed
+ * bytes and calls it again with more appended, and a struct http_scan
+ * remembers how far an incomplete head was searched, so that every byte
+ * of a head is scanned once however it is split.
  */
 #ifndef HELLOD_HTTP_H
 #define HELLOD_HTTP_H
@@ -12,6 +14,7 @@
 #include <stdint.h>
 
 #define HTTP_MAX_FIELDS		100
+#define HTTP_MAX_FORWARD	16	/* forwarded field lines kept */
 
 enum http_result {
 	HTTP_ERROR = -1,	/* req->status holds the status to answer */
@@ -34,6 +37,8 @@ enum http_body {
 struct http_limits {
 	size_t		 lim_max_header;	/* request line + fields */
 	unsigned	 lim_max_fields;
+	const char	*lim_forward;	/* lower-case field name to keep */
+	size_t		 lim_forward_len;	/* 0: none */
 };
 
 struct http_request {
@@ -45,17 +50,36 @@ struct http_request {
 	enum http_body	 req_body;
 	uint64_t	 req_content_length;
 
-	/* Views into the caller's buffer, for the access log. */
+	/* Views into the caller's buffer. */
 	const char	*req_line;
 	size_t		 req_line_len;
+	const char	*req_path;	/* "/..." (or "*"), without the query */
+	size_t		 req_path_len;
+	const char	*req_query;	/* after '?'; NULL: none */
+	size_t		 req_query_len;
 	const char	*req_referer;
 	size_t		 req_referer_len;
 	const char	*req_agent;
 	size_t		 req_agent_len;
+
+	/* The last HTTP_MAX_FORWARD lines of lim_forward, in order. */
+	const char	*req_fwd[HTTP_MAX_FORWARD];
+	size_t		 req_fwd_len[HTTP_MAX_FORWARD];
+	unsigned	 req_nfwd;
+};
+
+/* How far an incomplete head has been searched; zeroed for a new head. */
+struct http_scan {
+	size_t		 hs_off;	/* bytes searched for line ends */
+	size_t		 hs_line;	/* start of the line being read */
+	size_t		 hs_rl_end;	/* request line's LF + 1; 0: none */
+	unsigned	 hs_nfields;
 };
 
 int	 http_parse(const char *, size_t, const struct http_limits *,
 	    struct http_request *);
+int	 http_parse_resume(struct http_scan *, const char *, size_t,
+	    const struct http_limits *, struct http_request *);
 
 /* Incremental skipping of a chunked request body. */
 struct http_chunked {
@@ -74,6 +98,7 @@ struct http_stream {
 	uint64_t	 st_skip;	/* Content-Length bytes left */
 	int		 st_in_chunked;
 	struct http_chunked st_chunked;
+	struct http_scan st_scan;	/* the head being received */
 };
 
 void	 http_stream_init(struct http_stream *);
@@ -103,8 +128,7 @@ struct http_response {
 	const char	*rsp_date;
 	const char	*rsp_addr;
 	size_t		 rsp_addr_len;
-	size_t		 rsp_padding;
-	int		 rsp_pad_later;	/* padding counted, not written */
+	size_t		 rsp_padding;	/* counted, sent by the caller */
 };
 
 /* A buffer of spaces a caller sends padding from, this much at a time. */
@@ -112,6 +136,7 @@ struct http_response {
 
 void	 http_date(char [HTTP_DATE_LEN + 1], int64_t);
 size_t	 http_response_size(const struct http_response *);
+size_t	 http_response_max(size_t);
 size_t	 http_body_size(const struct http_response *);
 size_t	 http_response_write(char *, const struct http_response *);
 

@@ -19,7 +19,9 @@
 /* A byte string literal with its exact length (it may contain NULs). */
 #define RAW(lit)	(lit), (sizeof(lit) - 1)
 
-static const struct http_limits lim_default = { 8192, HTTP_MAX_FIELDS };
+static const struct http_limits lim_default = {
+	.lim_max_header = 8192, .lim_max_fields = HTTP_MAX_FIELDS
+};
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -517,7 +519,8 @@ concat(const char *a, const char *b)
 static void
 test_414_request_line_too_long(void **state)
 {
-	struct http_limits	 lim = { 256, HTTP_MAX_FIELDS };
+	struct http_limits	 lim = {
+	    .lim_max_header = 256, .lim_max_fields = HTTP_MAX_FIELDS };
 	struct http_request	 req;
 	char			*line, *raw;
 
@@ -581,7 +584,8 @@ head_of_size(size_t total)
 static void
 test_431_header_too_large(void **state)
 {
-	struct http_limits	 lim = { 256, HTTP_MAX_FIELDS };
+	struct http_limits	 lim = {
+	    .lim_max_header = 256, .lim_max_fields = HTTP_MAX_FIELDS };
 	struct http_request	 req;
 	char			*raw;
 
@@ -645,7 +649,10 @@ test_431_too_many_fields(void **state)
 static void
 test_field_limit_setting(void **state)
 {
-	struct http_limits	 small = { 8192, 5 }, large = { 65536, 1000 };
+	struct http_limits	 small = {
+	    .lim_max_header = 8192, .lim_max_fields = 5 };
+	struct http_limits	 large = {
+	    .lim_max_header = 65536, .lim_max_fields = 1000 };
 	char			*raw;
 
 	(void)state;
@@ -830,6 +837,178 @@ test_targets(void **state)
 	assert_int_equal(r.status, 200);
 }
 
+/* The target's path and query, as views into the input (14). */
+static void
+expect_target(const char *raw, const char *path, const char *query)
+{
+	struct http_request	 req;
+
+	assert_int_equal(http_parse(raw, strlen(raw), &lim_default, &req),
+	    HTTP_DONE);
+	assert_int_equal(req.req_path_len, strlen(path));
+	assert_memory_equal(req.req_path, path, req.req_path_len);
+	if (query == NULL)
+		assert_null(req.req_query);
+	else {
+		assert_non_null(req.req_query);
+		assert_int_equal(req.req_query_len, strlen(query));
+		assert_memory_equal(req.req_query, query, req.req_query_len);
+	}
+}
+
+static void
+test_target_views(void **state)
+{
+	(void)state;
+	expect_target("GET / HTTP/1.1\r\nHost: a\r\n\r\n", "/", NULL);
+	expect_target("GET /a/b?c=1&d HTTP/1.1\r\nHost: a\r\n\r\n", "/a/b",
+	    "c=1&d");
+	expect_target("GET /a? HTTP/1.1\r\nHost: a\r\n\r\n", "/a", "");
+	expect_target("GET /?pad=1k?x HTTP/1.1\r\nHost: a\r\n\r\n", "/",
+	    "pad=1k?x");
+	expect_target("GET http://h/p?q HTTP/1.1\r\nHost: h\r\n\r\n", "/p",
+	    "q");
+	expect_target("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", "/", NULL);
+	expect_target("GET http://h:8080?q=2 HTTP/1.1\r\nHost: h\r\n\r\n", "/",
+	    "q=2");
+	expect_target("GET http://[::1]:80/x HTTP/1.1\r\nHost: h\r\n\r\n", "/x",
+	    NULL);
+	expect_target("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "*", NULL);
+}
+
+/* 14: absolute-form needs a valid authority; '*' is for OPTIONS and
+ * authority-form for CONNECT, both then 405. */
+static void
+test_target_forms(void **state)
+{
+	static const struct bad_case c[] = {
+		BAD("GET http://h:99999/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("GET http://h:123456/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("GET http://h:8x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("GET http://a:b:c/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("GET http://[::1/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("GET http://[zz]/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("GET http://a\"b/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("GET http://%zz/ HTTP/1.1\r\nHost: h\r\n\r\n", 400),
+		BAD("POST * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("OPTIONS ** HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("CONNECT example.com HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("CONNECT a:b:1 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+		BAD("POST index.html HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+	};
+
+	struct result	 r;
+
+	(void)state;
+	CHECK_BAD(c);
+	r = expect_done(RAW("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"));
+	assert_int_equal(r.status, 405);
+	r = expect_done(RAW("CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n"));
+	assert_int_equal(r.status, 405);
+	r = expect_done(RAW("CONNECT example.com:443 HTTP/1.1\r\nHost: a\r\n"
+	    "\r\n"));
+	assert_int_equal(r.status, 405);
+	r = expect_done(RAW("DELETE http://h/x HTTP/1.1\r\nHost: h\r\n\r\n"));
+	assert_int_equal(r.status, 405);
+	expect_done(RAW("GET http://h:65535/ HTTP/1.1\r\nHost: h\r\n\r\n"));
+	expect_done(RAW("GET http://h:/ HTTP/1.1\r\nHost: h\r\n\r\n"));
+	expect_done(RAW("GET http://%41b.c/ HTTP/1.1\r\nHost: h\r\n\r\n"));
+	expect_done(RAW("GET http://[v1.x]/ HTTP/1.1\r\nHost: h\r\n\r\n"));
+	expect_done(RAW("GET http://u-_.~!$&'()*+,;=/ HTTP/1.1\r\nHost: h\r\n"
+	    "\r\n"));
+}
+
+/* 29 and the forwarded-header walk: the configured field's lines are
+ * kept in order, the last HTTP_MAX_FORWARD of them when there are more. */
+static void
+test_forward_fields(void **state)
+{
+	struct http_limits	 lim = lim_default;
+	struct http_request	 req;
+	char			 raw[4096], *p;
+	unsigned		 i;
+
+	(void)state;
+	lim.lim_forward = "x-forwarded-for";
+	lim.lim_forward_len = strlen(lim.lim_forward);
+	snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\n"
+	    "X-Forwarded-For:  1.1.1.1, 2.2.2.2 \r\nX-Other: 9\r\n"
+	    "x-forwarded-FOR: 3.3.3.3\r\n\r\n");
+	assert_int_equal(http_parse(raw, strlen(raw), &lim, &req), HTTP_DONE);
+	assert_int_equal(req.req_nfwd, 2);
+	assert_int_equal(req.req_fwd_len[0], strlen("1.1.1.1, 2.2.2.2"));
+	assert_memory_equal(req.req_fwd[0], "1.1.1.1, 2.2.2.2",
+	    req.req_fwd_len[0]);
+	assert_memory_equal(req.req_fwd[1], "3.3.3.3", 7);
+
+	/* Without a configured name nothing is kept. */
+	assert_int_equal(http_parse(raw, strlen(raw), &lim_default, &req),
+	    HTTP_DONE);
+	assert_int_equal(req.req_nfwd, 0);
+
+	p = raw + snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\n");
+	for (i = 0; i < HTTP_MAX_FORWARD + 4; i++)
+		p += sprintf(p, "X-Forwarded-For: 10.0.0.%u\r\n", i);
+	strcpy(p, "\r\n");
+	assert_int_equal(http_parse(raw, strlen(raw), &lim, &req), HTTP_DONE);
+	assert_int_equal(req.req_nfwd, HTTP_MAX_FORWARD);
+	assert_memory_equal(req.req_fwd[0], "10.0.0.4", 8);
+	assert_memory_equal(req.req_fwd[HTTP_MAX_FORWARD - 1], "10.0.0.19", 9);
+}
+
+/*
+ * 5: a head that arrives a byte at a time is searched once, not from its
+ * start on every call.  The work is counted as the bytes each call had
+ * to search (those past the scan offset the previous call left), for a
+ * 1 MiB head of 100 fields.
+ */
+static void
+test_resumable_scan_work(void **state)
+{
+	struct http_limits	 lim = {
+		.lim_max_header = 2 << 20, .lim_max_fields = HTTP_MAX_FIELDS };
+	struct http_stream	 st;
+	struct http_request	 req;
+	size_t			 total = 1 << 20, len, off, used, work = 0;
+	size_t			 field, calls = 0;
+	char			*raw;
+	unsigned		 i;
+	int			 rc = HTTP_NEED_MORE;
+
+	(void)state;
+	raw = malloc(total);
+	assert_non_null(raw);
+	off = (size_t)sprintf(raw, "GET / HTTP/1.1\r\nHost: a\r\n");
+	field = (total - off - 2) / HTTP_MAX_FIELDS - 1;
+	for (i = 0; i < HTTP_MAX_FIELDS - 2; i++) {	/* Host, X..., Y */
+		memcpy(raw + off, "X: ", 3);
+		memset(raw + off + 3, 'v', field - 5);
+		memcpy(raw + off + field - 2, "\r\n", 2);
+		off += field;
+	}
+	memcpy(raw + off, "Y: ", 3);
+	memset(raw + off + 3, 'w', total - off - 7);
+	memcpy(raw + total - 4, "\r\n\r\n", 4);
+
+	http_stream_init(&st);
+	for (len = 1; len <= total; len++) {
+		work += len - st.st_scan.hs_off;
+		calls++;
+		rc = http_stream_next(&st, raw, len, &lim, &req, &used);
+		if (rc != HTTP_NEED_MORE)
+			break;
+		assert_int_equal(used, 0);
+	}
+	assert_int_equal(rc, HTTP_DONE);
+	assert_int_equal(req.req_status, 200);
+	assert_int_equal(used, total);
+	assert_int_equal(calls, total);
+	/* Each byte searched once by the calls, plus the last one. */
+	assert_true(work <= total + 1);
+	free(raw);
+}
+
 /* ------------------------------------------------------------------ */
 /* Header fields (17, 18, 19)                                          */
 /* ------------------------------------------------------------------ */
@@ -950,10 +1129,36 @@ test_host(void **state)
 		BAD("GET / HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n", 400),
 		BAD("HEAD / HTTP/1.1\r\nHost: a\r\nX: y\r\nHost: b\r\n\r\n", 400),
 		BAD("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+		/* an invalid uri-host [ ":" port ] */
+		BAD("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a:b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: 130.1:5069: 127.0.0.1:50699\r\n"
+		    "\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a:1:2\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a:65536\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a:123456\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: [g::1]\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a@b\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: %4\r\n\r\n", 400),
+		BAD("GET / HTTP/1.1\r\nHost: a\x80\r\n\r\n", 400),
+		BAD("GET / HTTP/1.0\r\nHost: a b\r\n\r\n", 400),
 	};
 
 	(void)state;
 	CHECK_BAD(c);
+	expect_done(RAW("GET / HTTP/1.1\r\nHost: a:8080\r\n\r\n"));
+	expect_done(RAW("GET / HTTP/1.1\r\nHost: a:\r\n\r\n"));
+	expect_done(RAW("GET / HTTP/1.1\r\nHost: 127.0.0.1:65535\r\n\r\n"));
+	expect_done(RAW("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"));
+	expect_done(RAW("GET / HTTP/1.1\r\nHost: [2001:db8::1.2.3.4]\r\n"
+	    "\r\n"));
+	expect_done(RAW("GET / HTTP/1.1\r\nHost: ex-ample.com.\r\n\r\n"));
+	expect_done(RAW("GET / HTTP/1.1\r\nHost: %41.b\r\n\r\n"));
 	/* HTTP/1.0 does not need Host; case-insensitive field name; an
 	 * empty Host value is allowed (9112 3.2). */
 	expect_done(RAW("GET / HTTP/1.0\r\n\r\n"));
@@ -1522,6 +1727,10 @@ main(void)
 		cmocka_unit_test(test_valid_split_every_offset),
 		cmocka_unit_test(test_valid_stream_all_splits),
 		cmocka_unit_test(test_request_views),
+		cmocka_unit_test(test_target_views),
+		cmocka_unit_test(test_target_forms),
+		cmocka_unit_test(test_forward_fields),
+		cmocka_unit_test(test_resumable_scan_work),
 		cmocka_unit_test(test_empty_lines_only),
 		cmocka_unit_test(test_bare_cr),
 		cmocka_unit_test(test_414_request_line_too_long),
