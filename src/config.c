@@ -36,6 +36,8 @@ config_defaults(struct hd_config *cf)
 	strcpy(cf->cf_error_log, "stderr");
 	cf->cf_log_level = LOG_LEVEL_INFO;
 	cf->cf_access_format = HD_ACCESS_COMBINED;
+	cf->cf_query_max_delay = 10000;
+	cf->cf_query_max_padding = 1024 * 1024;
 }
 
 /* "500ms", "10s", "2m"; a bare number means seconds. */
@@ -113,14 +115,61 @@ parse_uint(const char *s, unsigned long min, unsigned long max,
 	static int name(struct hd_config *cf, const char *v, char *err, \
 	    size_t errlen)
 
-/* Parses a list of addresses into cf_listen from index `first` on. */
+/* The address lists of the configuration, for duplicate checks. */
+enum addr_list {
+	LIST_LISTEN,		/* [server] listen */
+	LIST_PROXY,		/* [server] proxy_listen */
+	LIST_STATUS,		/* [status] listen */
+	NLISTS
+};
+
+static struct hd_addr *
+list_addrs(struct hd_config *cf, enum addr_list l, unsigned **n)
+{
+	switch (l) {
+	case LIST_PROXY:
+		*n = &cf->cf_nproxy_listen;
+		return cf->cf_proxy_listen;
+	case LIST_STATUS:
+		*n = &cf->cf_nstatus_listen;
+		return cf->cf_status_listen;
+	default:
+		*n = &cf->cf_nlisten;
+		return cf->cf_listen;
+	}
+}
+
+/* An address may stand in one list, once. */
 static int
-set_listen(struct hd_config *cf, const char *v, unsigned first, char *err,
-    size_t errlen)
+addr_taken(struct hd_config *cf, const struct hd_addr *a, enum addr_list self,
+    unsigned upto)
+{
+	struct hd_addr	*list;
+	unsigned	*n, i, l;
+
+	for (l = 0; l < NLISTS; l++) {
+		list = list_addrs(cf, l, &n);
+		for (i = 0; i < (l == self ? upto : *n); i++)
+			if (listen_same_addr(&list[i], a))
+				return 1;
+	}
+	return 0;
+}
+
+/*
+ * Parses a list of addresses into one of the lists from index `first` on
+ * (earlier lines of the same key add up).  An empty value empties the
+ * lists that may be off.
+ */
+static int
+set_addrs(struct hd_config *cf, enum addr_list l, const char *v,
+    unsigned first, char *err, size_t errlen)
 {
 	char		 buf[1024], *tok, *save = NULL;
-	unsigned	 n = first, i;
+	struct hd_addr	*list;
+	unsigned	*count, n = first;
 
+	list = list_addrs(cf, l, &count);
 	if (strlen(v) >= sizeof(buf)) {
 		snprintf(err, errlen, "value too long");
 		return -1;
@@ -133,22 +182,19 @@ set_listen(struct hd_config *cf, const char *v, unsigned first, char *err,
 			    HD_MAX_LISTEN);
 			return -1;
 		}
-		if (listen_parse_addr(tok, &cf->cf_listen[n], err, errlen) == -1)
+		if (listen_parse_addr(tok, &list[n], err, errlen) == -1)
 			return -1;
-		for (i = 0; i < n; i++)
-			if (listen_same_addr(&cf->cf_listen[i],
-			    &cf->cf_listen[n])) {
-				snprintf(err, errlen, "duplicate address '%s'",
-				    tok);
-				return -1;
-			}
+		if (addr_taken(cf, &list[n], l, n)) {
+			snprintf(err, errlen, "duplicate address '%s'", tok);
+			return -1;
+		}
 		n++;
 	}
-	if (n == first) {
+	if (n == first && l == LIST_LISTEN) {
 		snprintf(err, errlen, "no address given");
 		return -1;
 	}
-	cf->cf_nlisten = n;
+	*count = n;
 	return 0;
 }
 
@@ -308,7 +354,7 @@ SETTER(set_delay)
 
 SETTER(set_body_padding)
 {
-	return set_size(&cf->cf_body_padding, v, 0, 64 * 1024 * 1024, err,
+	return set_size(&cf->cf_body_padding, v, 0, HD_MAX_PADDING, err,
 	    errlen);
 }
 
@@ -404,7 +450,7 @@ struct parse_ctx {
 	int			 pc_errline;
 	int			 pc_toolong;	/* line number */
 	int			 pc_nul;	/* line number */
-	unsigned		 pc_nlisten;	/* listen lines so far */
+	unsigned		 pc_naddrs[NLISTS];	/* from earlier lines */
 	char			 pc_err[HD_ERRLEN];
 	unsigned char		 pc_seen[NKEYS];
 };
@@ -449,6 +495,8 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	struct parse_ctx	*pc = arg;
 	char			 why[HD_ERRLEN - 128];
 	size_t			 i;
+	unsigned		*count;
+	enum addr_list		 l;
 	int			 known_section = 0;
 
 	if (pc->pc_errline != 0)
@@ -469,10 +517,13 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		else
 			snprintf(why, sizeof(why), "unknown section");
 	} else if (keys[i].k_set == NULL) {
-		/* listen may be given on several lines; they add up. */
-		if (set_listen(pc->pc_cf, value, pc->pc_nlisten, why,
+		/* Address lists may be given on several lines; they add up. */
+		l = strcmp(section, "status") == 0 ? LIST_STATUS :
+		    strcmp(name, "proxy_listen") == 0 ? LIST_PROXY : LIST_LISTEN;
+		if (set_addrs(pc->pc_cf, l, value, pc->pc_naddrs[l], why,
 		    sizeof(why)) == 0) {
-			pc->pc_nlisten = pc->pc_cf->cf_nlisten;
+			list_addrs(pc->pc_cf, l, &count);
+			pc->pc_naddrs[l] = *count;
 			return 1;
 		}
 	} else if (pc->pc_seen[i])
@@ -555,7 +606,7 @@ config_apply_overrides(struct hd_config *cf, const struct hd_overrides *ov,
     char *err, size_t errlen)
 {
 	char		 why[HD_ERRLEN - 64];
-	unsigned	 i, j;
+	unsigned	 i;
 
 	if (ov->ov_sync)
 		cf->cf_mode = HD_MODE_SYNC;
@@ -564,24 +615,23 @@ config_apply_overrides(struct hd_config *cf, const struct hd_overrides *ov,
 		snprintf(err, errlen, "--workers: %s", why);
 		return -1;
 	}
-	if (ov->ov_nlisten > 0) {
-		for (i = 0; i < ov->ov_nlisten; i++) {
-			if (listen_parse_addr(ov->ov_listen[i],
-			    &cf->cf_listen[i], why, sizeof(why)) == -1) {
-				snprintf(err, errlen, "--listen: %s", why);
-				return -1;
-			}
-			for (j = 0; j < i; j++)
-				if (listen_same_addr(&cf->cf_listen[j],
-				    &cf->cf_listen[i])) {
-					snprintf(err, errlen, "--listen: "
-					    "duplicate address '%s'",
-					    ov->ov_listen[i]);
-					return -1;
-				}
+	/* Addresses on the command line replace the file's list. */
+	if (ov->ov_nlisten > 0)
+		cf->cf_nlisten = 0;
+	if (ov->ov_nproxy_listen > 0)
+		cf->cf_nproxy_listen = 0;
+	for (i = 0; i < ov->ov_nlisten; i++)
+		if (set_addrs(cf, LIST_LISTEN, ov->ov_listen[i], i, why,
+		    sizeof(why)) == -1) {
+			snprintf(err, errlen, "--listen: %s", why);
+			return -1;
 		}
-		cf->cf_nlisten = ov->ov_nlisten;
-	}
+	for (i = 0; i < ov->ov_nproxy_listen; i++)
+		if (set_addrs(cf, LIST_PROXY, ov->ov_proxy_listen[i], i, why,
+		    sizeof(why)) == -1) {
+			snprintf(err, errlen, "--proxy-listen: %s", why);
+			return -1;
+		}
 	/* The blocking model serves one connection at a time: keep-alive
 	 * would let one client hold the only worker, so it is off unless
 	 * the file asks for it. */

@@ -140,7 +140,12 @@ struct ids {
 	int	 drop;
 };
 
-/* Resolves [server] user and group; without a user nothing is dropped. */
+/*
+ * Resolves [server] user and group.  Started as root with neither set,
+ * workers run as HD_DEFAULT_USER and HD_DEFAULT_GROUP (or that user's
+ * group where there is no such group), as nginx does; `user = root` keeps
+ * root on purpose.  Not started as root, nothing is dropped.
+ */
 static int
 lookup_ids(const struct hd_config *cf, struct ids *ids, char *err,
     size_t errlen)
@@ -149,8 +154,22 @@ lookup_ids(const struct hd_config *cf, struct ids *ids, char *err,
 	struct group	*gr;
 
 	memset(ids, 0, sizeof(*ids));
-	if (cf->cf_user[0] == '\0' && cf->cf_group[0] == '\0')
+	if (cf->cf_user[0] == '\0' && cf->cf_group[0] == '\0') {
+		if (geteuid() != 0)
+			return 0;
+		if ((pw = getpwnam(HD_DEFAULT_USER)) == NULL) {
+			snprintf(err, errlen, "started as root without "
+			    "[server] user, and there is no user '%s' to run "
+			    "the workers as", HD_DEFAULT_USER);
+			return -1;
+		}
+		ids->uid = pw->pw_uid;
+		ids->gid = pw->pw_gid;
+		if ((gr = getgrnam(HD_DEFAULT_GROUP)) != NULL)
+			ids->gid = gr->gr_gid;
+		ids->drop = 1;
 		return 0;
+	}
 	if (cf->cf_user[0] == '\0') {
 		snprintf(err, errlen, "%.200s:%d: [server] group: set "
 		    "without [server] user", cf->cf_file, cf->cf_group_line);
@@ -176,21 +195,21 @@ lookup_ids(const struct hd_config *cf, struct ids *ids, char *err,
 	return 0;
 }
 
-/* Validates user and group; as root, refuses root workers unless asked. */
+/* Validates user and group before anything starts. */
 int
 privileges_check(const struct hd_config *cf, char *err, size_t errlen)
 {
 	struct ids	 ids;
 
-	if (lookup_ids(cf, &ids, err, errlen) == -1)
-		return -1;
-	if (geteuid() == 0 && !ids.drop) {
-		snprintf(err, errlen, "refusing to run workers as root: set "
-		    "[server] user (user = root runs them as root on "
-		    "purpose)");
-		return -1;
-	}
-	return 0;
+	return lookup_ids(cf, &ids, err, errlen);
+}
+
+/* Whether workers run as the default user (root, no user configured). */
+int
+privileges_defaulted(const struct hd_config *cf)
+{
+	return geteuid() == 0 && cf->cf_user[0] == '\0' &&
+	    cf->cf_group[0] == '\0';
 }
 
 /*

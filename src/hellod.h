@@ -16,10 +16,15 @@
 #define HD_MAX_LISTEN		16
 #define HD_MAX_WORKERS		256
 #define HD_NAME_MAX		64
+#define HD_DEFAULT_USER		"nobody"	/* workers, started as root */
+#define HD_DEFAULT_GROUP	"nogroup"
+#define HD_MAX_PADDING		(64 * 1024 * 1024)
 
 /* Exit status of a worker that cannot start with this configuration:
- * the master stops instead of respawning it forever. */
+ * the master stops instead of respawning it forever.  Any other failure
+ * (fatal(), a crash) is respawned with backoff. */
 #define HD_EXIT_FATAL		2
+#define HD_EXIT_FAILURE		1
 
 /* config.c */
 enum hd_mode {
@@ -44,6 +49,8 @@ struct hd_config {
 	/* [server] */
 	struct hd_addr	 cf_listen[HD_MAX_LISTEN];
 	unsigned	 cf_nlisten;
+	struct hd_addr	 cf_proxy_listen[HD_MAX_LISTEN];
+	unsigned	 cf_nproxy_listen;
 	enum hd_mode	 cf_mode;
 	unsigned	 cf_workers;		/* 0 = auto */
 	int		 cf_backlog;
@@ -62,12 +69,20 @@ struct hd_config {
 	unsigned	 cf_max_connections;
 	unsigned	 cf_delay;		/* ms */
 	size_t		 cf_body_padding;
+	int		 cf_query_knobs;	/* ?delay= and ?pad= */
+	unsigned	 cf_query_max_delay;	/* ms */
+	size_t		 cf_query_max_padding;
 
 	/* [log] */
 	char		 cf_error_log[PATH_MAX];	/* stderr | syslog | path */
 	int		 cf_log_level;
 	char		 cf_access_log[PATH_MAX];	/* "" = off */
 	enum hd_access_format cf_access_format;
+
+	/* [status] */
+	struct hd_addr	 cf_status_listen[HD_MAX_LISTEN];
+	unsigned	 cf_nstatus_listen;	/* 0: off */
+	unsigned	 cf_drain_notice;	/* ms */
 };
 
 /* Values given on the command line; they win over the file. */
@@ -77,6 +92,8 @@ struct hd_overrides {
 	const char	*ov_workers;
 	const char	*ov_listen[HD_MAX_LISTEN];
 	unsigned	 ov_nlisten;
+	const char	*ov_proxy_listen[HD_MAX_LISTEN];
+	unsigned	 ov_nproxy_listen;
 	int		 ov_foreground;	/* -f: stays attached to stderr */
 };
 
@@ -93,26 +110,66 @@ int	 config_parse_duration(const char *, unsigned *);
 int	 config_parse_size(const char *, size_t *);
 
 /* listen.c */
-struct listeners {
-	struct hd_addr	 l_addr[HD_MAX_LISTEN];
-	unsigned	 l_naddr;
-	unsigned	 l_nslots;	/* may exceed the worker count */
-	int		 l_fd[HD_MAX_LISTEN][HD_MAX_WORKERS];	/* -1: none */
-	int		 l_activated;	/* passed by systemd, shared */
+enum hd_listener_kind {
+	HD_LISTEN_PLAIN,	/* HTTP from the first byte */
+	HD_LISTEN_PROXY,	/* a PROXY protocol header first */
+	HD_LISTEN_STATUS	/* [status] listen: not for the workers */
 };
 
-#define HD_MAX_SOCKETS	(HD_MAX_LISTEN * HD_MAX_WORKERS)
+/* A listen address and its sockets: one per worker slot, or one in
+ * li_fd[0] (li_shared) when the service manager passed it or it is a
+ * status listener. */
+struct listener {
+	struct hd_addr		 li_addr;
+	enum hd_listener_kind	 li_kind;
+	int			 li_shared;
+	int			 li_passed;	/* by the service manager */
+	int			 li_fd[HD_MAX_WORKERS];	/* -1: none */
+};
+
+#define HD_MAX_LISTENERS	(3 * HD_MAX_LISTEN)	/* plain, PROXY, status */
+
+struct listeners {
+	struct listener		 ls_list[HD_MAX_LISTENERS];
+	unsigned		 ls_n;
+	unsigned		 ls_nslots;	/* may exceed the worker count */
+	int			 ls_activated;	/* some passed by systemd */
+};
+
+/* One socket a worker accepts on, and the listener it belongs to. */
+struct hd_socket {
+	int			 so_fd;
+	const struct listener	*so_listener;
+};
+
+#define HD_MAX_SOCKETS	(HD_MAX_LISTENERS * HD_MAX_WORKERS)
+
+/* What a worker does after a failed accept4() (listen_accept_error). */
+enum hd_accept_verdict {
+	HD_ACCEPT_RETRY,	/* try the next connection now */
+	HD_ACCEPT_DONE,		/* the queue is empty */
+	HD_ACCEPT_PAUSE		/* out of descriptors or memory: wait */
+};
+
+#define HD_ACCEPT_PAUSE_TIME	0.1	/* s, after HD_ACCEPT_PAUSE */
 
 int	 listen_parse_addr(const char *, struct hd_addr *, char *, size_t);
 int	 listen_open(const struct hd_addr *, int);
 int	 listen_same_addr(const struct hd_addr *, const struct hd_addr *);
+enum hd_accept_verdict listen_accept_error(int, int *);
+void	 listen_accept_ok(int *);
 void	 listeners_init(struct listeners *);
 int	 listeners_activate(struct listeners *, const int *, unsigned);
 int	 listeners_update(const struct listeners *, struct listeners *,
 	    const struct hd_config *, unsigned, int *, unsigned *);
 int	 listeners_has_fd(const struct listeners *, int);
-unsigned listeners_slot_fds(const struct listeners *, unsigned, unsigned,
-	    int *);
+unsigned listeners_slot_sockets(const struct listeners *, unsigned, unsigned,
+	    struct hd_socket *);
+void	 listeners_close_others(const struct listeners *,
+	    const struct hd_socket *, unsigned);
+void	 listeners_close(const struct listeners *);
+unsigned listeners_status_sockets(const struct listeners *,
+	    struct hd_socket *);
 
 /* log.c */
 enum {
@@ -127,7 +184,6 @@ const char *log_destination(const char *, int);
 int	 log_open(const char *, int);
 int	 log_reopen(void);
 void	 log_set_ident(const char *);
-int	 log_enabled(int);
 void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -152,8 +208,8 @@ struct hd_worker_ctx {
 	const struct hd_config	*wc_config;
 	int			 wc_slot;
 	unsigned		 wc_generation;
-	int			 wc_fds[HD_MAX_SOCKETS];
-	unsigned		 wc_nfds;
+	struct hd_socket	 wc_socks[HD_MAX_SOCKETS];
+	unsigned		 wc_nsocks;
 };
 
 void	 worker_main(const struct hd_worker_ctx *) __attribute__((noreturn));
@@ -165,6 +221,7 @@ size_t	 peer_text(const struct sockaddr_storage *, char *, size_t);
 /* master.c */
 int	 master_run(struct hd_config *, const struct hd_overrides *,
 	    struct listeners *, int);
+double	 master_respawn_delay(unsigned);
 
 /* daemon.c */
 int	 daemonize(void);
@@ -173,6 +230,7 @@ int	 pidfile_write(int);
 void	 pidfile_remove(const char *, int);
 int	 privileges_drop(const struct hd_config *);
 int	 privileges_check(const struct hd_config *, char *, size_t);
+int	 privileges_defaulted(const struct hd_config *);
 void	 privileges_chown_logs(const struct hd_config *);
 
 /* notify.c: systemd readiness protocol and socket activation */

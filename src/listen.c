@@ -150,44 +150,93 @@ peer_text(const struct sockaddr_storage *ss, char *buf, size_t len)
 	return strlen(buf);
 }
 
+/*
+ * The accept-error policy of both workers.  ECONNABORTED and EPROTO are a
+ * client that gave up while queued; running out of descriptors or memory
+ * must not spin a level-triggered accept loop, so the worker waits.  A
+ * pause is logged once per spell of failures.
+ */
+enum hd_accept_verdict
+listen_accept_error(int err, int *failing)
+{
+	switch (err) {
+	case EAGAIN:
+		return HD_ACCEPT_DONE;
+	case EINTR:
+	case ECONNABORTED:
+	case EPROTO:
+		return HD_ACCEPT_RETRY;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		if (!*failing) {
+			errno = err;
+			log_warn("accept4() failed, pausing accept");
+		}
+		*failing = 1;
+		return HD_ACCEPT_PAUSE;
+	default:
+		errno = err;
+		log_warn("accept4() failed");
+		return HD_ACCEPT_DONE;
+	}
+}
+
+void
+listen_accept_ok(int *failing)
+{
+	if (*failing) {
+		log_info("accept4() succeeds again");
+		*failing = 0;
+	}
+}
+
 void
 listeners_init(struct listeners *ls)
 {
 	unsigned	 a, s;
 
 	memset(ls, 0, sizeof(*ls));
-	for (a = 0; a < HD_MAX_LISTEN; a++)
+	ls->ls_nslots = 1;
+	for (a = 0; a < HD_MAX_LISTENERS; a++)
 		for (s = 0; s < HD_MAX_WORKERS; s++)
-			ls->l_fd[a][s] = -1;
+			ls->ls_list[a].li_fd[s] = -1;
 }
 
-/* Sockets passed by systemd: one per address, shared by every slot. */
+/* Sockets passed by systemd: plain listeners shared by every slot.  The
+ * configuration's listen addresses are then ignored; its PROXY and status
+ * addresses are still opened by listeners_update(). */
 int
 listeners_activate(struct listeners *ls, const int *fds, unsigned n)
 {
+	struct listener	*li;
 	unsigned	 a;
 	int		 on = 1;
 
 	listeners_init(ls);
 	for (a = 0; a < n && a < HD_MAX_LISTEN; a++) {
-		ls->l_addr[a].a_len = sizeof(ls->l_addr[a].a_ss);
-		if (getsockname(fds[a], (struct sockaddr *)&ls->l_addr[a].a_ss,
-		    &ls->l_addr[a].a_len) == -1) {
+		li = &ls->ls_list[a];
+		li->li_addr.a_len = sizeof(li->li_addr.a_ss);
+		if (getsockname(fds[a], (struct sockaddr *)&li->li_addr.a_ss,
+		    &li->li_addr.a_len) == -1) {
 			log_warn("getsockname() on passed descriptor %d failed",
 			    fds[a]);
 			return -1;
 		}
-		snprintf(ls->l_addr[a].a_text, sizeof(ls->l_addr[a].a_text),
+		snprintf(li->li_addr.a_text, sizeof(li->li_addr.a_text),
 		    "fd %d", fds[a]);
-		ls->l_fd[a][0] = fds[a];
-		if (ls->l_addr[a].a_ss.ss_family != AF_UNIX &&
+		li->li_kind = HD_LISTEN_PLAIN;
+		li->li_shared = li->li_passed = 1;
+		li->li_fd[0] = fds[a];
+		if (li->li_addr.a_ss.ss_family != AF_UNIX &&
 		    setsockopt(fds[a], IPPROTO_TCP, TCP_NODELAY, &on,
 		    sizeof(on)) == -1)
 			log_warn("setsockopt(TCP_NODELAY) on passed descriptor "
 			    "%d failed", fds[a]);
 	}
-	ls->l_naddr = a;
-	ls->l_activated = 1;
+	ls->ls_n = a;
+	ls->ls_activated = 1;
 	return 0;
 }
 
@@ -196,34 +245,90 @@ listeners_has_fd(const struct listeners *ls, int fd)
 {
 	unsigned	 a, s;
 
-	for (a = 0; a < ls->l_naddr; a++)
-		for (s = 0; s < ls->l_nslots; s++)
-			if (ls->l_fd[a][s] == fd)
+	for (a = 0; a < ls->ls_n; a++)
+		for (s = 0; s < ls->ls_nslots; s++)
+			if (ls->ls_list[a].li_fd[s] == fd)
 				return 1;
 	return 0;
 }
 
 /*
- * The descriptors that worker `slot` of `nworkers` serves: its own slot's,
+ * The sockets that worker `slot` of `nworkers` serves: its own slot's,
  * and those of slots beyond the worker count (kept after the count shrank,
- * see listeners_update), spread round-robin.
+ * see listeners_update), spread round-robin.  A passed socket is shared
+ * by all; status sockets are nobody's.
  */
 unsigned
-listeners_slot_fds(const struct listeners *ls, unsigned slot,
-    unsigned nworkers, int *fds)
+listeners_slot_sockets(const struct listeners *ls, unsigned slot,
+    unsigned nworkers, struct hd_socket *out)
 {
-	unsigned	 a, s, n = 0;
+	const struct listener	*li;
+	unsigned		 a, s, n = 0;
 
-	for (a = 0; a < ls->l_naddr; a++) {
-		if (ls->l_activated) {
-			fds[n++] = ls->l_fd[a][0];
+	for (a = 0; a < ls->ls_n; a++) {
+		li = &ls->ls_list[a];
+		if (li->li_kind == HD_LISTEN_STATUS)
+			continue;
+		if (li->li_shared) {
+			out[n].so_fd = li->li_fd[0];
+			out[n++].so_listener = li;
 			continue;
 		}
-		for (s = slot; s < ls->l_nslots; s += nworkers)
-			if (ls->l_fd[a][s] != -1)
-				fds[n++] = ls->l_fd[a][s];
+		for (s = slot; s < ls->ls_nslots; s += nworkers)
+			if (li->li_fd[s] != -1) {
+				out[n].so_fd = li->li_fd[s];
+				out[n++].so_listener = li;
+			}
 	}
 	return n;
+}
+
+/* The status listeners' sockets. */
+unsigned
+listeners_status_sockets(const struct listeners *ls, struct hd_socket *out)
+{
+	unsigned	 a, n = 0;
+
+	for (a = 0; a < ls->ls_n; a++)
+		if (ls->ls_list[a].li_kind == HD_LISTEN_STATUS) {
+			out[n].so_fd = ls->ls_list[a].li_fd[0];
+			out[n++].so_listener = &ls->ls_list[a];
+		}
+	return n;
+}
+
+static int
+socket_in(int fd, const struct hd_socket *socks, unsigned n)
+{
+	unsigned	 i;
+
+	for (i = 0; i < n; i++)
+		if (socks[i].so_fd == fd)
+			return 1;
+	return 0;
+}
+
+/* In a child: closes every listening socket it does not serve, so that
+ * a socket the master closes is not held open by a child. */
+void
+listeners_close_others(const struct listeners *ls,
+    const struct hd_socket *keep, unsigned nkeep)
+{
+	unsigned	 a, s;
+	int		 fd;
+
+	for (a = 0; a < ls->ls_n; a++)
+		for (s = 0; s < ls->ls_nslots; s++)
+			if ((fd = ls->ls_list[a].li_fd[s]) != -1 &&
+			    !socket_in(fd, keep, nkeep))
+				close(fd);
+}
+
+/* In the master at exit. */
+void
+listeners_close(const struct listeners *ls)
+{
+	listeners_close_others(ls, NULL, 0);
 }
 
 /*
@@ -243,10 +348,50 @@ migrate_req_enabled(void)
 	return c == '1';
 }
 
+/* The listener of cur with the same address and kind, or NULL. */
+static const struct listener *
+listener_find(const struct listeners *cur, const struct hd_addr *a,
+    enum hd_listener_kind kind)
+{
+	unsigned	 b;
+
+	for (b = 0; b < cur->ls_n; b++)
+		if (!cur->ls_list[b].li_passed &&
+		    cur->ls_list[b].li_kind == kind &&
+		    listen_same_addr(&cur->ls_list[b].li_addr, a))
+			return &cur->ls_list[b];
+	return NULL;
+}
+
+/* The configuration's i-th address over all its lists, or NULL. */
+static const struct hd_addr *
+config_addr(const struct hd_config *cf, int activated, unsigned i,
+    enum hd_listener_kind *kind)
+{
+	unsigned	 nplain = activated ? 0 : cf->cf_nlisten;
+
+	if (i < nplain) {
+		*kind = HD_LISTEN_PLAIN;
+		return &cf->cf_listen[i];
+	}
+	i -= nplain;
+	if (i < cf->cf_nproxy_listen) {
+		*kind = HD_LISTEN_PROXY;
+		return &cf->cf_proxy_listen[i];
+	}
+	i -= cf->cf_nproxy_listen;
+	if (i < cf->cf_nstatus_listen) {
+		*kind = HD_LISTEN_STATUS;
+		return &cf->cf_status_listen[i];
+	}
+	return NULL;
+}
+
 /*
  * Builds the listener set for cf with nslots workers into next, keeping
- * every socket of cur whose address remains (so its queue of pending
- * connections survives) and opening the rest.  When the worker count
+ * every socket of cur whose address and kind remain, so its queue of
+ * pending connections survives, and opening the rest.  Sockets passed by
+ * the service manager are kept as they are.  When the worker count
  * shrinks, the sockets of the slots beyond it stay open and are served by
  * the remaining workers, unless net.ipv4.tcp_migrate_req lets them close
  * without loss.  The sockets of cur that next does not keep are returned
@@ -258,51 +403,58 @@ listeners_update(const struct listeners *cur, struct listeners *next,
     const struct hd_config *cf, unsigned nslots, int *retired,
     unsigned *nretired)
 {
-	unsigned	 a, b, s, keep;
-	int		 fd, migrate = migrate_req_enabled();
+	const struct listener	*old;
+	const struct hd_addr	*addr;
+	struct listener		*li;
+	enum hd_listener_kind	 kind;
+	unsigned		 a, i, s, keep;
+	int			 fd, migrate = migrate_req_enabled();
 
 	*nretired = 0;
-	if (cur->l_activated) {
-		*next = *cur;
-		next->l_nslots = nslots;
-		return 0;
-	}
 	listeners_init(next);
-	for (a = 0; a < cf->cf_nlisten; a++) {
-		next->l_addr[a] = cf->cf_listen[a];
-		next->l_naddr = a + 1;
-		for (b = 0; b < cur->l_naddr; b++)
-			if (listen_same_addr(&cur->l_addr[b], &cf->cf_listen[a]))
-				break;
-		keep = nslots;
-		if (b < cur->l_naddr && cur->l_nslots > nslots && !migrate)
-			keep = cur->l_nslots;
-		if (keep > next->l_nslots)
-			next->l_nslots = keep;
+	next->ls_nslots = nslots;
+	for (a = 0; a < cur->ls_n; a++)
+		if (cur->ls_list[a].li_passed) {
+			next->ls_list[next->ls_n++] = cur->ls_list[a];
+			next->ls_activated = 1;
+		}
+	for (i = 0; (addr = config_addr(cf, next->ls_activated, i, &kind)) !=
+	    NULL; i++) {
+		li = &next->ls_list[next->ls_n++];
+		li->li_addr = *addr;
+		li->li_kind = kind;
+		li->li_shared = kind == HD_LISTEN_STATUS;
+		old = listener_find(cur, addr, kind);
+		keep = li->li_shared ? 1 : nslots;
+		if (!li->li_shared && old != NULL && cur->ls_nslots > nslots &&
+		    !migrate)
+			keep = cur->ls_nslots;
+		if (keep > next->ls_nslots)
+			next->ls_nslots = keep;
 		for (s = 0; s < keep; s++) {
-			if (b < cur->l_naddr && s < cur->l_nslots &&
-			    cur->l_fd[b][s] != -1) {
-				fd = cur->l_fd[b][s];
+			if (old != NULL && s < cur->ls_nslots &&
+			    old->li_fd[s] != -1) {
+				fd = old->li_fd[s];
 				/* The backlog may have changed. */
 				if (listen(fd, cf->cf_backlog) == -1)
 					log_warn("listen() on %s failed",
-					    cf->cf_listen[a].a_text);
-			} else if ((fd = listen_open(&cf->cf_listen[a],
-			    cf->cf_backlog)) == -1)
+					    addr->a_text);
+			} else if ((fd = listen_open(addr, cf->cf_backlog)) ==
+			    -1)
 				goto fail;
-			next->l_fd[a][s] = fd;
+			li->li_fd[s] = fd;
 		}
 	}
-	for (b = 0; b < cur->l_naddr; b++)
-		for (s = 0; s < cur->l_nslots; s++)
-			if ((fd = cur->l_fd[b][s]) != -1 &&
+	for (a = 0; a < cur->ls_n; a++)
+		for (s = 0; s < cur->ls_nslots; s++)
+			if ((fd = cur->ls_list[a].li_fd[s]) != -1 &&
 			    !listeners_has_fd(next, fd))
 				retired[(*nretired)++] = fd;
 	return 0;
 fail:
-	for (a = 0; a < next->l_naddr; a++)
+	for (a = 0; a < next->ls_n; a++)
 		for (s = 0; s < HD_MAX_WORKERS; s++)
-			if ((fd = next->l_fd[a][s]) != -1 &&
+			if ((fd = next->ls_list[a].li_fd[s]) != -1 &&
 			    !listeners_has_fd(cur, fd))
 				close(fd);
 	return -1;

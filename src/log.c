@@ -112,12 +112,6 @@ log_set_ident(const char *ident)
 	snprintf(log_ident, sizeof(log_ident), "%s", ident);
 }
 
-int
-log_enabled(int level)
-{
-	return level <= log_lvl;
-}
-
 static void vlog(int, int, const char *, va_list)
     __attribute__((format(printf, 3, 0)));
 
@@ -194,7 +188,7 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOG_LEVEL_ERROR, 1, fmt, ap);
 	va_end(ap);
-	exit(HD_EXIT_FATAL);
+	exit(HD_EXIT_FAILURE);
 }
 
 void
@@ -205,5 +199,5 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(LOG_LEVEL_ERROR, 0, fmt, ap);
 	va_end(ap);
-	exit(HD_EXIT_FATAL);
+	exit(HD_EXIT_FAILURE);
 }

@@ -10,6 +10,12 @@
 
 #include "hellod.h"
 
+static const char *const	 kind_note[] = {
+	[HD_LISTEN_PLAIN] = "",
+	[HD_LISTEN_PROXY] = " (PROXY protocol)",
+	[HD_LISTEN_STATUS] = " (status)",
+};
+
 static struct hd_config		 config;
 static struct listeners		 listeners;
 
@@ -99,7 +105,7 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 static int
 open_listeners(const struct hd_config *cf)
 {
-	static struct listeners	 empty;
+	static struct listeners	 passed;
 	static int		 retired[HD_MAX_SOCKETS];
 	int			 fds[HD_MAX_LISTEN], n;
 	unsigned		 nretired;
@@ -110,10 +116,11 @@ open_listeners(const struct hd_config *cf)
 	if (n > 0) {
 		log_info("using %d listeners passed by the service manager; "
 		    "[server] listen is ignored", n);
-		return listeners_activate(&listeners, fds, (unsigned)n);
-	}
-	listeners_init(&empty);
-	return listeners_update(&empty, &listeners, cf,
+		if (listeners_activate(&passed, fds, (unsigned)n) == -1)
+			return -1;
+	} else
+		listeners_init(&passed);
+	return listeners_update(&passed, &listeners, cf,
 	    config_worker_count(cf), retired, &nretired);
 }
 
@@ -151,6 +158,10 @@ main(int argc, char *argv[])
 	if (geteuid() != 0 && (config.cf_user[0] || config.cf_group[0]))
 		log_info("not started as root: [server] user and group are "
 		    "ignored");
+	if (privileges_defaulted(&config))
+		log_info("started as root without [server] user: workers run "
+		    "as %s:%s (user = root keeps root)", HD_DEFAULT_USER,
+		    HD_DEFAULT_GROUP);
 
 	if (config.cf_pid_file[0] != '\0' &&
 	    (pidfd = pidfile_open(config.cf_pid_file)) == -1)
@@ -159,8 +170,9 @@ main(int argc, char *argv[])
 		log_error("cannot open the listeners; exiting");
 		goto fail;
 	}
-	for (a = 0; a < listeners.l_naddr; a++)
-		log_info("listening on %s", listeners.l_addr[a].a_text);
+	for (a = 0; a < listeners.ls_n; a++)
+		log_info("listening on %s%s", listeners.ls_list[a].li_addr.a_text,
+		    kind_note[listeners.ls_list[a].li_kind]);
 	if ((!ov.ov_foreground && daemonize() == -1) ||
 	    (pidfd != -1 && pidfile_write(pidfd) == -1))
 		goto fail;

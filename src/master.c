@@ -27,15 +27,25 @@
 
 struct slot {
 	pid_t		 s_pid;		/* 0: no process */
-	int		 s_ready;
+	int		 s_ready;	/* it reported serving */
+	int		 s_stop_sent;	/* SIGTERM sent: draining */
+	int		 s_killed;	/* SIGKILL sent */
 	unsigned	 s_fails;	/* quick deaths in a row */
 	double		 s_started;
 	double		 s_respawn_at;	/* 0: none pending */
 };
 
+/* A worker of an earlier generation, draining. */
 struct retiring {
 	pid_t		 r_pid;
-	double		 r_kill_at;
+	double		 r_kill_at;	/* shutdown_timeout passed */
+	int		 r_killed;	/* SIGKILL sent */
+};
+
+enum master_state {
+	MS_RUNNING,
+	MS_STOPPING,	/* workers asked to finish; killed at m_stop_at */
+	MS_KILLING	/* past the deadline: SIGKILL sent, reaping */
 };
 
 struct master {
@@ -52,7 +62,7 @@ struct master {
 	int			 m_ready_pipe[2];
 	int			 m_pidfd;
 	int			 m_announce;	/* READY=1 due once all serve */
-	int			 m_stopping;
+	enum master_state	 m_state;
 	double			 m_stop_at;
 	int			 m_status;
 };
@@ -127,27 +137,15 @@ status_notify(struct master *m)
 	    m->m_nslots, mode_name(m->m_cf), m->m_generation);
 }
 
-static int
-fd_in(int fd, const int *fds, unsigned n)
-{
-	unsigned	 i;
-
-	for (i = 0; i < n; i++)
-		if (fds[i] == fd)
-			return 1;
-	return 0;
-}
-
 /* The child side of spawn(): never returns. */
 static void
 worker_start(struct master *m, unsigned slot)
 {
-	struct hd_worker_ctx	 ctx;
+	static struct hd_worker_ctx ctx;
 	struct sigaction	 sa;
 	char			 ident[32];
-	unsigned		 a, s, i;
+	unsigned		 i;
 	pid_t			 me;
-	int			 fd;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 		log_warn("prctl(PR_SET_PDEATHSIG) failed");
@@ -177,14 +175,9 @@ worker_start(struct master *m, unsigned slot)
 	ctx.wc_config = m->m_cf;
 	ctx.wc_slot = (int)slot;
 	ctx.wc_generation = m->m_generation;
-	ctx.wc_nfds = listeners_slot_fds(m->m_ls, slot, m->m_nslots,
-	    ctx.wc_fds);
-	if (!m->m_ls->l_activated)
-		for (a = 0; a < m->m_ls->l_naddr; a++)
-			for (s = 0; s < m->m_ls->l_nslots; s++)
-				if ((fd = m->m_ls->l_fd[a][s]) != -1 &&
-				    !fd_in(fd, ctx.wc_fds, ctx.wc_nfds))
-					close(fd);
+	ctx.wc_nsocks = listeners_slot_sockets(m->m_ls, slot, m->m_nslots,
+	    ctx.wc_socks);
+	listeners_close_others(m->m_ls, ctx.wc_socks, ctx.wc_nsocks);
 
 	snprintf(ident, sizeof(ident), "worker %u", slot);
 	log_set_ident(ident);
@@ -225,17 +218,31 @@ spawn(struct master *m, unsigned slot)
 }
 
 static void
+signal_pid(pid_t pid, int sig)
+{
+	if (kill(pid, sig) == -1 && errno != ESRCH)
+		log_warn("kill(%ld) failed", (long)pid);
+}
+
+/* Signals every worker, current and retiring, and records what it asked. */
+static void
 signal_all(struct master *m, int sig)
 {
 	unsigned	 i;
 
 	for (i = 0; i < m->m_nslots; i++)
-		if (m->m_slots[i].s_pid > 0 && kill(m->m_slots[i].s_pid, sig) ==
-		    -1 && errno != ESRCH)
-			log_warn("kill(%ld) failed", (long)m->m_slots[i].s_pid);
-	for (i = 0; i < m->m_nold; i++)
-		if (kill(m->m_old[i].r_pid, sig) == -1 && errno != ESRCH)
-			log_warn("kill(%ld) failed", (long)m->m_old[i].r_pid);
+		if (m->m_slots[i].s_pid > 0) {
+			signal_pid(m->m_slots[i].s_pid, sig);
+			if (sig == SIGTERM)
+				m->m_slots[i].s_stop_sent = 1;
+			else if (sig == SIGKILL)
+				m->m_slots[i].s_killed = 1;
+		}
+	for (i = 0; i < m->m_nold; i++) {
+		signal_pid(m->m_old[i].r_pid, sig);
+		if (sig == SIGKILL)
+			m->m_old[i].r_killed = 1;
+	}
 }
 
 static int
@@ -256,9 +263,9 @@ stop_begin(struct master *m, int status)
 {
 	unsigned	 i;
 
-	if (m->m_stopping)
+	if (m->m_state != MS_RUNNING)
 		return;
-	m->m_stopping = 1;
+	m->m_state = MS_STOPPING;
 	m->m_status = status;
 	m->m_stop_at = now_mono() + m->m_cf->cf_shutdown_timeout / 1000.;
 	for (i = 0; i < m->m_nslots; i++)
@@ -288,7 +295,7 @@ reap_one(struct master *m, pid_t pid, int status)
 {
 	struct slot	*sl;
 	char		 how[64];
-	unsigned	 i, k;
+	unsigned	 i;
 	double		 now = now_mono(), delay;
 
 	describe_status(status, how, sizeof(how));
@@ -312,7 +319,7 @@ reap_one(struct master *m, pid_t pid, int status)
 	sl = &m->m_slots[i];
 	sl->s_pid = 0;
 	sl->s_ready = 0;
-	if (m->m_stopping) {
+	if (m->m_state != MS_RUNNING) {
 		log_debug("worker %u (pid %ld) %s", i, (long)pid, how);
 		return;
 	}
@@ -326,16 +333,27 @@ reap_one(struct master *m, pid_t pid, int status)
 		sl->s_fails++;
 	else
 		sl->s_fails = 1;
-	/* The first death is answered at once; a crash loop backs off:
-	 * 0.1 s, 0.2 s, 0.4 s ... up to RESPAWN_MAX_DELAY. */
-	delay = 0;
-	for (k = 1; k < sl->s_fails && delay < RESPAWN_MAX_DELAY; k++)
-		delay = delay == 0 ? RESPAWN_FIRST_DELAY : delay * 2;
-	if (delay > RESPAWN_MAX_DELAY)
-		delay = RESPAWN_MAX_DELAY;
+	delay = master_respawn_delay(sl->s_fails);
 	log_error("worker %u (pid %ld) %s; respawning in %.1fs", i, (long)pid,
 	    how, delay);
 	sl->s_respawn_at = now + delay;	/* never 0: the clock is > 0 */
+}
+
+/*
+ * The wait before respawning a worker that died `fails` times in a row,
+ * each within STABLE_AFTER of its start: the first death is answered at
+ * once; a crash loop backs off 0.1 s, 0.2 s, 0.4 s ... up to
+ * RESPAWN_MAX_DELAY.
+ */
+double
+master_respawn_delay(unsigned fails)
+{
+	double		 delay = 0;
+	unsigned	 k;
+
+	for (k = 1; k < fails && delay < RESPAWN_MAX_DELAY; k++)
+		delay = delay == 0 ? RESPAWN_FIRST_DELAY : delay * 2;
+	return delay > RESPAWN_MAX_DELAY ? RESPAWN_MAX_DELAY : delay;
 }
 
 static void
@@ -434,7 +452,7 @@ reload(struct master *m)
 		goto fail;
 	n = config_worker_count(ncf);
 	if (m->m_nold + m->m_nslots > MAX_RETIRING ||
-	    m->m_nretired + HD_MAX_LISTEN * m->m_nslots > HD_MAX_SOCKETS) {
+	    m->m_nretired + HD_MAX_LISTENERS * m->m_nslots > HD_MAX_SOCKETS) {
 		snprintf(err, sizeof(err), "too many old workers still "
 		    "draining");
 		goto fail;
@@ -458,6 +476,7 @@ reload(struct master *m)
 			m->m_old[m->m_nold].r_pid = m->m_slots[i].s_pid;
 			m->m_old[m->m_nold].r_kill_at = now +
 			    ncf->cf_shutdown_timeout / 1000.;
+			m->m_old[m->m_nold].r_killed = 0;
 			m->m_nold++;
 		}
 	}
@@ -474,8 +493,8 @@ reload(struct master *m)
 	/* The new generation accepts on the same sockets: the old one can
 	 * stop without a queued connection being lost. */
 	for (i = 0; i < m->m_nold; i++)
-		if (kill(m->m_old[i].r_pid, SIGTERM) == -1 && errno != ESRCH)
-			log_warn("kill(%ld) failed", (long)m->m_old[i].r_pid);
+		if (!m->m_old[i].r_killed)
+			signal_pid(m->m_old[i].r_pid, SIGTERM);
 	m->m_announce = 1;
 	log_info("reloaded: generation %u, %u workers (%s)", m->m_generation,
 	    n, mode_name(ncf));
@@ -491,10 +510,11 @@ poll_timeout(const struct master *m)
 	double		 next = -1, now = now_mono(), t;
 	unsigned	 i;
 
-	if (m->m_stopping)
+	if (m->m_state == MS_STOPPING)
 		next = m->m_stop_at;
 	for (i = 0; i < m->m_nold; i++)
-		if (next < 0 || m->m_old[i].r_kill_at < next)
+		if (!m->m_old[i].r_killed &&
+		    (next < 0 || m->m_old[i].r_kill_at < next))
 			next = m->m_old[i].r_kill_at;
 	for (i = 0; i < m->m_nslots; i++) {
 		t = m->m_slots[i].s_respawn_at;
@@ -514,23 +534,22 @@ timers(struct master *m)
 	double		 now = now_mono();
 	unsigned	 i;
 
-	if (m->m_stopping && now >= m->m_stop_at && children_left(m)) {
-		log_warn("shutdown_timeout passed, killing the workers left");
+	if (m->m_state == MS_STOPPING && now >= m->m_stop_at &&
+	    children_left(m)) {
+		log_warnx("shutdown_timeout passed, killing the workers left");
 		signal_all(m, SIGKILL);
-		m->m_stop_at = now + 3600;
+		m->m_state = MS_KILLING;
 		return;
 	}
 	for (i = 0; i < m->m_nold; i++)
-		if (now >= m->m_old[i].r_kill_at) {
+		if (!m->m_old[i].r_killed && now >= m->m_old[i].r_kill_at) {
 			log_warnx("old worker pid %ld still busy after "
 			    "shutdown_timeout, killing it",
 			    (long)m->m_old[i].r_pid);
-			if (kill(m->m_old[i].r_pid, SIGKILL) == -1 &&
-			    errno != ESRCH)
-				log_warn("kill() failed");
-			m->m_old[i].r_kill_at = now + 3600;
+			signal_pid(m->m_old[i].r_pid, SIGKILL);
+			m->m_old[i].r_killed = 1;
 		}
-	if (m->m_stopping)
+	if (m->m_state != MS_RUNNING)
 		return;
 	for (i = 0; i < m->m_nslots; i++)
 		if (m->m_slots[i].s_respawn_at > 0 &&
@@ -583,7 +602,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	sigset_t		 unblocked;
 	struct timespec		 ts;
 	char			 pid_path[PATH_MAX];
-	unsigned		 i, a, s;
+	unsigned		 i;
 	int			 kills = 0, ms;
 
 	memset(&m, 0, sizeof(m));
@@ -614,7 +633,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	pfd.fd = m.m_ready_pipe[0];
 	pfd.events = POLLIN;
 	for (;;) {
-		if (m.m_stopping && !children_left(&m))
+		if (m.m_state != MS_RUNNING && !children_left(&m))
 			break;
 		ms = poll_timeout(&m);
 		if (ms >= 0) {
@@ -635,22 +654,24 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 			sig_quit = 0;
 			log_info("stopping now (SIGQUIT)");
 			notify_send("STOPPING=1");
-			m.m_stopping = 1;
+			if (m.m_state == MS_RUNNING)
+				m.m_state = MS_STOPPING;
 			m.m_stop_at = now_mono() + 1.0;
 			signal_all(&m, SIGQUIT);
 		}
 		if (sig_terminate != kills) {
 			kills = sig_terminate;
-			if (!m.m_stopping)
+			if (m.m_state == MS_RUNNING)
 				stop_begin(&m, 0);
 			else {
 				log_info("stopping now (second signal)");
 				signal_all(&m, SIGKILL);
+				m.m_state = MS_KILLING;
 			}
 		}
 		if (sig_reload) {
 			sig_reload = 0;
-			if (!m.m_stopping)
+			if (m.m_state == MS_RUNNING)
 				reload(&m);
 		}
 		if (sig_reopen) {
@@ -663,11 +684,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 		timers(&m);
 	}
 
-	if (!m.m_ls->l_activated)
-		for (a = 0; a < m.m_ls->l_naddr; a++)
-			for (s = 0; s < m.m_ls->l_nslots; s++)
-				if (m.m_ls->l_fd[a][s] != -1)
-					close(m.m_ls->l_fd[a][s]);
+	listeners_close(m.m_ls);
 	retired_close(&m);
 	log_info("exiting");
 	if (pidfd != -1)

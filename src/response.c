@@ -1,7 +1,10 @@
 /*
  * Response building.  The fixed parts are string literals copied with
  * memcpy; the only formatting per response is the decimal Content-Length.
- * Callers size their buffer with http_response_size() first.
+ * Callers size their buffer with http_response_size() or
+ * http_response_max() first.  The greeting's padding is counted in
+ * Content-Length but never written here: callers send it from a buffer of
+ * spaces, so that no response is copied for its padding.
  */
 #include <string.h>
 #include <time.h>
@@ -29,11 +32,9 @@ static const struct status_text statuses[] = {
 	    NULL, 0 },
 	ERROR_STATUS(400, "Bad Request", ""),
 	ERROR_STATUS(405, "Method Not Allowed", "Allow: GET, HEAD" CRLF),
-	ERROR_STATUS(408, "Request Timeout", ""),
 	ERROR_STATUS(414, "URI Too Long", ""),
 	ERROR_STATUS(431, "Request Header Fields Too Large", ""),
 	ERROR_STATUS(500, "Internal Server Error", ""),
-	ERROR_STATUS(503, "Service Unavailable", ""),
 	ERROR_STATUS(505, "HTTP Version Not Supported", ""),
 };
 
@@ -100,12 +101,32 @@ http_response_size(const struct http_response *r)
 	const struct status_text *st = status_lookup(r->rsp_status);
 	size_t	 body = body_size(r, st), written = r->rsp_head ? 0 : body;
 
-	if (!r->rsp_head && st->st_body == NULL && r->rsp_pad_later)
+	/* The padding is counted, never written here. */
+	if (!r->rsp_head && st->st_body == NULL)
 		written -= r->rsp_padding;
 	return st->st_line_len + sizeof(SERVER_DATE) - 1 + HTTP_DATE_LEN +
 	    sizeof(CRLF "Content-Length: ") - 1 + ulen(body) +
 	    sizeof(CRLF) - 1 + conn_fields[r->rsp_conn].cf_len +
 	    sizeof(CRLF) - 1 + written;
+}
+
+/* The largest response of any status, with any Connection field. */
+size_t
+http_response_max(size_t padding)
+{
+	struct http_response	 r;
+	size_t			 i, n, max = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.rsp_conn = HTTP_CONN_KEEPALIVE;
+	r.rsp_addr_len = HTTP_ADDR_MAX;
+	r.rsp_padding = padding;
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		r.rsp_status = statuses[i].st_code;
+		if ((n = http_response_size(&r)) > max)
+			max = n;
+	}
+	return max;
 }
 
 #define PUT(p, s, n)	do { memcpy((p), (s), (n)); (p) += (n); } while (0)
@@ -136,10 +157,6 @@ http_response_write(char *out, const struct http_response *r)
 			PUTS(p, HTTP_GREETING_HEAD);
 			PUT(p, r->rsp_addr, r->rsp_addr_len);
 			PUTS(p, HTTP_GREETING_TAIL);
-			if (!r->rsp_pad_later) {
-				memset(p, ' ', r->rsp_padding);
-				p += r->rsp_padding;
-			}
 		}
 	}
 	return (size_t)(p - out);

@@ -1,13 +1,14 @@
 /*
  * The blocking worker: the baseline of the comparison.  One process, one
- * connection at a time, blocking read and write.  It waits for the next
- * connection in poll() only because the listeners are shared with async
- * generations (and must stay non-blocking); accept, read and write of a
- * connection all block.
+ * connection at a time.  What to answer is decided in answer.c; this
+ * file only waits and does I/O, and every wait blocks the whole worker.
  *
- * Timeouts are socket timeouts (SO_RCVTIMEO, SO_SNDTIMEO), set from the
- * time left, so a client trickling bytes cannot hold the worker longer
- * than header_timeout per request.
+ * Signals are blocked except while the worker waits in ppoll() (for the
+ * next connection, or for the client's next bytes), so a stop request can
+ * never slip in between checking the flag and going to sleep.  The
+ * listeners stay non-blocking because async generations share them; the
+ * connection's socket is blocking, read only after ppoll() said it has
+ * data, and written with a send timeout.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -23,24 +24,16 @@
 #include <unistd.h>
 
 #include "hellod.h"
-#include "http.h"
-
-#define READ_ROOM	16384
-#define WRITE_BATCH	65536
+#include "answer.h"
 
 static volatile sig_atomic_t	 sync_stop;
 static volatile sig_atomic_t	 sync_reopen;
 
 struct sync_state {
 	const struct hd_config	*ss_cf;
-	struct http_limits	 ss_limits;
-	char			*ss_rbuf;
-	size_t			 ss_rcap;
-	char			*ss_wbuf;
-	size_t			 ss_wcap;
-	char			*ss_spaces;	/* HTTP_PAD_CHUNK of padding */
-	char			 ss_date[HTTP_DATE_LEN + 1];
-	time_t			 ss_date_sec;
+	struct answer_env	 ss_env;
+	sigset_t		 ss_waitmask;	/* while in ppoll() */
+	sigset_t		 ss_runmask;	/* otherwise */
 };
 
 static void
@@ -67,29 +60,46 @@ now_mono(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static const char *
-date_now(struct sync_state *ss)
+/* Lets signals that arrived meanwhile run their handlers. */
+static void
+signals_deliver(struct sync_state *ss)
 {
-	time_t	 now = time(NULL);
+	if (sigprocmask(SIG_SETMASK, &ss->ss_waitmask, NULL) == -1 ||
+	    sigprocmask(SIG_SETMASK, &ss->ss_runmask, NULL) == -1)
+		fatal("sigprocmask() failed");
+}
 
-	if (now != ss->ss_date_sec) {
-		http_date(ss->ss_date, now);
-		ss->ss_date_sec = now;
+/*
+ * Waits until one of fds is readable, `seconds` pass (< 0: forever) or a
+ * signal arrives.  Returns the ppoll() result: -1 with EINTR for a
+ * signal, 0 for the timeout.
+ */
+static int
+wait_readable(struct sync_state *ss, struct pollfd *fds, unsigned n,
+    double seconds)
+{
+	struct timespec	 ts;
+	int		 rc;
+
+	if (seconds >= 0) {
+		ts.tv_sec = (time_t)seconds;
+		ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
 	}
-	return ss->ss_date;
+	rc = ppoll(fds, n, seconds >= 0 ? &ts : NULL, &ss->ss_waitmask);
+	if (rc == -1 && errno != EINTR)
+		fatal("ppoll() failed");
+	return rc;
 }
 
 static int
-set_timeout(int fd, int opt, double seconds)
+set_send_timeout(int fd, double seconds)
 {
 	struct timeval	 tv;
 
-	if (seconds < 0.001)
-		seconds = 0.001;
 	tv.tv_sec = (time_t)seconds;
 	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-	if (setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv)) == -1) {
-		log_warn("setsockopt(SO_RCVTIMEO/SO_SNDTIMEO) failed");
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1) {
+		log_warn("setsockopt(SO_SNDTIMEO) failed");
 		return -1;
 	}
 	return 0;
@@ -101,7 +111,7 @@ write_all(int fd, const char *buf, size_t len)
 	ssize_t	 n;
 
 	while (len > 0) {
-		n = write(fd, buf, len);
+		n = send(fd, buf, len, MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -113,6 +123,26 @@ write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
+/* Sends the write buffer, then `padding` bytes from the spaces. */
+static int
+flush(struct sync_state *ss, int fd, size_t padding)
+{
+	struct answer_env	*ae = &ss->ss_env;
+	size_t			 n, len = ae->ae_wlen;
+
+	ae->ae_wlen = 0;
+	if (write_all(fd, ae->ae_wbuf, len) == -1)
+		return -1;
+	for (; padding > 0; padding -= n) {
+		n = padding < HTTP_PAD_CHUNK ? padding : HTTP_PAD_CHUNK;
+		if (write_all(fd, ae->ae_spaces, n) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The blocking model's backend wait.  Signals stay blocked: the wait is
+ * bounded, and a stop is seen when the answer is written. */
 static void
 sleep_ms(unsigned ms)
 {
@@ -124,195 +154,185 @@ sleep_ms(unsigned ms)
 		ts = rem;
 }
 
-static int
-write_padding(struct sync_state *ss, int fd, size_t len)
-{
-	size_t	 n;
-
-	for (; len > 0; len -= n) {
-		n = len < HTTP_PAD_CHUNK ? len : HTTP_PAD_CHUNK;
-		if (write_all(fd, ss->ss_spaces, n) == -1)
-			return -1;
-	}
-	return 0;
-}
-
 /* After an error response: send FIN, read what the client still sends
  * for a moment, so that the close does not become a RST. */
 static void
-linger_close(int fd, char *buf, size_t cap)
+linger_close(struct sync_state *ss, int fd)
 {
-	double	 end = now_mono() + 2.0;
-	ssize_t	 n;
+	struct pollfd	 pfd;
+	double		 end = now_mono() + ANSWER_LINGER_TIME, left;
+	ssize_t		 n;
 
-	if (shutdown(fd, SHUT_WR) == 0 && set_timeout(fd, SO_RCVTIMEO, 0.5) == 0)
-		while (now_mono() < end) {
-			n = read(fd, buf, cap);
-			if (n == 0 || (n == -1 && errno != EINTR))
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (shutdown(fd, SHUT_WR) == 0)
+		while ((left = end - now_mono()) > 0) {
+			if (wait_readable(ss, &pfd, 1, left <
+			    ANSWER_LINGER_READ ? left : ANSWER_LINGER_READ) <= 0)
+				break;
+			n = recv(fd, ss->ss_env.ae_rbuf, ss->ss_env.ae_rcap, 0);
+			if (n <= 0)
 				break;
 		}
 	close(fd);
+}
+
+/*
+ * Answers every complete request in buf[0..len) (stopping once the write
+ * buffer is full) and sends the answers.  Returns the bytes consumed, or
+ * -1 when the connection is to close; *linger says whether unread input
+ * may remain then, *answered whether a request completed.
+ */
+static ssize_t
+answer_all(struct sync_state *ss, int fd, struct http_stream *st,
+    const char *buf, size_t len, const char *addr, size_t addrlen,
+    int *linger, int *answered)
+{
+	struct answer_env	*ae = &ss->ss_env;
+	struct http_request	 req;
+	struct answer		 an;
+	size_t			 off = 0, used;
+	int			 rc, close_after = 0;
+
+	*answered = 0;
+	while (off < len && !answer_batch_full(ae)) {
+		rc = http_stream_next(st, buf + off, len - off, &ae->ae_limits,
+		    &req, &used);
+		off += used;
+		if (rc == HTTP_NEED_MORE)
+			break;
+		*answered = 1;
+		answer_decide(ae, rc, &req, addr, addrlen, (int64_t)time(NULL),
+		    &an);
+		if (an.an_delay > 0) {
+			/* What is buffered goes out before the wait. */
+			if (flush(ss, fd, 0) == -1)
+				return -1;
+			sleep_ms(an.an_delay);
+		}
+		/* Decided last: a stop may have arrived meanwhile. */
+		signals_deliver(ss);
+		close_after = answer_write(ae, &an, sync_stop, addr, addrlen,
+		    (int64_t)time(NULL));
+		if (answer_padding_sent(&an) > 0 &&
+		    flush(ss, fd, answer_padding_sent(&an)) == -1)
+			return -1;
+		if (close_after) {
+			*linger = an.an_error || off < len;
+			break;
+		}
+	}
+	if (flush(ss, fd, 0) == -1)
+		return -1;
+	return close_after ? -1 : (ssize_t)off;
 }
 
 static void
 serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 {
 	const struct hd_config	*cf = ss->ss_cf;
-	struct http_request	 req;
-	struct http_response	 r;
+	struct answer_env	*ae = &ss->ss_env;
 	struct http_stream	 st;
+	struct pollfd		 pfd;
 	char			 addr[HTTP_ADDR_MAX];
-	size_t			 len = 0, off, used, wlen, addrlen;
-	double			 deadline;
+	size_t			 len = 0, addrlen;
+	double			 deadline, left;
 	ssize_t			 n;
-	int			 rc, keep = 1, error = 0, full, answered;
+	int			 linger = 0, answered;
 
 	addrlen = peer_text(peer, addr, sizeof(addr));
 	http_stream_init(&st);
-	memset(&r, 0, sizeof(r));
-	r.rsp_addr = addr;
-	r.rsp_addr_len = addrlen;
-	r.rsp_padding = cf->cf_body_padding;
-	r.rsp_pad_later = 1;
+	pfd.fd = fd;
+	pfd.events = POLLIN;
 	deadline = now_mono() + cf->cf_header_timeout / 1000.;
-	if (set_timeout(fd, SO_SNDTIMEO, cf->cf_header_timeout / 1000.) == -1)
+	if (set_send_timeout(fd, cf->cf_header_timeout / 1000.) == -1)
 		goto done;
 
 	for (;;) {
-		/* Answer every complete request in the buffer at once. */
-		off = wlen = 0;
-		answered = 0;
-		while (keep && off < len && wlen <= WRITE_BATCH) {
-			rc = http_stream_next(&st, ss->ss_rbuf + off, len - off,
-			    &ss->ss_limits, &req, &used);
-			off += used;
-			if (rc == HTTP_NEED_MORE)
-				break;
-			answered = 1;
-			r.rsp_status = req.req_status;
-			r.rsp_head = req.req_method == HTTP_HEAD;
-			error = rc == HTTP_ERROR;
-			if (access_enabled())
-				access_log(addr, &req, req.req_status,
-				    r.rsp_head ? 0 : http_body_size(&r),
-				    (int64_t)time(NULL));
-			if (cf->cf_delay > 0 && rc == HTTP_DONE) {
-				/* The blocking model's backend wait. */
-				if (wlen > 0 && write_all(fd, ss->ss_wbuf,
-				    wlen) == -1)
-					goto done;
-				wlen = 0;
-				sleep_ms(cf->cf_delay);
-			}
-			/* Decided last: a stop may arrive during the delay. */
-			keep = rc == HTTP_DONE && req.req_keepalive &&
-			    cf->cf_keepalive_timeout > 0 && !sync_stop;
-			r.rsp_conn = !keep ? HTTP_CONN_CLOSE :
-			    req.req_minor == 0 ? HTTP_CONN_KEEPALIVE :
-			    HTTP_CONN_DEFAULT;
-			r.rsp_date = date_now(ss);
-			wlen += http_response_write(ss->ss_wbuf + wlen, &r);
-			if (rc == HTTP_DONE && r.rsp_status == 200 &&
-			    !r.rsp_head && r.rsp_padding > 0) {
-				/* The padding, from the buffer of spaces. */
-				if (write_all(fd, ss->ss_wbuf, wlen) == -1 ||
-				    write_padding(ss, fd, r.rsp_padding) == -1)
-					goto done;
-				wlen = 0;
-			}
-		}
-		full = wlen > WRITE_BATCH;
-		if (wlen > 0 && write_all(fd, ss->ss_wbuf, wlen) == -1)
+		/* A stop while idle between requests ends the connection. */
+		if (sync_stop && len == 0 && !http_stream_busy(&st))
 			goto done;
-		if (!keep) {
-			if (error || off < len) {
-				linger_close(fd, ss->ss_rbuf, ss->ss_rcap);
-				return;
-			}
+		if ((left = deadline - now_mono()) <= 0)
 			goto done;
-		}
-		memmove(ss->ss_rbuf, ss->ss_rbuf + off, len - off);
-		len -= off;
-		if (answered && len == 0 && !http_stream_busy(&st)) {
-			if (sync_stop)
-				goto done;
-			deadline = now_mono() + cf->cf_keepalive_timeout / 1000.;
-		} else if (answered)	/* the next request has begun */
-			deadline = now_mono() + cf->cf_header_timeout / 1000.;
-		if (full)
-			continue;	/* more requests may be buffered */
-
-		if (deadline - now_mono() <= 0 ||
-		    set_timeout(fd, SO_RCVTIMEO, deadline - now_mono()) == -1)
-			goto done;
-		n = read(fd, ss->ss_rbuf + len, ss->ss_rcap - len);
-		if (n == -1 && errno == EINTR) {
-			if (sync_stop && len == 0 && !http_stream_busy(&st))
-				goto done;
-			continue;
-		}
+		if (wait_readable(ss, &pfd, 1, left) <= 0)
+			continue;	/* a signal, or the deadline */
+		n = recv(fd, ae->ae_rbuf + len, ae->ae_rcap - len, 0);
 		if (n <= 0)
-			goto done;	/* EOF, reset or timeout */
+			goto done;	/* EOF or reset */
 		if (len == 0 && !http_stream_busy(&st))
 			deadline = now_mono() + cf->cf_header_timeout / 1000.;
 		len += (size_t)n;
+
+		do {
+			n = answer_all(ss, fd, &st, ae->ae_rbuf, len, addr,
+			    addrlen, &linger, &answered);
+			if (n == -1) {
+				if (linger) {
+					linger_close(ss, fd);
+					return;
+				}
+				goto done;
+			}
+			memmove(ae->ae_rbuf, ae->ae_rbuf + n, len - (size_t)n);
+			len -= (size_t)n;
+			/* header_timeout runs from the start of a request,
+			 * keepalive_timeout from the end of a response. */
+			if (answered)
+				deadline = now_mono() + (len == 0 &&
+				    !http_stream_busy(&st) ?
+				    cf->cf_keepalive_timeout :
+				    cf->cf_header_timeout) / 1000.;
+		} while (answered && len > 0);
 	}
 done:
 	close(fd);
 }
 
-void
-sync_main(const struct hd_worker_ctx *ctx)
+static void
+sync_init(struct sync_state *ss, const struct hd_worker_ctx *ctx)
 {
-	const struct hd_config	*cf = ctx->wc_config;
-	struct sync_state	 ss;
-	struct http_response	 r;
 	struct sigaction	 sa;
-	struct pollfd		*pfd;
-	struct sockaddr_storage	 peer;
-	socklen_t		 plen;
-	sigset_t		 mask;
+	static const int	 sigs[] = { SIGTERM, SIGQUIT, SIGUSR1 };
 	unsigned		 i;
-	int			 fd, failing = 0;
 
-	memset(&ss, 0, sizeof(ss));
-	ss.ss_cf = cf;
-	ss.ss_limits.lim_max_header = cf->cf_max_header_size;
-	ss.ss_limits.lim_max_fields = HTTP_MAX_FIELDS;
-	ss.ss_rcap = cf->cf_max_header_size + READ_ROOM;
-	memset(&r, 0, sizeof(r));
-	r.rsp_status = 200;
-	r.rsp_conn = HTTP_CONN_KEEPALIVE;
-	r.rsp_addr_len = HTTP_ADDR_MAX;
-	r.rsp_padding = cf->cf_body_padding;
-	r.rsp_pad_later = 1;
-	ss.ss_wcap = WRITE_BATCH + http_response_size(&r) + 512;
-	if ((ss.ss_rbuf = malloc(ss.ss_rcap)) == NULL ||
-	    (ss.ss_wbuf = malloc(ss.ss_wcap)) == NULL ||
-	    (ss.ss_spaces = malloc(HTTP_PAD_CHUNK)) == NULL)
-		fatal("malloc() failed");
-	memset(ss.ss_spaces, ' ', HTTP_PAD_CHUNK);
+	memset(ss, 0, sizeof(*ss));
+	ss->ss_cf = ctx->wc_config;
+	if (answer_env_init(&ss->ss_env, ss->ss_cf) == -1)
+		exit(HD_EXIT_FAILURE);
 
-	/* No SA_RESTART: a stop request must interrupt a blocking call. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = sync_signal;
 	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
-	    sigaction(SIGQUIT, &sa, NULL) == -1 ||
-	    sigaction(SIGUSR1, &sa, NULL) == -1)
-		fatal("sigaction() failed");
-	sigemptyset(&mask);
-	if (sigprocmask(SIG_SETMASK, &mask, NULL) == -1)
+	sigemptyset(&ss->ss_waitmask);
+	sigemptyset(&ss->ss_runmask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigaction(sigs[i], &sa, NULL) == -1)
+			fatal("sigaction() failed");
+		sigaddset(&ss->ss_runmask, sigs[i]);
+	}
+	if (sigprocmask(SIG_SETMASK, &ss->ss_runmask, NULL) == -1)
 		fatal("sigprocmask() failed");
+}
 
-	if ((pfd = calloc(ctx->wc_nfds, sizeof(*pfd))) == NULL)
+void
+sync_main(const struct hd_worker_ctx *ctx)
+{
+	struct sync_state	 ss;
+	struct pollfd		*pfd;
+	struct sockaddr_storage	 peer;
+	socklen_t		 plen;
+	unsigned		 i;
+	int			 fd, failing = 0;
+
+	sync_init(&ss, ctx);
+	if ((pfd = calloc(ctx->wc_nsocks, sizeof(*pfd))) == NULL)
 		fatal("calloc() failed");
-	for (i = 0; i < ctx->wc_nfds; i++) {
-		pfd[i].fd = ctx->wc_fds[i];
+	for (i = 0; i < ctx->wc_nsocks; i++) {
+		pfd[i].fd = ctx->wc_socks[i].so_fd;
 		pfd[i].events = POLLIN;
 	}
 	log_info("worker %d serving (generation %u, sync, %u listeners)",
-	    ctx->wc_slot, ctx->wc_generation, ctx->wc_nfds);
+	    ctx->wc_slot, ctx->wc_generation, ctx->wc_nsocks);
 
 	while (!sync_stop) {
 		if (sync_reopen) {
@@ -320,34 +340,21 @@ sync_main(const struct hd_worker_ctx *ctx)
 			log_reopen();
 			access_reopen();
 		}
-		if (poll(pfd, ctx->wc_nfds, -1) == -1) {
-			if (errno != EINTR)
-				fatal("poll() failed");
+		if (wait_readable(&ss, pfd, ctx->wc_nsocks, -1) <= 0)
 			continue;
-		}
-		for (i = 0; i < ctx->wc_nfds && !sync_stop; i++) {
+		for (i = 0; i < ctx->wc_nsocks && !sync_stop; i++) {
 			if (!(pfd[i].revents & POLLIN))
 				continue;
 			plen = sizeof(peer);
 			fd = accept4(pfd[i].fd, (struct sockaddr *)&peer, &plen,
 			    SOCK_CLOEXEC);
 			if (fd == -1) {
-				if (errno == EMFILE || errno == ENFILE ||
-				    errno == ENOBUFS || errno == ENOMEM) {
-					if (!failing)
-						log_warn("accept4() failed, "
-						    "pausing accept");
-					failing = 1;
-					sleep_ms(100);
-				} else if (errno != EAGAIN && errno != EINTR &&
-				    errno != ECONNABORTED)
-					log_warn("accept4() failed");
+				if (listen_accept_error(errno, &failing) ==
+				    HD_ACCEPT_PAUSE)
+					sleep_ms((unsigned)(HD_ACCEPT_PAUSE_TIME * 1000));
 				continue;
 			}
-			if (failing) {
-				log_info("accept4() succeeds again");
-				failing = 0;
-			}
+			listen_accept_ok(&failing);
 			serve(&ss, fd, &peer);
 		}
 	}

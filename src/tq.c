@@ -46,7 +46,6 @@ tq_init(struct tq *q, struct ev_loop *loop, ev_tstamp timeout,
 	q->tq_loop = loop;
 	q->tq_timeout = timeout;
 	q->tq_head = q->tq_tail = NULL;
-	q->tq_count = 0;
 	q->tq_expire = expire;
 	q->tq_arg = arg;
 	ev_timer_init(&q->tq_timer, tq_fire, 0., 0.);
@@ -57,25 +56,43 @@ tq_init(struct tq *q, struct ev_loop *loop, ev_tstamp timeout,
 void
 tq_add(struct tq *q, struct tq_node *n)
 {
-	int	 was_empty;
+	tq_add_in(q, n, q->tq_timeout);
+}
+
+/*
+ * Inserts n with a deadline `timeout` from now.  Members with the queue's
+ * own timeout go to the tail in O(1); another timeout walks back from the
+ * tail to keep the queue ordered by deadline.
+ */
+void
+tq_add_in(struct tq *q, struct tq_node *n, ev_tstamp timeout)
+{
+	struct tq_node	*after;
 
 	if (n->tn_queue != NULL)
 		tq_remove(n);
-	was_empty = q->tq_head == NULL;
 	n->tn_queue = q;
-	n->tn_deadline = ev_now(q->tq_loop) + q->tq_timeout;
-	n->tn_next = NULL;
-	n->tn_prev = q->tq_tail;
-	if (q->tq_tail != NULL)
-		q->tq_tail->tn_next = n;
+	n->tn_deadline = ev_now(q->tq_loop) + timeout;
+	for (after = q->tq_tail; after != NULL &&
+	    after->tn_deadline > n->tn_deadline; after = after->tn_prev)
+		;
+	n->tn_prev = after;
+	n->tn_next = after != NULL ? after->tn_next : q->tq_head;
+	if (n->tn_next != NULL)
+		n->tn_next->tn_prev = n;
+	else
+		q->tq_tail = n;
+	if (after != NULL)
+		after->tn_next = n;
 	else
 		q->tq_head = n;
-	q->tq_tail = n;
-	q->tq_count++;
 	/* A timer still running for members since removed fires no later
-	 * than this deadline; tq_fire() then re-arms it.  This saves a
-	 * timer heap update each time a queue goes from empty to busy. */
-	if (was_empty && !ev_is_active(&q->tq_timer))
+	 * than a deadline of the queue's own timeout; tq_fire() then
+	 * re-arms it.  This saves a timer heap update each time a queue goes
+	 * from empty to busy.  A new head with a shorter timeout needs the
+	 * timer now. */
+	if (q->tq_head == n && (!ev_is_active(&q->tq_timer) ||
+	    timeout < q->tq_timeout))
 		tq_arm(q);
 }
 
@@ -96,7 +113,6 @@ tq_remove(struct tq_node *n)
 		q->tq_tail = n->tn_prev;
 	n->tn_prev = n->tn_next = NULL;
 	n->tn_queue = NULL;
-	q->tq_count--;
 	/* A later head only means a later wake-up, which tq_fire handles;
 	 * re-arming on every removal would cost a heap operation each. */
 }
@@ -115,10 +131,4 @@ tq_shorten(struct tq *q, ev_tstamp within)
 	if (within < q->tq_timeout)
 		q->tq_timeout = within;
 	tq_arm(q);
-}
-
-void
-tq_stop(struct tq *q)
-{
-	ev_timer_stop(q->tq_loop, &q->tq_timer);
 }

@@ -26,7 +26,6 @@ struct tq {
 	ev_tstamp	 tq_timeout;
 	struct tq_node	*tq_head;
 	struct tq_node	*tq_tail;
-	unsigned	 tq_count;
 	tq_expire_cb	 tq_expire;
 	void		*tq_arg;
 };
@@ -34,8 +33,8 @@ struct tq {
 void	 tq_init(struct tq *, struct ev_loop *, ev_tstamp, tq_expire_cb,
 	    void *);
 void	 tq_add(struct tq *, struct tq_node *);
+void	 tq_add_in(struct tq *, struct tq_node *, ev_tstamp);
 void	 tq_remove(struct tq_node *);
 void	 tq_shorten(struct tq *, ev_tstamp);
-void	 tq_stop(struct tq *);
 
 #endif /* HELLOD_TQ_H */

@@ -1,11 +1,16 @@
 /*
- * The asynchronous worker: one libev loop, the listeners of its slot,
- * and its connections.
+ * The asynchronous worker: one libev loop, the sockets of its slot, and
+ * its connections.  What to answer is decided in answer.c; this file only
+ * waits and does I/O.
+ *
+ * A connection is in exactly one state, and each state has one timeout
+ * queue (tq.h): the state says which queue holds the connection.
  *
  * Memory: a connection owns no buffer while idle.  Reads go into one
  * per-worker buffer and responses are built in another; only bytes that
  * must outlive the callback (an incomplete request, unsent output) are
- * copied into memory owned by the connection.
+ * kept by the connection.  An incomplete request grows by appending what
+ * arrives, so a head that trickles in is copied once, not once per read.
  */
 #include <sys/socket.h>
 
@@ -20,87 +25,99 @@
 #include <ev.h>
 
 #include "hellod.h"
-#include "http.h"
+#include "answer.h"
 #include "tq.h"
 
-#define READ_ROOM	16384		/* read size beyond max_header_size */
-#define WRITE_BATCH	65536		/* flush pipelined responses past this */
-#define ACCEPT_PAUSE	0.1		/* after EMFILE and friends */
 #define CONN_CACHE	1024		/* freed connections kept for reuse */
-#define LINGER_TIME	2.0		/* reading after an error response */
-#define DRAIN_GRACE	1.0		/* idle keep-alive during a stop */
+
+enum conn_state {
+	CS_READING,	/* awaiting or receiving a request head */
+	CS_DELAYED,	/* an answer waits for its delay */
+	CS_WRITING,	/* output waits for the client to read */
+	CS_IDLE,	/* persistent, between requests */
+	CS_LINGERING,	/* closing: discarding what the client still sends */
+	CS_NSTATES
+};
+
+/* How the connection ends once its output is sent. */
+enum conn_end {
+	CE_OPEN,	/* it stays open for the next request */
+	CE_CLOSE,	/* the last answer said Connection: close */
+	CE_LINGER	/* close, but unread input may remain: linger first */
+};
 
 struct conn {
-	struct tq_node	 c_node;	/* first: tq callbacks cast back */
-	ev_io		 c_io;
-	int		 c_fd;
-	unsigned	 c_requests;
-	char		*c_in;		/* unprocessed input */
-	size_t		 c_inlen;
-	char		*c_out;		/* unsent output */
-	size_t		 c_outlen;
-	size_t		 c_outoff;
-	size_t		 c_pad_left;	/* padding to send after c_out */
-	struct http_stream c_stream;
-	unsigned	 c_more:1;	/* c_in holds requests not yet parsed */
-	unsigned	 c_closing:1;	/* close once the output is sent */
-	unsigned	 c_delayed:1;	/* a response waits for the delay */
-	unsigned	 c_pend_head:1;
-	unsigned	 c_pend_keep:1;
-	unsigned	 c_pend_minor:1;
-	unsigned	 c_linger:1;	/* unread input may remain at close */
-	unsigned	 c_lingering:1;
-	unsigned	 c_answered:1;	/* a request completed in this run */
-	uint16_t	 c_pend_status;
-	uint8_t		 c_addrlen;
-	char		 c_addr[HTTP_ADDR_MAX];
-	struct conn	*c_free_next;
+	struct tq_node		 c_node;	/* first: tq callbacks cast back */
+	ev_io			 c_io;
+	int			 c_fd;
+	enum conn_state		 c_state;
+	enum conn_end		 c_end;
+	const struct listener	*c_listener;
+	unsigned		 c_requests;
+	char			*c_in;		/* unprocessed input */
+	size_t			 c_inlen;
+	size_t			 c_incap;
+	char			*c_out;		/* unsent output */
+	size_t			 c_outlen;
+	size_t			 c_outoff;
+	size_t			 c_pad_left;	/* padding to send after c_out */
+	struct answer		 c_pending;	/* in CS_DELAYED */
+	struct http_stream	 c_stream;
+	uint8_t			 c_addrlen;
+	char			 c_addr[HTTP_ADDR_MAX];
+	struct conn		*c_free_next;
+};
+
+/* Why accepting stopped, if it did. */
+enum accept_state {
+	AS_ACCEPTING,
+	AS_FULL,	/* max_connections: resumed by a close */
+	AS_FAILING,	/* out of descriptors or memory: resumed by a timer */
+	AS_STOPPED	/* draining */
+};
+
+/* The result of process(): why it stopped. */
+enum process_result {
+	PR_NEED_MORE,	/* every complete request is answered */
+	PR_FLUSH,	/* the write buffer is full, or padding must go */
+	PR_DELAYED,	/* an answer waits for its delay */
+	PR_CLOSE	/* the connection ends after what is written */
 };
 
 struct worker {
 	struct ev_loop		*w_loop;
 	const struct hd_config	*w_cf;
-	struct http_limits	 w_limits;
+	struct answer_env	 w_env;
 	ev_io			*w_accept;
 	unsigned		 w_nlisten;
 	ev_timer		 w_accept_timer;
-	int			 w_accept_paused;
+	enum accept_state	 w_accept_state;
 	int			 w_accept_failing;	/* logged once a spell */
 	ev_signal		 w_sigterm, w_sigquit, w_sigusr1;
-	struct tq		 w_header_q;	/* request in progress */
-	struct tq		 w_idle_q;	/* keep-alive between requests */
-	struct tq		 w_send_q;	/* output blocked on the client */
-	struct tq		 w_delay_q;	/* simulated backend latency */
-	struct tq		 w_linger_q;	/* closing: reading the rest */
+	struct tq		 w_queue[CS_NSTATES];
 	unsigned		 w_nconns;
 	int			 w_draining;
-	char			*w_rbuf;
-	size_t			 w_rcap;
-	char			*w_wbuf;
-	size_t			 w_wcap;
-	size_t			 w_wlen;
-	char			 w_date[HTTP_DATE_LEN + 1];
-	int64_t			 w_date_sec;
-	char			*w_spaces;	/* HTTP_PAD_CHUNK of padding */
 	struct conn		*w_free;
 	unsigned		 w_nfree;
 };
 
 static struct worker	 wk;
 
-static void	 conn_run(struct conn *, int);
-static void	 accept_resume(void);
+static void	 conn_run(struct conn *, int, int);
+static void	 accept_start(void);
 
-static const char *
-date_now(void)
+static int64_t
+now_sec(void)
 {
-	int64_t	 now = (int64_t)ev_now(wk.w_loop);
+	return (int64_t)ev_now(wk.w_loop);
+}
 
-	if (now != wk.w_date_sec) {
-		http_date(wk.w_date, now);
-		wk.w_date_sec = now;
-	}
-	return wk.w_date;
+/* Moves c to state s, at the tail of its queue: its timeout restarts. */
+static void
+conn_enter(struct conn *c, enum conn_state s)
+{
+	c->c_state = s;
+	tq_add(&wk.w_queue[s], &c->c_node);
 }
 
 static void
@@ -122,120 +139,123 @@ conn_close(struct conn *c)
 	if (wk.w_draining) {
 		if (wk.w_nconns == 0)
 			ev_break(wk.w_loop, EVBREAK_ALL);
-	} else if (wk.w_accept_paused == 1)
-		accept_resume();
+	} else if (wk.w_accept_state == AS_FULL)
+		accept_start();
 }
 
-/* Appends one response to the worker's write buffer. */
+/* Writes one answer into the worker's write buffer. */
 static void
-respond(struct conn *c, int status, int head, int keep, int minor)
+respond(struct conn *c, const struct answer *an)
 {
-	struct http_response	 r;
-
-	r.rsp_status = status;
-	r.rsp_head = head;
-	if (!keep)
-		r.rsp_conn = HTTP_CONN_CLOSE;
-	else
-		r.rsp_conn = minor == 0 ? HTTP_CONN_KEEPALIVE :
-		    HTTP_CONN_DEFAULT;
-	r.rsp_date = date_now();
-	r.rsp_addr = c->c_addr;
-	r.rsp_addr_len = c->c_addrlen;
-	r.rsp_padding = wk.w_cf->cf_body_padding;
-	r.rsp_pad_later = 1;
-	wk.w_wlen += http_response_write(wk.w_wbuf + wk.w_wlen, &r);
+	if (answer_write(&wk.w_env, an, wk.w_draining, c->c_addr,
+	    c->c_addrlen, now_sec()))
+		c->c_end = an->an_error ? CE_LINGER : CE_CLOSE;
 	/* The padding follows from the shared buffer of spaces: a client
 	 * that reads slowly never makes the worker copy it. */
-	if (status == 200 && !head)
-		c->c_pad_left = r.rsp_padding;
-	if (!keep)
-		c->c_closing = 1;
-}
-
-static size_t
-greeting_size(const struct conn *c, int status)
-{
-	struct http_response	 r;
-
-	memset(&r, 0, sizeof(r));
-	r.rsp_status = status;
-	r.rsp_addr_len = c->c_addrlen;
-	r.rsp_padding = wk.w_cf->cf_body_padding;
-	return http_body_size(&r);
+	c->c_pad_left = answer_padding_sent(an);
 }
 
 /*
- * Parses and answers what buf holds; keeps what is left in c_in.  Stops
- * early when the write buffer is full (c_more), a response is delayed,
- * or the connection is to be closed.
+ * Parses and answers the requests in buf[0..len), and returns why it
+ * stopped; *off is what it consumed.  *answered counts the requests
+ * completed.
  */
-static void
-process(struct conn *c, char *buf, size_t len)
+static enum process_result
+process(struct conn *c, const char *buf, size_t len, size_t *off,
+    unsigned *answered)
 {
-	const struct hd_config	*cf = wk.w_cf;
 	struct http_request	 req;
-	size_t			 off = 0, used;
-	int			 rc, keep, head;
+	struct answer		 an;
+	size_t			 used;
+	int			 rc;
 
-	c->c_more = 0;
-	while (off < len && !c->c_closing && !c->c_delayed) {
+	*off = 0;
+	for (;;) {
 		/* Padding goes out after the buffer: one padded response
 		 * per flush. */
-		if (wk.w_wlen > WRITE_BATCH || c->c_pad_left > 0) {
-			c->c_more = 1;
-			break;
-		}
-		rc = http_stream_next(&c->c_stream, buf + off, len - off,
-		    &wk.w_limits, &req, &used);
-		off += used;
+		if (answer_batch_full(&wk.w_env) || c->c_pad_left > 0)
+			return PR_FLUSH;
+		if (*off == len)
+			return PR_NEED_MORE;
+		rc = http_stream_next(&c->c_stream, buf + *off, len - *off,
+		    &wk.w_env.ae_limits, &req, &used);
+		*off += used;
 		if (rc == HTTP_NEED_MORE)
-			break;
-		if (rc == HTTP_ERROR) {
-			if (access_enabled())
-				access_log(c->c_addr, &req, req.req_status, 0,
-				    (int64_t)ev_now(wk.w_loop));
-			respond(c, req.req_status,
-			    req.req_method == HTTP_HEAD, 0, 1);
-			c->c_linger = 1;
-			break;
+			return PR_NEED_MORE;
+		answer_decide(&wk.w_env, rc, &req, c->c_addr, c->c_addrlen,
+		    now_sec(), &an);
+		if (rc == HTTP_DONE) {
+			c->c_requests++;
+			(*answered)++;
 		}
-		c->c_requests++;
-		c->c_answered = 1;
-		keep = req.req_keepalive && cf->cf_keepalive_timeout > 0 &&
-		    !wk.w_draining;
-		head = req.req_method == HTTP_HEAD;
-		if (access_enabled())
-			access_log(c->c_addr, &req, req.req_status,
-			    head ? 0 : greeting_size(c, req.req_status),
-			    (int64_t)ev_now(wk.w_loop));
-		if (cf->cf_delay > 0) {
-			c->c_delayed = 1;
-			c->c_pend_status = (uint16_t)req.req_status;
-			c->c_pend_head = head;
-			c->c_pend_keep = keep;
-			c->c_pend_minor = req.req_minor;
-			tq_add(&wk.w_delay_q, &c->c_node);
-			break;
+		if (an.an_delay > 0) {
+			c->c_pending = an;
+			tq_add_in(&wk.w_queue[CS_DELAYED], &c->c_node,
+			    an.an_delay / 1000.);
+			c->c_state = CS_DELAYED;
+			return PR_DELAYED;
 		}
-		respond(c, req.req_status, head, keep, req.req_minor);
+		respond(c, &an);
+		if (c->c_end != CE_OPEN)
+			return PR_CLOSE;
 	}
+}
 
-	free(c->c_in);
-	c->c_in = NULL;
-	c->c_inlen = 0;
-	if (off < len && c->c_closing)
-		c->c_linger = 1;
-	else if (off < len) {
-		if ((c->c_in = malloc(len - off)) == NULL) {
-			log_warn("malloc() failed");
-			c->c_closing = 1;
-			c->c_more = 0;
-			return;
-		}
-		memcpy(c->c_in, buf + off, len - off);
-		c->c_inlen = len - off;
+/*
+ * Keeps buf[off..len) as the connection's unprocessed input.  A buffer
+ * the connection already owns is reused in place.
+ */
+static int
+keep_input(struct conn *c, const char *buf, size_t len, size_t off)
+{
+	size_t	 n = len - off;
+
+	if (buf == c->c_in) {
+		if (n == 0) {
+			free(c->c_in);
+			c->c_in = NULL;
+			c->c_incap = 0;
+		} else if (off > 0)
+			memmove(c->c_in, c->c_in + off, n);
+		c->c_inlen = n;
+		return 0;
 	}
+	/* buf is the worker's read buffer: the connection held nothing. */
+	if (n > 0) {
+		if ((c->c_in = malloc(n)) == NULL) {
+			log_warn("malloc() failed");
+			return -1;
+		}
+		memcpy(c->c_in, buf + off, n);
+		c->c_incap = n;
+	}
+	c->c_inlen = n;
+	return 0;
+}
+
+/* Appends what was read to an incomplete request the connection holds;
+ * the buffer doubles, so a trickled head costs linear copying. */
+static int
+append_input(struct conn *c, const char *buf, size_t n)
+{
+	size_t	 cap = c->c_incap;
+	char	*p;
+
+	if (c->c_inlen + n > cap) {
+		while (cap < c->c_inlen + n)
+			cap = cap < 256 ? 256 : cap * 2;
+		if (cap > wk.w_env.ae_rcap)
+			cap = wk.w_env.ae_rcap;
+		if ((p = realloc(c->c_in, cap)) == NULL) {
+			log_warn("realloc() failed");
+			return -1;
+		}
+		c->c_in = p;
+		c->c_incap = cap;
+	}
+	memcpy(c->c_in + c->c_inlen, buf, n);
+	c->c_inlen += n;
+	return 0;
 }
 
 /* Sends the worker's write buffer, and the padding of its last response;
@@ -244,20 +264,21 @@ process(struct conn *c, char *buf, size_t len)
 static int
 flush(struct conn *c)
 {
-	struct iovec	 iov[2];
-	struct msghdr	 msg;
-	ssize_t		 n;
-	size_t		 len = wk.w_wlen;
+	struct answer_env	*ae = &wk.w_env;
+	struct iovec		 iov[2];
+	struct msghdr		 msg;
+	ssize_t			 n;
+	size_t			 len = ae->ae_wlen;
 
-	wk.w_wlen = 0;
+	ae->ae_wlen = 0;
 	if (len == 0)
 		return 0;
 	if (c->c_pad_left == 0)
-		n = send(c->c_fd, wk.w_wbuf, len, MSG_NOSIGNAL);
+		n = send(c->c_fd, ae->ae_wbuf, len, MSG_NOSIGNAL);
 	else {
-		iov[0].iov_base = wk.w_wbuf;
+		iov[0].iov_base = ae->ae_wbuf;
 		iov[0].iov_len = len;
-		iov[1].iov_base = wk.w_spaces;
+		iov[1].iov_base = ae->ae_spaces;
 		iov[1].iov_len = c->c_pad_left < HTTP_PAD_CHUNK ?
 		    c->c_pad_left : HTTP_PAD_CHUNK;
 		memset(&msg, 0, sizeof(msg));
@@ -278,21 +299,30 @@ flush(struct conn *c)
 		log_warn("malloc() failed");
 		return -1;
 	}
-	memcpy(c->c_out, wk.w_wbuf + n, len - (size_t)n);
+	memcpy(c->c_out, ae->ae_wbuf + n, len - (size_t)n);
 	c->c_outlen = len - (size_t)n;
 	c->c_outoff = 0;
 	return 0;
 }
 
-/* Returns 1 when all is sent, 0 when the socket is full, -1 on error. */
+/* Sends what the connection holds.  Returns 1 when all is sent, 0 when
+ * the socket is full, -1 on error.  Progress restarts the send timeout. */
 static int
 send_pending(struct conn *c)
 {
 	ssize_t	 n;
+	size_t	 chunk;
 
-	while (c->c_outoff < c->c_outlen) {
-		n = send(c->c_fd, c->c_out + c->c_outoff,
-		    c->c_outlen - c->c_outoff, MSG_NOSIGNAL);
+	while (c->c_outoff < c->c_outlen || c->c_pad_left > 0) {
+		if (c->c_outoff < c->c_outlen)
+			n = send(c->c_fd, c->c_out + c->c_outoff,
+			    c->c_outlen - c->c_outoff, MSG_NOSIGNAL);
+		else {
+			chunk = c->c_pad_left < HTTP_PAD_CHUNK ?
+			    c->c_pad_left : HTTP_PAD_CHUNK;
+			n = send(c->c_fd, wk.w_env.ae_spaces, chunk,
+			    MSG_NOSIGNAL);
+		}
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -300,24 +330,17 @@ send_pending(struct conn *c)
 				return 0;
 			return -1;
 		}
-		c->c_outoff += (size_t)n;
-		tq_add(&wk.w_send_q, &c->c_node);	/* progress */
-	}
-	free(c->c_out);
-	c->c_out = NULL;
-	c->c_outlen = c->c_outoff = 0;
-	while (c->c_pad_left > 0) {
-		n = send(c->c_fd, wk.w_spaces, c->c_pad_left < HTTP_PAD_CHUNK ?
-		    c->c_pad_left : HTTP_PAD_CHUNK, MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -1;
-		}
-		c->c_pad_left -= (size_t)n;
-		tq_add(&wk.w_send_q, &c->c_node);	/* progress */
+		if (c->c_outoff < c->c_outlen) {
+			c->c_outoff += (size_t)n;
+			if (c->c_outoff == c->c_outlen) {
+				free(c->c_out);
+				c->c_out = NULL;
+				c->c_outlen = c->c_outoff = 0;
+			}
+		} else
+			c->c_pad_left -= (size_t)n;
+		if (c->c_state == CS_WRITING)
+			conn_enter(c, CS_WRITING);
 	}
 	return 1;
 }
@@ -332,16 +355,6 @@ watch(struct conn *c, int events)
 		return;
 	ev_io_set(&c->c_io, c->c_fd, events);
 	ev_io_start(wk.w_loop, &c->c_io);
-}
-
-/* Copies input held by the connection to the front of the read buffer;
- * process() replaces it with what remains. */
-static size_t
-take_input(struct conn *c)
-{
-	if (c->c_inlen > 0)
-		memcpy(wk.w_rbuf, c->c_in, c->c_inlen);
-	return c->c_inlen;
 }
 
 /*
@@ -373,70 +386,102 @@ linger_start(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	c->c_lingering = 1;
-	tq_add(&wk.w_linger_q, &c->c_node);
+	conn_enter(c, CS_LINGERING);
 	watch(c, EV_READ);
 	linger_read(c);
 }
 
+/* Answers what the connection holds: input kept by an earlier run. */
+static enum process_result
+process_held(struct conn *c, unsigned *answered)
+{
+	enum process_result	 pr;
+	size_t			 off;
+
+	pr = process(c, c->c_in, c->c_inlen, &off, answered);
+	(void)keep_input(c, c->c_in, c->c_inlen, off);	/* in place */
+	return pr;
+}
+
+/* Reads once and answers; returns -1 when the connection is to close
+ * without more output, 0 when the socket had nothing, 1 otherwise. */
+static int
+read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
+{
+	struct answer_env	*ae = &wk.w_env;
+	size_t			 off, room = ae->ae_rcap - c->c_inlen;
+	ssize_t			 n;
+
+	n = recv(c->c_fd, ae->ae_rbuf, room, 0);
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		if (errno != ECONNRESET)
+			log_debug("recv() failed: %s", strerror(errno));
+		return -1;
+	}
+	if (n == 0)
+		return -1;	/* incomplete request: no response */
+	if (c->c_inlen > 0) {
+		if (append_input(c, ae->ae_rbuf, (size_t)n) == -1)
+			return -1;
+		*pr = process_held(c, answered);
+		return 1;
+	}
+	/* The common case: whole requests straight from the read buffer. */
+	*pr = process(c, ae->ae_rbuf, (size_t)n, &off, answered);
+	if (keep_input(c, ae->ae_rbuf, (size_t)n, off) == -1)
+		return -1;
+	return 1;
+}
+
 /*
  * Drives a connection as far as it can go without blocking: sends what is
- * pending, answers buffered requests, then reads once when asked to.
+ * pending, answers held requests, then reads once when asked to.
+ * `answered` counts requests completed before this call (a delayed one).
  */
 static void
-conn_run(struct conn *c, int readable)
+conn_run(struct conn *c, int readable, int answered_before)
 {
-	size_t	 len;
-	ssize_t	 n;
-	int	 rc;
+	enum process_result	 pr = PR_FLUSH;	/* held input: try it */
+	unsigned		 answered = (unsigned)answered_before;
+	int			 rc;
 
 	for (;;) {
 		if (c->c_out != NULL || c->c_pad_left > 0) {
 			if ((rc = send_pending(c)) == -1)
 				goto close;
 			if (rc == 0) {
-				if (c->c_node.tn_queue != &wk.w_send_q)
-					tq_add(&wk.w_send_q, &c->c_node);
+				if (c->c_state != CS_WRITING)
+					conn_enter(c, CS_WRITING);
 				watch(c, EV_WRITE);
 				return;
 			}
 		}
-		if (c->c_delayed) {
+		if (c->c_state == CS_DELAYED) {
 			watch(c, 0);
 			return;
 		}
-		if (c->c_more) {
-			len = take_input(c);
-			process(c, wk.w_rbuf, len);
+		if (c->c_end == CE_LINGER || (c->c_end == CE_CLOSE &&
+		    c->c_inlen > 0)) {
+			linger_start(c);
+			return;
+		}
+		if (c->c_end == CE_CLOSE)
+			goto close;
+		if (pr == PR_FLUSH && c->c_inlen > 0) {
+			pr = process_held(c, &answered);
 			if (flush(c) == -1)
 				goto close;
 			continue;
 		}
-		if (c->c_closing) {
-			if (c->c_linger) {
-				linger_start(c);
-				return;
-			}
-			goto close;
-		}
 		if (!readable)
 			break;
 		readable = 0;
-
-		len = take_input(c);
-		n = recv(c->c_fd, wk.w_rbuf + len, wk.w_rcap - len, 0);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EINTR)
-				break;
-			if (errno != ECONNRESET)
-				log_debug("read() failed: %s", strerror(errno));
+		if ((rc = read_and_process(c, &pr, &answered)) == -1)
 			goto close;
-		}
-		if (n == 0)
-			goto close;	/* incomplete request: no response */
-		/* A request that arrives whole never joins the header
-		 * queue; one left incomplete joins it below. */
-		process(c, wk.w_rbuf, len + (size_t)n);
+		if (rc == 0)
+			break;
 		if (flush(c) == -1)
 			goto close;
 	}
@@ -444,19 +489,19 @@ conn_run(struct conn *c, int readable)
 	/*
 	 * header_timeout runs from the start of each request, and
 	 * keepalive_timeout from the end of the last response: a completed
-	 * request restarts whichever applies now.
+	 * request restarts whichever applies now.  A request that arrives
+	 * whole never waits in the header queue.
 	 */
 	watch(c, EV_READ);
 	if (c->c_inlen > 0 || http_stream_busy(&c->c_stream)) {
-		if (c->c_node.tn_queue != &wk.w_header_q || c->c_answered)
-			tq_add(&wk.w_header_q, &c->c_node);
+		if (c->c_state != CS_READING || answered > 0)
+			conn_enter(c, CS_READING);
 	} else if (c->c_requests > 0 &&
-	    (c->c_node.tn_queue != &wk.w_idle_q || c->c_answered)) {
+	    (c->c_state != CS_IDLE || answered > 0)) {
 		if (wk.w_draining)
 			goto close;
-		tq_add(&wk.w_idle_q, &c->c_node);
+		conn_enter(c, CS_IDLE);
 	}
-	c->c_answered = 0;
 	return;
 close:
 	conn_close(c);
@@ -468,10 +513,10 @@ conn_cb(struct ev_loop *loop, ev_io *io, int revents)
 	struct conn	*c = io->data;
 
 	(void)loop;
-	if (c->c_lingering)
+	if (c->c_state == CS_LINGERING)
 		linger_read(c);
 	else
-		conn_run(c, revents & EV_READ);
+		conn_run(c, revents & EV_READ, 0);
 }
 
 static void
@@ -487,19 +532,18 @@ expire_delay(struct tq_node *n, void *arg)
 	struct conn	*c = (struct conn *)n;
 
 	(void)arg;
-	c->c_delayed = 0;
-	respond(c, c->c_pend_status, c->c_pend_head,
-	    c->c_pend_keep && !wk.w_draining, c->c_pend_minor);
+	c->c_state = CS_READING;	/* until conn_run() says otherwise */
+	respond(c, &c->c_pending);
 	if (flush(c) == -1) {
 		conn_close(c);
 		return;
 	}
-	c->c_more = c->c_inlen > 0;
-	conn_run(c, 0);
+	/* Requests held behind the delayed one are answered there. */
+	conn_run(c, 0, 1);
 }
 
 static void
-conn_new(int fd, const struct sockaddr_storage *ss)
+conn_new(int fd, const struct sockaddr_storage *ss, const struct listener *li)
 {
 	struct conn	*c;
 
@@ -513,30 +557,32 @@ conn_new(int fd, const struct sockaddr_storage *ss)
 	}
 	memset(c, 0, sizeof(*c));
 	c->c_fd = fd;
+	c->c_listener = li;
 	c->c_addrlen = (uint8_t)peer_text(ss, c->c_addr, sizeof(c->c_addr));
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
 	wk.w_nconns++;
-	tq_add(&wk.w_header_q, &c->c_node);
+	conn_enter(c, CS_READING);
 	/* The request usually arrives with the connection. */
-	conn_run(c, 1);
+	conn_run(c, 1, 0);
 }
 
 static void
-accept_stop(void)
+accept_stop(enum accept_state why)
 {
 	unsigned	 i;
 
+	wk.w_accept_state = why;
 	for (i = 0; i < wk.w_nlisten; i++)
 		ev_io_stop(wk.w_loop, &wk.w_accept[i]);
 }
 
 static void
-accept_resume(void)
+accept_start(void)
 {
 	unsigned	 i;
 
-	wk.w_accept_paused = 0;
+	wk.w_accept_state = AS_ACCEPTING;
 	for (i = 0; i < wk.w_nlisten; i++)
 		ev_io_start(wk.w_loop, &wk.w_accept[i]);
 }
@@ -548,14 +594,15 @@ accept_timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)t;
 	(void)revents;
 	if (wk.w_nconns < wk.w_cf->cf_max_connections)
-		accept_resume();
+		accept_start();
 	else
-		wk.w_accept_paused = 1;
+		wk.w_accept_state = AS_FULL;
 }
 
 static void
 accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
+	const struct hd_socket	*so = io->data;
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	int			 fd;
@@ -565,76 +612,65 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 		if (wk.w_nconns >= wk.w_cf->cf_max_connections) {
 			/* Resumed by conn_close(); the rest wait in the
 			 * listen queue. */
-			accept_stop();
-			wk.w_accept_paused = 1;
+			accept_stop(AS_FULL);
 			return;
 		}
 		len = sizeof(ss);
-		fd = accept4(io->fd, (struct sockaddr *)&ss, &len,
+		fd = accept4(so->so_fd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			switch (errno) {
-			case EAGAIN:
-				return;
-			case EINTR:
-			case ECONNABORTED:
-			case EPROTO:
+			switch (listen_accept_error(errno,
+			    &wk.w_accept_failing)) {
+			case HD_ACCEPT_RETRY:
 				continue;
-			case EMFILE:
-			case ENFILE:
-			case ENOBUFS:
-			case ENOMEM:
-				/* Level-triggered accept would spin: wait. */
-				if (!wk.w_accept_failing)
-					log_warn("accept4() failed, pausing "
-					    "accept");
-				wk.w_accept_failing = 1;
-				accept_stop();
-				wk.w_accept_paused = 2;
-				ev_timer_set(&wk.w_accept_timer, ACCEPT_PAUSE,
-				    0.);
-				ev_timer_start(loop, &wk.w_accept_timer);
+			case HD_ACCEPT_DONE:
 				return;
-			default:
-				log_warn("accept4() failed");
+			case HD_ACCEPT_PAUSE:
+				/* Level-triggered accept would spin: wait. */
+				accept_stop(AS_FAILING);
+				ev_timer_set(&wk.w_accept_timer,
+				    HD_ACCEPT_PAUSE_TIME, 0.);
+				ev_timer_start(loop, &wk.w_accept_timer);
 				return;
 			}
 		}
-		if (wk.w_accept_failing) {
-			log_info("accept4() succeeds again");
-			wk.w_accept_failing = 0;
-		}
-		conn_new(fd, &ss);
+		listen_accept_ok(&wk.w_accept_failing);
+		conn_new(fd, &ss, so->so_listener);
 	}
+}
+
+static void
+drain_begin(struct ev_loop *loop)
+{
+	unsigned	 i;
+
+	log_debug("draining %u connections", wk.w_nconns);
+	wk.w_draining = 1;
+	accept_stop(AS_STOPPED);
+	ev_timer_stop(loop, &wk.w_accept_timer);
+	for (i = 0; i < wk.w_nlisten; i++)
+		close(wk.w_accept[i].fd);
+	if (wk.w_nconns == 0) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	/*
+	 * A busy keep-alive client is idle only between a response and its
+	 * next request: closing at once would race with that request.  Idle
+	 * connections get a moment to send one (answered with Connection:
+	 * close), then are closed.
+	 */
+	tq_shorten(&wk.w_queue[CS_IDLE], ANSWER_DRAIN_GRACE);
 }
 
 static void
 sig_cb(struct ev_loop *loop, ev_signal *s, int revents)
 {
-	unsigned	 i;
-
 	(void)revents;
 	switch (s->signum) {
 	case SIGTERM:
-		if (wk.w_draining)
-			return;
-		log_debug("draining %u connections", wk.w_nconns);
-		wk.w_draining = 1;
-		accept_stop();
-		ev_timer_stop(loop, &wk.w_accept_timer);
-		for (i = 0; i < wk.w_nlisten; i++)
-			close(wk.w_accept[i].fd);
-		if (wk.w_nconns == 0) {
-			ev_break(loop, EVBREAK_ALL);
-			return;
-		}
-		/*
-		 * A busy keep-alive client is idle only between a response
-		 * and its next request: closing at once would race with
-		 * that request.  Idle connections get a moment to send one
-		 * (answered with Connection: close), then are closed.
-		 */
-		tq_shorten(&wk.w_idle_q, DRAIN_GRACE);
+		if (!wk.w_draining)
+			drain_begin(loop);
 		break;
 	case SIGQUIT:
 		_exit(0);
@@ -649,49 +685,48 @@ static void
 worker_init(const struct hd_worker_ctx *ctx)
 {
 	const struct hd_config	*cf = ctx->wc_config;
-	struct http_response	 r;
+	static const struct {
+		enum conn_state	 state;
+		tq_expire_cb	 expire;
+	} queues[] = {
+		{ CS_READING, expire_close },
+		{ CS_DELAYED, expire_delay },
+		{ CS_WRITING, expire_close },
+		{ CS_IDLE, expire_close },
+		{ CS_LINGERING, expire_close },
+	};
+	ev_tstamp		 timeout[CS_NSTATES];
 	sigset_t		 mask;
 	unsigned		 i;
 
 	wk.w_cf = cf;
-	wk.w_limits.lim_max_header = cf->cf_max_header_size;
-	wk.w_limits.lim_max_fields = HTTP_MAX_FIELDS;
-	wk.w_rcap = cf->cf_max_header_size + READ_ROOM;
-
-	memset(&r, 0, sizeof(r));
-	r.rsp_status = 200;
-	r.rsp_conn = HTTP_CONN_KEEPALIVE;
-	r.rsp_addr_len = HTTP_ADDR_MAX;
-	r.rsp_padding = cf->cf_body_padding;
-	r.rsp_pad_later = 1;
-	/* WRITE_BATCH bytes, then one more of the largest response. */
-	wk.w_wcap = WRITE_BATCH + http_response_size(&r) + 512;
-	if ((wk.w_rbuf = malloc(wk.w_rcap)) == NULL ||
-	    (wk.w_wbuf = malloc(wk.w_wcap)) == NULL ||
-	    (wk.w_spaces = malloc(HTTP_PAD_CHUNK)) == NULL)
-		fatal("malloc() failed");
-	memset(wk.w_spaces, ' ', HTTP_PAD_CHUNK);
-
+	if (answer_env_init(&wk.w_env, cf) == -1)
+		exit(HD_EXIT_FAILURE);
 	if ((wk.w_loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("ev_default_loop() failed");
-	tq_init(&wk.w_header_q, wk.w_loop, cf->cf_header_timeout / 1000.,
-	    expire_close, NULL);
-	tq_init(&wk.w_idle_q, wk.w_loop, cf->cf_keepalive_timeout / 1000.,
-	    expire_close, NULL);
-	tq_init(&wk.w_send_q, wk.w_loop, cf->cf_header_timeout / 1000.,
-	    expire_close, NULL);
-	tq_init(&wk.w_delay_q, wk.w_loop, cf->cf_delay / 1000.,
-	    expire_delay, NULL);
-	tq_init(&wk.w_linger_q, wk.w_loop, LINGER_TIME, expire_close, NULL);
 
-	wk.w_nlisten = ctx->wc_nfds;
+	/* A client has header_timeout to send a head and to take each part
+	 * of a response. */
+	timeout[CS_READING] = cf->cf_header_timeout / 1000.;
+	timeout[CS_DELAYED] = cf->cf_delay / 1000.;
+	timeout[CS_WRITING] = cf->cf_header_timeout / 1000.;
+	timeout[CS_IDLE] = cf->cf_keepalive_timeout / 1000.;
+	timeout[CS_LINGERING] = ANSWER_LINGER_TIME;
+	for (i = 0; i < CS_NSTATES; i++)
+		tq_init(&wk.w_queue[queues[i].state], wk.w_loop,
+		    timeout[queues[i].state], queues[i].expire, NULL);
+
+	wk.w_nlisten = ctx->wc_nsocks;
 	if ((wk.w_accept = calloc(wk.w_nlisten, sizeof(ev_io))) == NULL)
 		fatal("calloc() failed");
 	for (i = 0; i < wk.w_nlisten; i++) {
-		ev_io_init(&wk.w_accept[i], accept_cb, ctx->wc_fds[i], EV_READ);
-		ev_io_start(wk.w_loop, &wk.w_accept[i]);
+		ev_io_init(&wk.w_accept[i], accept_cb, ctx->wc_socks[i].so_fd,
+		    EV_READ);
+		wk.w_accept[i].data = (void *)&ctx->wc_socks[i];
 	}
-	ev_timer_init(&wk.w_accept_timer, accept_timer_cb, ACCEPT_PAUSE, 0.);
+	accept_start();
+	ev_timer_init(&wk.w_accept_timer, accept_timer_cb,
+	    HD_ACCEPT_PAUSE_TIME, 0.);
 
 	ev_signal_init(&wk.w_sigterm, sig_cb, SIGTERM);
 	ev_signal_init(&wk.w_sigquit, sig_cb, SIGQUIT);
@@ -710,7 +745,7 @@ worker_main(const struct hd_worker_ctx *ctx)
 {
 	worker_init(ctx);
 	log_info("worker %d serving (generation %u, async, %u listeners)",
-	    ctx->wc_slot, ctx->wc_generation, ctx->wc_nfds);
+	    ctx->wc_slot, ctx->wc_generation, ctx->wc_nsocks);
 	ev_run(wk.w_loop, 0);
 	log_debug("worker %d exiting", ctx->wc_slot);
 	exit(0);

@@ -20,8 +20,8 @@
  * framing, the absolute offsets of the views and where each request ends.
  * Both are run with the server's default limits (8192 bytes, 100 fields)
  * and with tight ones (256 bytes, the configurable minimum, and 8 fields),
- * which short inputs can overflow.  Each answer is also built with the
- * response functions (src/response.c) and checked against its size.
+ * which short inputs can overflow.  Each answer is also built through the
+ * workers' answer path (src/answer.c) and its bytes checked.
  *
  * A violated invariant prints what failed and aborts.  The file builds as
  * a libFuzzer target (clang -fsanitize=fuzzer) or, linked with replay.c,
@@ -33,7 +33,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hellod.h"
 #include "http.h"
+#include "answer.h"
 #include "fuzz.h"
 
 #define CHECK(cond)	do {						\
@@ -53,8 +55,10 @@ check_failed(const char *what, int line)
 	abort();
 }
 
-static const struct http_limits lim_default = { 8192, HTTP_MAX_FIELDS };
-static const struct http_limits lim_tight = { 256, 8 };
+static const struct http_limits lim_default = {
+	.lim_max_header = 8192, .lim_max_fields = HTTP_MAX_FIELDS };
+static const struct http_limits lim_tight = {
+	.lim_max_header = 256, .lim_max_fields = 8 };
 
 /* One DONE or ERROR result, positions relative to the whole input. */
 struct event {
@@ -418,7 +422,11 @@ compare(const struct trace *a, const struct trace *b, const char *what)
 	}
 }
 
-/* Builds the answer to each result and checks it against its size. */
+/*
+ * Answers each result through the workers' answer path (src/answer.c)
+ * and checks the bytes: status line, Content-Length, the Connection field
+ * and the body (the padding is announced, and sent apart by the workers).
+ */
 static void
 check_responses(const struct trace *t, unsigned padding)
 {
@@ -426,48 +434,56 @@ check_responses(const struct trace *t, unsigned padding)
 		"127.0.0.1", "::1", "255.255.255.255",
 		"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
 	};
-	const char		*date = "Thu, 01 Jan 1970 00:00:00 GMT";
-	const struct event	*ev;
-	struct http_response	 r;
-	char			*out, want[64];
-	size_t			 i, size, body, n, wlen;
+	static struct hd_config		 cf;
+	static struct answer_env	 ae;
+	static int			 ready;
+	const struct event		*ev;
+	struct http_request		 req;
+	struct answer			 an;
+	const char			*addr, *out, *end;
+	char				 want[64];
+	size_t				 i, size, body, wlen;
+	int				 closes;
 
+	if (!ready) {
+		config_defaults(&cf);
+		cf.cf_body_padding = 255;	/* sizes the buffers */
+		CHECK(answer_env_init(&ae, &cf) == 0);
+		ready = 1;
+	}
+	cf.cf_body_padding = padding;
 	for (i = 0; i < t->t_n; i++) {
 		ev = &t->t_ev[i];
-		memset(&r, 0, sizeof(r));
-		r.rsp_status = ev->ev_status;
-		r.rsp_head = ev->ev_rc == HTTP_DONE &&
-		    ev->ev_method == HTTP_HEAD;
-		if (ev->ev_rc == HTTP_ERROR || !ev->ev_keepalive)
-			r.rsp_conn = HTTP_CONN_CLOSE;
-		else
-			r.rsp_conn = ev->ev_minor == 0 ? HTTP_CONN_KEEPALIVE :
-			    HTTP_CONN_DEFAULT;
-		r.rsp_date = date;
-		r.rsp_addr = addrs[i % (sizeof(addrs) / sizeof(addrs[0]))];
-		r.rsp_addr_len = strlen(r.rsp_addr);
-		r.rsp_padding = ev->ev_status == 200 ? padding : 0;
-
-		size = http_response_size(&r);
-		body = http_body_size(&r);
-		CHECK((out = malloc(size)) != NULL);
-		n = http_response_write(out, &r);
-		CHECK(n == size);
+		memset(&req, 0, sizeof(req));
+		req.req_status = ev->ev_status;
+		req.req_method = (enum http_method)ev->ev_method;
+		req.req_minor = ev->ev_minor;
+		req.req_keepalive = ev->ev_keepalive;
+		addr = addrs[i % (sizeof(addrs) / sizeof(addrs[0]))];
+		answer_decide(&ae, ev->ev_rc, &req, addr, strlen(addr), 0, &an);
+		CHECK(an.an_status == ev->ev_status);
+		CHECK(an.an_error == (ev->ev_rc == HTTP_ERROR));
+		ae.ae_wlen = 0;
+		closes = answer_write(&ae, &an, 0, addr, strlen(addr), 0);
+		CHECK(closes == (ev->ev_rc == HTTP_ERROR || !ev->ev_keepalive));
+		out = ae.ae_wbuf;
+		size = ae.ae_wlen;
+		CHECK(size <= ae.ae_wcap);
+		end = memmem(out, size, "\r\n\r\n", 4);
+		CHECK(end != NULL);
+		body = size - (size_t)(end + 4 - out);
 		wlen = (size_t)snprintf(want, sizeof(want), "HTTP/1.1 %d ",
 		    ev->ev_status);
 		CHECK(size > wlen && memcmp(out, want, wlen) == 0);
 		wlen = (size_t)snprintf(want, sizeof(want),
-		    "\r\nContent-Length: %zu\r\n", body);
-		CHECK(memmem(out, size, want, wlen) != NULL);
-		if (r.rsp_head)
-			CHECK(size >= 4 &&
-			    memcmp(out + size - 4, "\r\n\r\n", 4) == 0);
-		else {
-			CHECK(size >= body + 4);
-			CHECK(memcmp(out + size - body - 4, "\r\n\r\n", 4) ==
-			    0);
-		}
-		free(out);
+		    "\r\nContent-Length: %zu\r\n", an.an_head ? 0 :
+		    body + answer_padding_sent(&an));
+		CHECK(an.an_head || memmem(out, size, want, wlen) != NULL);
+		CHECK(!an.an_head || body == 0);
+		CHECK((memmem(out, size, "\r\nConnection: close\r\n", 21) !=
+		    NULL) == closes);
+		CHECK(answer_padding_sent(&an) == (ev->ev_status == 200 &&
+		    !an.an_head ? padding : 0));
 	}
 }
 

@@ -142,9 +142,7 @@ class Hellod:
 
     def worker_pids(self):
         """Pids of the master's live children."""
-        path = "/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)
-        with open(path) as f:
-            return [int(p) for p in f.read().split()]
+        return child_pids(self.proc.pid)
 
     def __enter__(self):
         return self
@@ -266,6 +264,12 @@ def get(host="127.0.0.1", port=8080, path="/", timeout=5.0):
 
 def greeting(addr):
     return ("<html><body><h1>Hello %s</h1></body></html>" % addr).encode()
+
+
+def child_pids(pid):
+    """Pids of a process's live children."""
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(p) for p in f.read().split()]
 
 
 def answers(port, timeout=5.0, host="127.0.0.1"):
