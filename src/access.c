@@ -104,9 +104,15 @@ escape(char *out, const char *s, size_t len, int json)
 	return o;
 }
 
+/*
+ * client is the address the greeting names, peer the connection's TCP
+ * peer (a proxy, when one was believed).  The combined format keeps its
+ * fields, client first as nginx's realip does, and names a different
+ * peer in one more quoted field at the end.
+ */
 void
-access_log(const char *addr, const struct http_request *req, int status,
-    size_t bytes, int64_t now)
+access_log(const char *client, const char *peer,
+    const struct http_request *req, int status, size_t bytes, int64_t now)
 {
 	char		 line[3 * FIELD_MAX + 512], when[64];
 	char		 rl[FIELD_MAX], ref[FIELD_MAX], ua[FIELD_MAX];
@@ -125,17 +131,20 @@ access_log(const char *addr, const struct http_request *req, int status,
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\","
-		    "\"remote_addr\":\"%s\",\"request\":\"%.*s\","
+		    "\"client\":\"%s\",\"peer\":\"%s\",\"request\":\"%.*s\","
 		    "\"status\":%d,\"body_bytes_sent\":%zu,"
 		    "\"http_referer\":\"%.*s\",\"http_user_agent\":\"%.*s\"}\n",
-		    when, addr, (int)rln, rl, status, bytes, (int)refn, ref,
-		    (int)uan, ua);
+		    when, client, peer, (int)rln, rl, status, bytes, (int)refn,
+		    ref, (int)uan, ua);
 	} else {
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
 		n = snprintf(line, sizeof(line), "%s - - [%s] \"%.*s\" %d %zu "
-		    "\"%.*s\" \"%.*s\"\n", addr, when, (int)rln, rl, status,
-		    bytes, (int)refn, ref, (int)uan, ua);
+		    "\"%.*s\" \"%.*s\"%s%s%s\n", client, when, (int)rln, rl,
+		    status, bytes, (int)refn, ref, (int)uan, ua,
+		    strcmp(client, peer) != 0 ? " \"" : "",
+		    strcmp(client, peer) != 0 ? peer : "",
+		    strcmp(client, peer) != 0 ? "\"" : "");
 	}
 	if (n <= 0)
 		return;

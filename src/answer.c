@@ -8,14 +8,22 @@
 
 #include "hellod.h"
 #include "answer.h"
+#include "proxy.h"
 
 int
 answer_env_init(struct answer_env *ae, const struct hd_config *cf)
 {
+	const char	*fwd = client_header_field(cf->cf_forward_header);
+
 	memset(ae, 0, sizeof(*ae));
 	ae->ae_cf = cf;
 	ae->ae_limits.lim_max_header = cf->cf_max_header_size;
 	ae->ae_limits.lim_max_fields = HTTP_MAX_FIELDS;
+	/* The parser keeps the forwarded header only where it may count. */
+	if (fwd != NULL && cf->cf_trusted.ct_n > 0) {
+		ae->ae_limits.lim_forward = fwd;
+		ae->ae_limits.lim_forward_len = strlen(fwd);
+	}
 	ae->ae_rcap = cf->cf_max_header_size + ANSWER_READ_ROOM;
 	/* ANSWER_WRITE_BATCH bytes, then one more of the largest response. */
 	ae->ae_wcap = ANSWER_WRITE_BATCH + http_response_max(cf->cf_body_padding);
@@ -32,6 +40,56 @@ answer_env_init(struct answer_env *ae, const struct hd_config *cf)
 	return 0;
 }
 
+/* A connection's addresses, printed once: the greeting names ap_client
+ * unless a forwarded header names another. */
+void
+answer_peer_init(struct answer_peer *ap, const struct sockaddr_storage *ss)
+{
+	client_from_sockaddr(&ap->ap_peer, ss);
+	ap->ap_client = ap->ap_peer;
+	ap->ap_textlen = (uint8_t)client_text(&ap->ap_client, ap->ap_text,
+	    sizeof(ap->ap_text));
+}
+
+/*
+ * A valid PROXY header names the client unless it is LOCAL (or UNKNOWN,
+ * UNSPEC, UNIX: the socket's addresses stand).  With [proxy] trusted
+ * empty, a proxy_listen address is itself the statement of trust; with it
+ * set, a header from a peer outside it is parsed but not believed.
+ */
+void
+answer_peer_proxy(struct answer_env *ae, struct answer_peer *ap,
+    const struct proxy_header *ph)
+{
+	const struct client_trust	*trust = &ae->ae_cf->cf_trusted;
+
+	if (ae->ae_proxy_failing) {
+		log_info("PROXY headers are valid again");
+		ae->ae_proxy_failing = 0;
+	}
+	if (ph->ph_local ||
+	    (trust->ct_n > 0 && !client_trust_match(trust, &ap->ap_peer)))
+		return;
+	client_from_sockaddr(&ap->ap_client, &ph->ph_src);
+	ap->ap_textlen = (uint8_t)client_text(&ap->ap_client, ap->ap_text,
+	    sizeof(ap->ap_text));
+}
+
+/* A missing or malformed PROXY header: the connection is closed without
+ * an answer (no guessing), logged once per spell of such connections. */
+void
+answer_proxy_refused(struct answer_env *ae, const struct answer_peer *ap)
+{
+	char	 peer[HTTP_ADDR_MAX];
+
+	if (ae->ae_proxy_failing)
+		return;
+	ae->ae_proxy_failing = 1;
+	client_text(&ap->ap_peer, peer, sizeof(peer));
+	log_warnx("closing connections without a valid PROXY header "
+	    "(first from %s)", peer);
+}
+
 static const char *
 date_at(struct answer_env *ae, int64_t now)
 {
@@ -40,6 +98,46 @@ date_at(struct answer_env *ae, int64_t now)
 		ae->ae_date_sec = now;
 	}
 	return ae->ae_date;
+}
+
+/* The client the greeting names: text in buf, or the connection's. */
+static const char *
+client_of(const struct answer *an, const struct answer_peer *ap,
+    char buf[HTTP_ADDR_MAX], size_t *len)
+{
+	if (!an->an_forwarded) {
+		*len = ap->ap_textlen;
+		return ap->ap_text;
+	}
+	*len = client_text(&an->an_client, buf, HTTP_ADDR_MAX);
+	return buf;
+}
+
+/*
+ * nginx's realip with real_ip_recursive: when the connection's address is
+ * a trusted proxy, the configured header's elements are walked from the
+ * right while they name trusted proxies (client.c).
+ */
+static void
+forwarded_client(const struct hd_config *cf, const struct http_request *req,
+    const struct answer_peer *ap, struct answer *an)
+{
+	struct client_field	 f[HTTP_MAX_FORWARD];
+	struct client_addr	 a = ap->ap_client;
+	unsigned		 i;
+
+	if (req->req_nfwd == 0 || !client_trust_match(&cf->cf_trusted, &a))
+		return;
+	for (i = 0; i < req->req_nfwd; i++) {
+		f[i].cf_value = req->req_fwd[i];
+		f[i].cf_len = req->req_fwd_len[i];
+	}
+	client_walk(cf->cf_forward_header, &cf->cf_trusted, f, req->req_nfwd,
+	    &a);
+	if (memcmp(&a, &ap->ap_client, sizeof(a)) != 0) {
+		an->an_client = a;
+		an->an_forwarded = 1;
+	}
 }
 
 static void
@@ -64,10 +162,13 @@ response_of(struct answer_env *ae, const struct answer *an, enum http_conn conn,
  */
 void
 answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
-    const char *client, size_t clientlen, int64_t now, struct answer *an)
+    const struct answer_peer *ap, int64_t now, struct answer *an)
 {
 	const struct hd_config	*cf = ae->ae_cf;
 	struct http_response	 r;
+	char			 cbuf[HTTP_ADDR_MAX], pbuf[HTTP_ADDR_MAX];
+	const char		*client;
+	size_t			 clientlen;
 
 	memset(an, 0, sizeof(*an));
 	an->an_status = (uint16_t)req->req_status;
@@ -80,10 +181,13 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
 		an->an_delay = cf->cf_delay;
 		if (an->an_status == 200)
 			an->an_padding = cf->cf_body_padding;
+		forwarded_client(cf, req, ap, an);
 	}
 	if (access_enabled()) {
+		client = client_of(an, ap, cbuf, &clientlen);
 		response_of(ae, an, HTTP_CONN_CLOSE, client, clientlen, -1, &r);
-		access_log(client, req, an->an_status,
+		client_text(&ap->ap_peer, pbuf, sizeof(pbuf));
+		access_log(client, pbuf, req, an->an_status,
 		    an->an_head ? 0 : http_body_size(&r), now);
 	}
 }
@@ -96,16 +200,20 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
  */
 int
 answer_write(struct answer_env *ae, const struct answer *an, int draining,
-    const char *client, size_t clientlen, int64_t now)
+    const struct answer_peer *ap, int64_t now)
 {
 	struct http_response	 r;
 	enum http_conn		 conn;
+	char			 cbuf[HTTP_ADDR_MAX];
+	const char		*client;
+	size_t			 clientlen;
 
 	if (!an->an_keep || draining)
 		conn = HTTP_CONN_CLOSE;
 	else
 		conn = an->an_minor == 0 ? HTTP_CONN_KEEPALIVE :
 		    HTTP_CONN_DEFAULT;
+	client = client_of(an, ap, cbuf, &clientlen);
 	response_of(ae, an, conn, client, clientlen, now, &r);
 	ae->ae_wlen += http_response_write(ae->ae_wbuf + ae->ae_wlen, &r);
 	return conn == HTTP_CONN_CLOSE;

@@ -11,9 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client.h"
 #include "http.h"
 
 struct hd_config;
+struct proxy_header;
+struct sockaddr_storage;
 
 #define ANSWER_READ_ROOM	16384	/* read size beyond max_header_size */
 #define ANSWER_WRITE_BATCH	65536	/* flush pipelined responses past this */
@@ -35,10 +38,22 @@ struct answer_env {
 	char			*ae_spaces;	/* HTTP_PAD_CHUNK of padding */
 	char			 ae_date[HTTP_DATE_LEN + 1];
 	int64_t			 ae_date_sec;
+	int			 ae_proxy_failing;	/* logged once a spell */
+};
+
+/* Who a connection's requests come from. */
+struct answer_peer {
+	struct client_addr	 ap_peer;	/* the TCP peer */
+	struct client_addr	 ap_client;	/* the peer, or a believed
+						 * PROXY source */
+	uint8_t			 ap_textlen;
+	char			 ap_text[HTTP_ADDR_MAX];	/* ap_client */
 };
 
 /* A decided answer, until it is written. */
 struct answer {
+	struct client_addr	 an_client;	/* when an_forwarded */
+	uint8_t		 an_forwarded;	/* a forwarded header named it */
 	uint16_t	 an_status;
 	uint8_t		 an_head;	/* HEAD: no body */
 	uint8_t		 an_keep;	/* the request allows persistence */
@@ -49,10 +64,15 @@ struct answer {
 };
 
 int	 answer_env_init(struct answer_env *, const struct hd_config *);
+void	 answer_peer_init(struct answer_peer *,
+	    const struct sockaddr_storage *);
+void	 answer_peer_proxy(struct answer_env *, struct answer_peer *,
+	    const struct proxy_header *);
+void	 answer_proxy_refused(struct answer_env *, const struct answer_peer *);
 void	 answer_decide(struct answer_env *, int, const struct http_request *,
-	    const char *, size_t, int64_t, struct answer *);
+	    const struct answer_peer *, int64_t, struct answer *);
 int	 answer_write(struct answer_env *, const struct answer *, int,
-	    const char *, size_t, int64_t);
+	    const struct answer_peer *, int64_t);
 
 /* The padding that follows the buffered response from ae_spaces. */
 static inline size_t

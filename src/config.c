@@ -358,6 +358,21 @@ SETTER(set_body_padding)
 	    errlen);
 }
 
+SETTER(set_trusted)
+{
+	return client_trust_parse(v, &cf->cf_trusted, err, errlen);
+}
+
+SETTER(set_forward_header)
+{
+	if (client_header_parse(v, &cf->cf_forward_header) == -1) {
+		snprintf(err, errlen, "invalid header '%s' (none, "
+		    "x-forwarded-for, x-real-ip or forwarded)", v);
+		return -1;
+	}
+	return 0;
+}
+
 SETTER(set_error_log)
 {
 	if (*v == '\0') {
@@ -421,6 +436,7 @@ static const struct config_key {
 			    size_t);
 } keys[] = {
 	{ "server", "listen", NULL },
+	{ "server", "proxy_listen", NULL },
 	{ "server", "mode", set_mode },
 	{ "server", "workers", set_workers },
 	{ "server", "backlog", set_backlog },
@@ -438,6 +454,8 @@ static const struct config_key {
 	{ "log", "level", set_level },
 	{ "log", "access_log", set_access_log },
 	{ "log", "access_format", set_access_format },
+	{ "proxy", "trusted", set_trusted },
+	{ "proxy", "header", set_forward_header },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))

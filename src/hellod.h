@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client.h"
+
 #define HELLOD_NAME		"hellod"
 #define HD_MAX_LISTEN		16
 #define HD_MAX_WORKERS		256
@@ -78,6 +80,10 @@ struct hd_config {
 	int		 cf_log_level;
 	char		 cf_access_log[PATH_MAX];	/* "" = off */
 	enum hd_access_format cf_access_format;
+
+	/* [proxy] */
+	struct client_trust cf_trusted;		/* empty: nobody */
+	enum client_header cf_forward_header;
 
 	/* [status] */
 	struct hd_addr	 cf_status_listen[HD_MAX_LISTEN];
@@ -200,8 +206,8 @@ int	 access_open(const struct hd_config *);
 int	 access_reopen(void);
 void	 access_close(void);
 int	 access_enabled(void);
-void	 access_log(const char *, const struct http_request *, int, size_t,
-	    int64_t);
+void	 access_log(const char *, const char *, const struct http_request *,
+	    int, size_t, int64_t);
 
 /* worker.c (async) and sync.c */
 struct hd_worker_ctx {
@@ -215,8 +221,6 @@ struct hd_worker_ctx {
 void	 worker_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 void	 sync_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 
-/* listen.c, for both kinds of worker: the greeting's client address */
-size_t	 peer_text(const struct sockaddr_storage *, char *, size_t);
 
 /* master.c */
 int	 master_run(struct hd_config *, const struct hd_overrides *,

@@ -126,30 +126,6 @@ err:
 	return -1;
 }
 
-/* The client's address as the greeting prints it: inet_ntop(), with an
- * IPv4-mapped IPv6 address shown as the IPv4 address it maps. */
-size_t
-peer_text(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	const struct sockaddr_in	*sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)ss;
-	const char			*r = NULL;
-
-	if (ss->ss_family == AF_INET)
-		r = inet_ntop(AF_INET, &sin->sin_addr, buf, (socklen_t)len);
-	else if (ss->ss_family == AF_INET6) {
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-			r = inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12],
-			    buf, (socklen_t)len);
-		else
-			r = inet_ntop(AF_INET6, &sin6->sin6_addr, buf,
-			    (socklen_t)len);
-	}
-	if (r == NULL)
-		snprintf(buf, len, "unknown");
-	return strlen(buf);
-}
-
 /*
  * The accept-error policy of both workers.  ECONNABORTED and EPROTO are a
  * client that gave up while queued; running out of descriptors or memory

@@ -24,7 +24,7 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: %s [-fthv] [-c file] [-w n|auto] [-l addr:port]... "
-	    "[--sync]\n"
+	    "[--proxy-listen addr:port]... [--sync]\n"
 	    "  -c, --config FILE     configuration file (default %s)\n"
 	    "  -f, --foreground      stay in the foreground, log to stderr\n"
 	    "      --sync            one blocking worker, one connection at "
@@ -32,6 +32,9 @@ usage(FILE *fp)
 	    "  -w, --workers N|auto  number of async workers\n"
 	    "  -l, --listen ADDR     listen on ADDR:PORT or [ADDR]:PORT "
 	    "(repeatable)\n"
+	    "      --proxy-listen ADDR  listen for connections that begin "
+	    "with a\n"
+	    "                        PROXY protocol header (repeatable)\n"
 	    "  -t, --test-config     check the configuration and exit\n"
 	    "  -v, --version         print the version and exit\n"
 	    "  -h, --help            print this help and exit\n",
@@ -47,6 +50,7 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 		{ "sync",	 no_argument,	    NULL, 's' },
 		{ "workers",	 required_argument, NULL, 'w' },
 		{ "listen",	 required_argument, NULL, 'l' },
+		{ "proxy-listen", required_argument, NULL, 'p' },
 		{ "test-config", no_argument,	    NULL, 't' },
 		{ "version",	 no_argument,	    NULL, 'v' },
 		{ "help",	 no_argument,	    NULL, 'h' },
@@ -76,6 +80,15 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 				return -1;
 			}
 			ov->ov_listen[ov->ov_nlisten++] = optarg;
+			break;
+		case 'p':
+			if (ov->ov_nproxy_listen == HD_MAX_LISTEN) {
+				fprintf(stderr, "%s: --proxy-listen: more than "
+				    "%d addresses\n", HELLOD_NAME,
+				    HD_MAX_LISTEN);
+				return -1;
+			}
+			ov->ov_proxy_listen[ov->ov_nproxy_listen++] = optarg;
 			break;
 		case 't':
 			*test = 1;

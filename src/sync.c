@@ -25,6 +25,7 @@
 
 #include "hellod.h"
 #include "answer.h"
+#include "proxy.h"
 
 static volatile sig_atomic_t	 sync_stop;
 static volatile sig_atomic_t	 sync_reopen;
@@ -185,8 +186,8 @@ linger_close(struct sync_state *ss, int fd)
  */
 static ssize_t
 answer_all(struct sync_state *ss, int fd, struct http_stream *st,
-    const char *buf, size_t len, const char *addr, size_t addrlen,
-    int *linger, int *answered)
+    const char *buf, size_t len, const struct answer_peer *who, int *linger,
+    int *answered)
 {
 	struct answer_env	*ae = &ss->ss_env;
 	struct http_request	 req;
@@ -202,8 +203,7 @@ answer_all(struct sync_state *ss, int fd, struct http_stream *st,
 		if (rc == HTTP_NEED_MORE)
 			break;
 		*answered = 1;
-		answer_decide(ae, rc, &req, addr, addrlen, (int64_t)time(NULL),
-		    &an);
+		answer_decide(ae, rc, &req, who, (int64_t)time(NULL), &an);
 		if (an.an_delay > 0) {
 			/* What is buffered goes out before the wait. */
 			if (flush(ss, fd, 0) == -1)
@@ -212,7 +212,7 @@ answer_all(struct sync_state *ss, int fd, struct http_stream *st,
 		}
 		/* Decided last: a stop may have arrived meanwhile. */
 		signals_deliver(ss);
-		close_after = answer_write(ae, &an, sync_stop, addr, addrlen,
+		close_after = answer_write(ae, &an, sync_stop, who,
 		    (int64_t)time(NULL));
 		if (answer_padding_sent(&an) > 0 &&
 		    flush(ss, fd, answer_padding_sent(&an)) == -1)
@@ -227,26 +227,76 @@ answer_all(struct sync_state *ss, int fd, struct http_stream *st,
 	return close_after ? -1 : (ssize_t)off;
 }
 
+/*
+ * Reads until the PROXY header at the start of the connection is whole,
+ * within the head's deadline.  Returns the bytes read past it (left at
+ * the front of the read buffer), or -1 to close without an answer.
+ */
+static ssize_t
+read_proxy(struct sync_state *ss, int fd, struct answer_peer *who,
+    struct http_stream *st, double deadline)
+{
+	struct answer_env	*ae = &ss->ss_env;
+	struct proxy_header	 ph;
+	struct pollfd		 pfd;
+	size_t			 len = 0;
+	double			 left;
+	ssize_t			 n;
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if ((left = deadline - now_mono()) <= 0 || sync_stop)
+			return -1;
+		if (wait_readable(ss, &pfd, 1, left) <= 0)
+			continue;
+		n = recv(fd, ae->ae_rbuf + len, ae->ae_rcap - len, 0);
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+		switch (proxy_parse(ae->ae_rbuf, len, &ph)) {
+		case PROXY_NEED_MORE:
+			continue;
+		case PROXY_ERROR:
+			answer_proxy_refused(ae, who);
+			return -1;
+		}
+		answer_peer_proxy(ae, who, &ph);
+		st->st_skip = ph.ph_skip;
+		memmove(ae->ae_rbuf, ae->ae_rbuf + ph.ph_consumed,
+		    len - ph.ph_consumed);
+		return (ssize_t)(len - ph.ph_consumed);
+	}
+}
+
 static void
-serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
+serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
+    const struct listener *li)
 {
 	const struct hd_config	*cf = ss->ss_cf;
 	struct answer_env	*ae = &ss->ss_env;
 	struct http_stream	 st;
+	struct answer_peer	 who;
 	struct pollfd		 pfd;
-	char			 addr[HTTP_ADDR_MAX];
-	size_t			 len = 0, addrlen;
+	size_t			 len = 0;
 	double			 deadline, left;
 	ssize_t			 n;
 	int			 linger = 0, answered;
 
-	addrlen = peer_text(peer, addr, sizeof(addr));
+	answer_peer_init(&who, peer);
 	http_stream_init(&st);
 	pfd.fd = fd;
 	pfd.events = POLLIN;
 	deadline = now_mono() + cf->cf_header_timeout / 1000.;
 	if (set_send_timeout(fd, cf->cf_header_timeout / 1000.) == -1)
 		goto done;
+	if (li->li_kind == HD_LISTEN_PROXY) {
+		if ((n = read_proxy(ss, fd, &who, &st, deadline)) == -1)
+			goto done;
+		len = (size_t)n;
+		if (len > 0)
+			goto answer;
+	}
 
 	for (;;) {
 		/* A stop while idle between requests ends the connection. */
@@ -262,10 +312,10 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer)
 		if (len == 0 && !http_stream_busy(&st))
 			deadline = now_mono() + cf->cf_header_timeout / 1000.;
 		len += (size_t)n;
-
+answer:
 		do {
-			n = answer_all(ss, fd, &st, ae->ae_rbuf, len, addr,
-			    addrlen, &linger, &answered);
+			n = answer_all(ss, fd, &st, ae->ae_rbuf, len, &who,
+			    &linger, &answered);
 			if (n == -1) {
 				if (linger) {
 					linger_close(ss, fd);
@@ -355,7 +405,7 @@ sync_main(const struct hd_worker_ctx *ctx)
 				continue;
 			}
 			listen_accept_ok(&failing);
-			serve(&ss, fd, &peer);
+			serve(&ss, fd, &peer, ctx->wc_socks[i].so_listener);
 		}
 	}
 	log_debug("worker %d exiting", ctx->wc_slot);

@@ -87,12 +87,11 @@ tq_add_in(struct tq *q, struct tq_node *n, ev_tstamp timeout)
 	else
 		q->tq_head = n;
 	/* A timer still running for members since removed fires no later
-	 * than a deadline of the queue's own timeout; tq_fire() then
-	 * re-arms it.  This saves a timer heap update each time a queue goes
-	 * from empty to busy.  A new head with a shorter timeout needs the
-	 * timer now. */
+	 * than this member's deadline, and tq_fire() then re-arms it: a
+	 * queue going from empty to busy usually costs no timer heap
+	 * update.  A new head due before the running timer needs it now. */
 	if (q->tq_head == n && (!ev_is_active(&q->tq_timer) ||
-	    timeout < q->tq_timeout))
+	    ev_timer_remaining(q->tq_loop, &q->tq_timer) > timeout))
 		tq_arm(q);
 }
 

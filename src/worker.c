@@ -26,11 +26,13 @@
 
 #include "hellod.h"
 #include "answer.h"
+#include "proxy.h"
 #include "tq.h"
 
 #define CONN_CACHE	1024		/* freed connections kept for reuse */
 
 enum conn_state {
+	CS_PROXY,	/* receiving the PROXY protocol header */
 	CS_READING,	/* awaiting or receiving a request head */
 	CS_DELAYED,	/* an answer waits for its delay */
 	CS_WRITING,	/* output waits for the client to read */
@@ -63,8 +65,7 @@ struct conn {
 	size_t			 c_pad_left;	/* padding to send after c_out */
 	struct answer		 c_pending;	/* in CS_DELAYED */
 	struct http_stream	 c_stream;
-	uint8_t			 c_addrlen;
-	char			 c_addr[HTTP_ADDR_MAX];
+	struct answer_peer	 c_who;
 	struct conn		*c_free_next;
 };
 
@@ -147,8 +148,7 @@ conn_close(struct conn *c)
 static void
 respond(struct conn *c, const struct answer *an)
 {
-	if (answer_write(&wk.w_env, an, wk.w_draining, c->c_addr,
-	    c->c_addrlen, now_sec()))
+	if (answer_write(&wk.w_env, an, wk.w_draining, &c->c_who, now_sec()))
 		c->c_end = an->an_error ? CE_LINGER : CE_CLOSE;
 	/* The padding follows from the shared buffer of spaces: a client
 	 * that reads slowly never makes the worker copy it. */
@@ -182,8 +182,7 @@ process(struct conn *c, const char *buf, size_t len, size_t *off,
 		*off += used;
 		if (rc == HTTP_NEED_MORE)
 			return PR_NEED_MORE;
-		answer_decide(&wk.w_env, rc, &req, c->c_addr, c->c_addrlen,
-		    now_sec(), &an);
+		answer_decide(&wk.w_env, rc, &req, &c->c_who, now_sec(), &an);
 		if (rc == HTTP_DONE) {
 			c->c_requests++;
 			(*answered)++;
@@ -403,15 +402,46 @@ process_held(struct conn *c, unsigned *answered)
 	return pr;
 }
 
+/*
+ * The PROXY header at the start of buf[0..len): returns -1 when it is
+ * missing or malformed, 0 while it is incomplete, or 1 with *off the
+ * bytes it took.  TLV bytes not yet received are skipped by the stream.
+ * The head's timeout keeps running from the connection's start.
+ */
+static int
+proxy_step(struct conn *c, const char *buf, size_t len, size_t *off)
+{
+	struct proxy_header	 ph;
+	ev_tstamp		 left;
+
+	switch (proxy_parse(buf, len, &ph)) {
+	case PROXY_NEED_MORE:
+		return 0;
+	case PROXY_ERROR:
+		answer_proxy_refused(&wk.w_env, &c->c_who);
+		return -1;
+	}
+	answer_peer_proxy(&wk.w_env, &c->c_who, &ph);
+	c->c_stream.st_skip = ph.ph_skip;
+	*off = ph.ph_consumed;
+	left = c->c_node.tn_deadline - ev_now(wk.w_loop);
+	c->c_state = CS_READING;
+	tq_add_in(&wk.w_queue[CS_READING], &c->c_node, left > 0 ? left : 0);
+	return 1;
+}
+
 /* Reads once and answers; returns -1 when the connection is to close
  * without more output, 0 when the socket had nothing, 1 otherwise. */
 static int
 read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 {
 	struct answer_env	*ae = &wk.w_env;
-	size_t			 off, room = ae->ae_rcap - c->c_inlen;
+	size_t			 off = 0, used, len, room;
+	const char		*buf;
 	ssize_t			 n;
+	int			 rc;
 
+	room = ae->ae_rcap - c->c_inlen;
 	n = recv(c->c_fd, ae->ae_rbuf, room, 0);
 	if (n == -1) {
 		if (errno == EAGAIN || errno == EINTR)
@@ -425,12 +455,23 @@ read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 	if (c->c_inlen > 0) {
 		if (append_input(c, ae->ae_rbuf, (size_t)n) == -1)
 			return -1;
-		*pr = process_held(c, answered);
-		return 1;
+		buf = c->c_in;
+		len = c->c_inlen;
+	} else {
+		/* The common case: whole requests straight from the read
+		 * buffer. */
+		buf = ae->ae_rbuf;
+		len = (size_t)n;
 	}
-	/* The common case: whole requests straight from the read buffer. */
-	*pr = process(c, ae->ae_rbuf, (size_t)n, &off, answered);
-	if (keep_input(c, ae->ae_rbuf, (size_t)n, off) == -1)
+	*pr = PR_NEED_MORE;
+	if (c->c_state == CS_PROXY &&
+	    (rc = proxy_step(c, buf, len, &off)) <= 0) {
+		if (rc == -1)
+			return -1;
+		return keep_input(c, buf, len, 0) == -1 ? -1 : 1;
+	}
+	*pr = process(c, buf + off, len - off, &used, answered);
+	if (keep_input(c, buf, len, off + used) == -1)
 		return -1;
 	return 1;
 }
@@ -469,7 +510,8 @@ conn_run(struct conn *c, int readable, int answered_before)
 		}
 		if (c->c_end == CE_CLOSE)
 			goto close;
-		if (pr == PR_FLUSH && c->c_inlen > 0) {
+		if (pr == PR_FLUSH && c->c_inlen > 0 &&
+		    c->c_state != CS_PROXY) {
 			pr = process_held(c, &answered);
 			if (flush(c) == -1)
 				goto close;
@@ -493,6 +535,8 @@ conn_run(struct conn *c, int readable, int answered_before)
 	 * whole never waits in the header queue.
 	 */
 	watch(c, EV_READ);
+	if (c->c_state == CS_PROXY)
+		return;
 	if (c->c_inlen > 0 || http_stream_busy(&c->c_stream)) {
 		if (c->c_state != CS_READING || answered > 0)
 			conn_enter(c, CS_READING);
@@ -558,11 +602,11 @@ conn_new(int fd, const struct sockaddr_storage *ss, const struct listener *li)
 	memset(c, 0, sizeof(*c));
 	c->c_fd = fd;
 	c->c_listener = li;
-	c->c_addrlen = (uint8_t)peer_text(ss, c->c_addr, sizeof(c->c_addr));
+	answer_peer_init(&c->c_who, ss);
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
 	wk.w_nconns++;
-	conn_enter(c, CS_READING);
+	conn_enter(c, li->li_kind == HD_LISTEN_PROXY ? CS_PROXY : CS_READING);
 	/* The request usually arrives with the connection. */
 	conn_run(c, 1, 0);
 }
@@ -689,6 +733,7 @@ worker_init(const struct hd_worker_ctx *ctx)
 		enum conn_state	 state;
 		tq_expire_cb	 expire;
 	} queues[] = {
+		{ CS_PROXY, expire_close },
 		{ CS_READING, expire_close },
 		{ CS_DELAYED, expire_delay },
 		{ CS_WRITING, expire_close },
@@ -705,8 +750,9 @@ worker_init(const struct hd_worker_ctx *ctx)
 	if ((wk.w_loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("ev_default_loop() failed");
 
-	/* A client has header_timeout to send a head and to take each part
-	 * of a response. */
+	/* A client has header_timeout to send a PROXY header and a request
+	 * head, and to take each part of a response. */
+	timeout[CS_PROXY] = cf->cf_header_timeout / 1000.;
 	timeout[CS_READING] = cf->cf_header_timeout / 1000.;
 	timeout[CS_DELAYED] = cf->cf_delay / 1000.;
 	timeout[CS_WRITING] = cf->cf_header_timeout / 1000.;

@@ -439,6 +439,7 @@ check_responses(const struct trace *t, unsigned padding)
 	static int			 ready;
 	const struct event		*ev;
 	struct http_request		 req;
+	struct answer_peer		 who;
 	struct answer			 an;
 	const char			*addr, *out, *end;
 	char				 want[64];
@@ -460,11 +461,14 @@ check_responses(const struct trace *t, unsigned padding)
 		req.req_minor = ev->ev_minor;
 		req.req_keepalive = ev->ev_keepalive;
 		addr = addrs[i % (sizeof(addrs) / sizeof(addrs[0]))];
-		answer_decide(&ae, ev->ev_rc, &req, addr, strlen(addr), 0, &an);
+		memset(&who, 0, sizeof(who));
+		who.ap_textlen = (uint8_t)strlen(addr);
+		memcpy(who.ap_text, addr, who.ap_textlen);
+		answer_decide(&ae, ev->ev_rc, &req, &who, 0, &an);
 		CHECK(an.an_status == ev->ev_status);
 		CHECK(an.an_error == (ev->ev_rc == HTTP_ERROR));
 		ae.ae_wlen = 0;
-		closes = answer_write(&ae, &an, 0, addr, strlen(addr), 0);
+		closes = answer_write(&ae, &an, 0, &who, 0);
 		CHECK(closes == (ev->ev_rc == HTTP_ERROR || !ev->ev_keepalive));
 		out = ae.ae_wbuf;
 		size = ae.ae_wlen;

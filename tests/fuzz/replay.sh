@@ -1,6 +1,6 @@
 #!/bin/sh
 # Replays the committed fuzz corpora through the fuzz targets built without
-# libFuzzer (tests/fuzz/replay_http, tests/fuzz/replay_config): every seed
+# libFuzzer (tests/fuzz/replay_TARGET for each target below): every seed
 # and every saved crash must pass the targets' invariants.  Run by
 # `make check` with SRCDIR and BUILDDIR (absolute top source and build
 # directories) in the environment; exits 0 on success, 1 on failure.
@@ -10,7 +10,7 @@ SRCDIR=${SRCDIR:-$(cd "$here/../.." && pwd)}
 BUILDDIR=${BUILDDIR:-$(pwd)}
 
 status=0
-for target in http config; do
+for target in http config proxy client; do
 	prog=$BUILDDIR/tests/fuzz/replay_$target
 	corpus=$SRCDIR/tests/fuzz/corpus/$target
 	if [ ! -x "$prog" ]; then

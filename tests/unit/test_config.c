@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "hellod.h"
+#include "answer.h"
 
 #define ADDR_ERR(a)	"invalid address '" a "' (expected IPv4:PORT or " \
 			"[IPv6]:PORT, port 1-65535)"
@@ -1158,29 +1159,32 @@ test_peer_text(void **state)
 	struct sockaddr_storage	 ss;
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-	char			 buf[64];
+	struct answer_peer	 ap;
 
 	(void)state;
 	memset(&ss, 0, sizeof(ss));
 	sin->sin_family = AF_INET;
 	assert_int_equal(inet_pton(AF_INET, "192.0.2.7", &sin->sin_addr), 1);
-	assert_int_equal(peer_text(&ss, buf, sizeof(buf)), 9);
-	assert_string_equal(buf, "192.0.2.7");
+	answer_peer_init(&ap, &ss);
+	assert_int_equal(ap.ap_textlen, 9);
+	assert_string_equal(ap.ap_text, "192.0.2.7");
 
 	memset(&ss, 0, sizeof(ss));
 	sin6->sin6_family = AF_INET6;
 	assert_int_equal(inet_pton(AF_INET6, "::ffff:198.51.100.9",
 	    &sin6->sin6_addr), 1);
-	assert_int_equal(peer_text(&ss, buf, sizeof(buf)), 12);
-	assert_string_equal(buf, "198.51.100.9");
+	answer_peer_init(&ap, &ss);
+	assert_int_equal(ap.ap_textlen, 12);
+	assert_string_equal(ap.ap_text, "198.51.100.9");
 
 	assert_int_equal(inet_pton(AF_INET6, "2001:db8::ffff:1",
 	    &sin6->sin6_addr), 1);
-	peer_text(&ss, buf, sizeof(buf));
-	assert_string_equal(buf, "2001:db8::ffff:1");
+	answer_peer_init(&ap, &ss);
+	assert_string_equal(ap.ap_text, "2001:db8::ffff:1");
 	assert_int_equal(inet_pton(AF_INET6,
 	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &sin6->sin6_addr), 1);
-	assert_int_equal(peer_text(&ss, buf, sizeof(buf)), 39);
+	answer_peer_init(&ap, &ss);
+	assert_int_equal(ap.ap_textlen, 39);
 }
 
 int
