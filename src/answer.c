@@ -8,12 +8,14 @@
 
 #include "hellod.h"
 #include "answer.h"
+#include "knobs.h"
 #include "proxy.h"
 
 int
 answer_env_init(struct answer_env *ae, const struct hd_config *cf)
 {
 	const char	*fwd = client_header_field(cf->cf_forward_header);
+	size_t		 pad;
 
 	memset(ae, 0, sizeof(*ae));
 	ae->ae_cf = cf;
@@ -25,8 +27,12 @@ answer_env_init(struct answer_env *ae, const struct hd_config *cf)
 		ae->ae_limits.lim_forward_len = strlen(fwd);
 	}
 	ae->ae_rcap = cf->cf_max_header_size + ANSWER_READ_ROOM;
-	/* ANSWER_WRITE_BATCH bytes, then one more of the largest response. */
-	ae->ae_wcap = ANSWER_WRITE_BATCH + http_response_max(cf->cf_body_padding);
+	/* ANSWER_WRITE_BATCH bytes, then one more of the largest response
+	 * (the padding only counts in its Content-Length). */
+	pad = cf->cf_body_padding;
+	if (cf->cf_query_knobs && cf->cf_query_max_padding > pad)
+		pad = cf->cf_query_max_padding;
+	ae->ae_wcap = ANSWER_WRITE_BATCH + http_response_max(pad);
 	if ((ae->ae_rbuf = malloc(ae->ae_rcap)) == NULL ||
 	    (ae->ae_wbuf = malloc(ae->ae_wcap)) == NULL ||
 	    (ae->ae_spaces = malloc(HTTP_PAD_CHUNK)) == NULL) {
@@ -140,6 +146,28 @@ forwarded_client(const struct hd_config *cf, const struct http_request *req,
 	}
 }
 
+/* ?delay= and ?pad= replace the configured delay and padding of this
+ * request; a malformed or excessive one is a 400 (knobs.c). */
+static void
+query_knobs(const struct hd_config *cf, const struct http_request *req,
+    struct answer *an)
+{
+	struct knobs	 k;
+
+	if (!cf->cf_query_knobs || req->req_query == NULL)
+		return;
+	if (knobs_parse(req->req_query, req->req_query_len, cf, &k) == -1) {
+		an->an_status = 400;
+		an->an_padding = 0;
+		an->an_delay = 0;
+		return;
+	}
+	if (k.kn_has_delay)
+		an->an_delay = k.kn_delay;
+	if (k.kn_has_pad)
+		an->an_padding = k.kn_pad;
+}
+
 static void
 response_of(struct answer_env *ae, const struct answer *an, enum http_conn conn,
     const char *client, size_t clientlen, int64_t now,
@@ -179,8 +207,10 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
 	else {
 		an->an_keep = req->req_keepalive && cf->cf_keepalive_timeout > 0;
 		an->an_delay = cf->cf_delay;
-		if (an->an_status == 200)
+		if (an->an_status == 200) {
 			an->an_padding = cf->cf_body_padding;
+			query_knobs(cf, req, an);
+		}
 		forwarded_client(cf, req, ap, an);
 	}
 	if (access_enabled()) {

@@ -358,6 +358,36 @@ SETTER(set_body_padding)
 	    errlen);
 }
 
+static int
+set_bool(int *dst, const char *v, char *err, size_t errlen)
+{
+	if (strcmp(v, "on") == 0)
+		*dst = 1;
+	else if (strcmp(v, "off") == 0)
+		*dst = 0;
+	else {
+		snprintf(err, errlen, "invalid value '%s' (on or off)", v);
+		return -1;
+	}
+	return 0;
+}
+
+SETTER(set_query_knobs)
+{
+	return set_bool(&cf->cf_query_knobs, v, err, errlen);
+}
+
+SETTER(set_query_max_delay)
+{
+	return set_duration(&cf->cf_query_max_delay, v, 0, 60000, err, errlen);
+}
+
+SETTER(set_query_max_padding)
+{
+	return set_size(&cf->cf_query_max_padding, v, 0, HD_MAX_PADDING, err,
+	    errlen);
+}
+
 SETTER(set_trusted)
 {
 	return client_trust_parse(v, &cf->cf_trusted, err, errlen);
@@ -450,6 +480,9 @@ static const struct config_key {
 	{ "http", "max_connections", set_max_connections },
 	{ "http", "delay", set_delay },
 	{ "http", "body_padding", set_body_padding },
+	{ "http", "query_knobs", set_query_knobs },
+	{ "http", "query_max_delay", set_query_max_delay },
+	{ "http", "query_max_padding", set_query_max_padding },
 	{ "log", "error_log", set_error_log },
 	{ "log", "level", set_level },
 	{ "log", "access_log", set_access_log },

@@ -1,0 +1,21 @@
+/*
+ * Per-request knobs in the query string (knobs.c).
+ */
+#ifndef HELLOD_KNOBS_H
+#define HELLOD_KNOBS_H
+
+#include <stddef.h>
+
+struct hd_config;
+
+struct knobs {
+	unsigned	 kn_delay;	/* ms */
+	size_t		 kn_pad;	/* bytes */
+	int		 kn_has_delay;
+	int		 kn_has_pad;
+};
+
+int	 knobs_parse(const char *, size_t, const struct hd_config *,
+	    struct knobs *);
+
+#endif /* HELLOD_KNOBS_H */
