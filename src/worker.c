@@ -268,12 +268,18 @@ flush(struct conn *c)
 	struct msghdr		 msg;
 	ssize_t			 n;
 	size_t			 len = ae->ae_wlen;
+	int			 flags = MSG_NOSIGNAL;
 
 	ae->ae_wlen = 0;
 	if (len == 0)
 		return 0;
+	/* The connection's last bytes: held back (MSG_MORE) until the close
+	 * or shutdown that follows, so that the FIN rides in the same
+	 * segment instead of a second one. */
+	if (c->c_end != CE_OPEN)
+		flags |= MSG_MORE;
 	if (c->c_pad_left == 0)
-		n = send(c->c_fd, ae->ae_wbuf, len, MSG_NOSIGNAL);
+		n = send(c->c_fd, ae->ae_wbuf, len, flags);
 	else {
 		iov[0].iov_base = ae->ae_wbuf;
 		iov[0].iov_len = len;
@@ -283,7 +289,7 @@ flush(struct conn *c)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = iov;
 		msg.msg_iovlen = 2;
-		n = sendmsg(c->c_fd, &msg, MSG_NOSIGNAL);
+		n = sendmsg(c->c_fd, &msg, flags);
 	}
 	if (n == -1) {
 		if (errno != EAGAIN && errno != EINTR)
