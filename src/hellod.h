@@ -162,6 +162,7 @@ enum hd_accept_verdict {
 int	 listen_parse_addr(const char *, struct hd_addr *, char *, size_t);
 int	 listen_open(const struct hd_addr *, int);
 int	 listen_same_addr(const struct hd_addr *, const struct hd_addr *);
+void	 listen_addr_text(struct hd_addr *);
 enum hd_accept_verdict listen_accept_error(int, int *);
 void	 listen_accept_ok(int *);
 void	 listeners_init(struct listeners *);
@@ -222,9 +223,27 @@ void	 worker_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 void	 sync_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 
 
+/* upgrade.c: what an image replaced in place hands to the next */
+#define UPGRADE_MAX_OLD	(4 * HD_MAX_WORKERS + 1)
+
+struct upgrade_state {
+	int			 us_active;	/* started by an upgrade */
+	unsigned		 us_generation;	/* the old image's */
+	int			 us_pidfd;
+	pid_t			 us_old[UPGRADE_MAX_OLD];	/* children */
+	unsigned		 us_nold;
+	int			 us_retired[HD_MAX_SOCKETS];	/* to close */
+	unsigned		 us_nretired;
+	const struct listeners	*us_listeners;
+};
+
+void	 upgrade_init(char **);
+void	 upgrade_exec(const struct upgrade_state *);
+int	 upgrade_inherit(struct upgrade_state *, struct listeners *);
+
 /* master.c */
 int	 master_run(struct hd_config *, const struct hd_overrides *,
-	    struct listeners *, int);
+	    struct listeners *, int, const struct upgrade_state *);
 double	 master_respawn_delay(unsigned);
 
 /* daemon.c */

@@ -78,6 +78,27 @@ bad:
 	return -1;
 }
 
+/* Writes a_text for an address known only as a sockaddr. */
+void
+listen_addr_text(struct hd_addr *a)
+{
+	const struct sockaddr_in	*sin = (struct sockaddr_in *)&a->a_ss;
+	const struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&a->a_ss;
+	char				 host[INET6_ADDRSTRLEN];
+
+	if (a->a_ss.ss_family == AF_INET &&
+	    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
+		snprintf(a->a_text, sizeof(a->a_text), "%s:%u", host,
+		    ntohs(sin->sin_port));
+	else if (a->a_ss.ss_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
+		snprintf(a->a_text, sizeof(a->a_text), "[%s]:%u", host,
+		    ntohs(sin6->sin6_port));
+	else
+		snprintf(a->a_text, sizeof(a->a_text), "family %d",
+		    a->a_ss.ss_family);
+}
+
 int
 listen_same_addr(const struct hd_addr *a, const struct hd_addr *b)
 {

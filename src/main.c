@@ -113,16 +113,31 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 	return 0;
 }
 
-/* Binds every listener (or takes systemd's) before anything detaches,
- * so that an address in use is reported where it can be seen. */
+/*
+ * Binds every listener (or takes systemd's, or those of the image this
+ * one replaced) before anything detaches, so that an address in use is
+ * reported where it can be seen.
+ */
 static int
-open_listeners(const struct hd_config *cf)
+open_listeners(const struct hd_config *cf, struct upgrade_state *us,
+    struct listeners *inherited)
 {
 	static struct listeners	 passed;
 	static int		 retired[HD_MAX_SOCKETS];
 	int			 fds[HD_MAX_LISTEN], n;
-	unsigned		 nretired;
+	unsigned		 nretired, i;
 
+	if (us->us_active) {
+		/* Sockets the new configuration drops are closed once the
+		 * old generation, which may still use them, is gone. */
+		if (listeners_update(inherited, &listeners, cf,
+		    config_worker_count(cf), retired, &nretired) == -1)
+			return -1;
+		for (i = 0; i < nretired && us->us_nretired < HD_MAX_SOCKETS;
+		    i++)
+			us->us_retired[us->us_nretired++] = retired[i];
+		return 0;
+	}
 	n = notify_listen_fds(fds, HD_MAX_LISTEN);
 	if (n < 0)
 		return -1;
@@ -140,13 +155,16 @@ open_listeners(const struct hd_config *cf)
 int
 main(int argc, char *argv[])
 {
-	struct hd_overrides	 ov;
-	char			 err[HD_ERRLEN];
-	const char		*dest;
-	int			 test = 0, pidfd = -1;
-	unsigned		 a;
+	static struct upgrade_state	 us;
+	static struct listeners		 inherited;
+	struct hd_overrides		 ov;
+	char				 err[HD_ERRLEN];
+	const char			*dest;
+	int				 test = 0, pidfd = -1;
+	unsigned			 a;
 
 	memset(&ov, 0, sizeof(ov));
+	upgrade_init(argv);
 	if (parse_args(argc, argv, &ov, &test) == -1)
 		return 1;
 	if (config_read(&config, &ov, err, sizeof(err)) == -1) {
@@ -176,20 +194,26 @@ main(int argc, char *argv[])
 		    "as %s:%s (user = root keeps root)", HD_DEFAULT_USER,
 		    HD_DEFAULT_GROUP);
 
-	if (config.cf_pid_file[0] != '\0' &&
+	if (upgrade_inherit(&us, &inherited) == -1)
+		return 1;
+	if (us.us_active) {
+		log_info("upgraded in place from generation %u", us.us_generation);
+		pidfd = us.us_pidfd;
+	}
+	if (pidfd == -1 && config.cf_pid_file[0] != '\0' &&
 	    (pidfd = pidfile_open(config.cf_pid_file)) == -1)
 		return 1;
-	if (open_listeners(&config) == -1) {
+	if (open_listeners(&config, &us, &inherited) == -1) {
 		log_error("cannot open the listeners; exiting");
 		goto fail;
 	}
 	for (a = 0; a < listeners.ls_n; a++)
 		log_info("listening on %s%s", listeners.ls_list[a].li_addr.a_text,
 		    kind_note[listeners.ls_list[a].li_kind]);
-	if ((!ov.ov_foreground && daemonize() == -1) ||
+	if ((!ov.ov_foreground && !us.us_active && daemonize() == -1) ||
 	    (pidfd != -1 && pidfile_write(pidfd) == -1))
 		goto fail;
-	return master_run(&config, &ov, &listeners, pidfd);
+	return master_run(&config, &ov, &listeners, pidfd, &us);
 fail:
 	if (pidfd != -1)
 		pidfile_remove(config.cf_pid_file, pidfd);

@@ -68,7 +68,7 @@ struct master {
 };
 
 static volatile sig_atomic_t	 sig_reload, sig_terminate, sig_quit;
-static volatile sig_atomic_t	 sig_reopen, sig_child;
+static volatile sig_atomic_t	 sig_reopen, sig_child, sig_upgrade;
 
 /* Two configurations and listener sets: the running one and the one a
  * reload builds; they swap when the reload succeeds. */
@@ -95,11 +95,14 @@ master_signal(int sig)
 	case SIGCHLD:
 		sig_child = 1;
 		break;
+	case SIGUSR2:
+		sig_upgrade = 1;
+		break;
 	}
 }
 
 static const int master_signals[] = {
-	SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD
+	SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD, SIGUSR2
 };
 #define NSIGNALS	(sizeof(master_signals) / sizeof(master_signals[0]))
 
@@ -158,11 +161,13 @@ worker_start(struct master *m, unsigned slot)
 	for (i = 0; i < NSIGNALS; i++)
 		if (sigaction(master_signals[i], &sa, NULL) == -1)
 			fatal("sigaction() failed");
-	/* The master coordinates stopping and reloading: a terminal's
-	 * SIGINT or SIGHUP, sent to the whole group, is its business. */
+	/* The master coordinates stopping, reloading and upgrading: a
+	 * terminal's SIGINT or SIGHUP, or a SIGUSR2 sent to the whole
+	 * group, is its business. */
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGINT, &sa, NULL) == -1 ||
 	    sigaction(SIGHUP, &sa, NULL) == -1 ||
+	    sigaction(SIGUSR2, &sa, NULL) == -1 ||
 	    sigaction(SIGPIPE, &sa, NULL) == -1)
 		fatal("sigaction() failed");
 
@@ -504,6 +509,29 @@ fail:
 	status_notify(m);
 }
 
+/* SIGUSR2: hands everything to a new image of the executable (upgrade.c);
+ * returns only when that could not happen. */
+static void
+upgrade(struct master *m)
+{
+	static struct upgrade_state	 us;
+	unsigned			 i;
+
+	memset(&us, 0, sizeof(us));
+	us.us_generation = m->m_generation;
+	us.us_pidfd = m->m_pidfd;
+	for (i = 0; i < m->m_nslots; i++)
+		if (m->m_slots[i].s_pid > 0)
+			us.us_old[us.us_nold++] = m->m_slots[i].s_pid;
+	for (i = 0; i < m->m_nold && us.us_nold < UPGRADE_MAX_OLD; i++)
+		us.us_old[us.us_nold++] = m->m_old[i].r_pid;
+	for (i = 0; i < m->m_nretired; i++)
+		us.us_retired[us.us_nretired++] = m->m_retired[i];
+	us.us_listeners = m->m_ls;
+	upgrade_exec(&us);
+	status_notify(m);
+}
+
 static int
 poll_timeout(const struct master *m)
 {
@@ -595,7 +623,7 @@ signals_setup(sigset_t *unblocked)
  */
 int
 master_run(struct hd_config *cf, const struct hd_overrides *ov,
-    struct listeners *ls, int pidfd)
+    struct listeners *ls, int pidfd, const struct upgrade_state *us)
 {
 	static struct master	 m;
 	struct pollfd		 pfd;
@@ -614,8 +642,17 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	m.m_pidfd = pidfd;
 	/* Where the pid file was created, whatever a reload says later. */
 	snprintf(pid_path, sizeof(pid_path), "%s", cf->cf_pid_file);
-	m.m_generation = 1;
+	m.m_generation = us->us_active ? us->us_generation + 1 : 1;
 	m.m_nslots = config_worker_count(m.m_cf);
+	/* After an upgrade in place, the old image's workers are this
+	 * process's children: they drain like a reload's old generation. */
+	for (i = 0; i < us->us_nold && i < MAX_RETIRING; i++) {
+		m.m_old[m.m_nold].r_pid = us->us_old[i];
+		m.m_old[m.m_nold++].r_kill_at = now_mono() +
+		    m.m_cf->cf_shutdown_timeout / 1000.;
+	}
+	for (i = 0; i < us->us_nretired; i++)
+		m.m_retired[m.m_nretired++] = us->us_retired[i];
 
 	if (signals_setup(&unblocked) == -1)
 		return 1;
@@ -626,9 +663,11 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	privileges_chown_logs(m.m_cf);
 	for (i = 0; i < m.m_nslots; i++)
 		spawn(&m, i);
+	for (i = 0; i < m.m_nold; i++)
+		signal_pid(m.m_old[i].r_pid, SIGTERM);
 	m.m_announce = 1;
-	log_info("%s %s started: %u workers (%s), generation 1", HELLOD_NAME,
-	    VERSION, m.m_nslots, mode_name(m.m_cf));
+	log_info("%s %s started: %u workers (%s), generation %u", HELLOD_NAME,
+	    VERSION, m.m_nslots, mode_name(m.m_cf), m.m_generation);
 
 	pfd.fd = m.m_ready_pipe[0];
 	pfd.events = POLLIN;
@@ -673,6 +712,11 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 			sig_reload = 0;
 			if (m.m_state == MS_RUNNING)
 				reload(&m);
+		}
+		if (sig_upgrade) {
+			sig_upgrade = 0;
+			if (m.m_state == MS_RUNNING)
+				upgrade(&m);
 		}
 		if (sig_reopen) {
 			sig_reopen = 0;

@@ -104,6 +104,31 @@ class Notify(unittest.TestCase):
             self.no_more_messages()
 
 
+    def test_upgrade_notifies(self):
+        # SIGUSR2: RELOADING=1, then READY=1 from the new image, under
+        # the same pid (systemd's MAINPID stays right).
+        with Hellod("workers = 2\nshutdown_timeout = 5s\n",
+                    env={"NOTIFY_SOCKET": self.path}, ready=False) as h:
+            m = self.next_message()
+            self.assertEqual(m.get("READY"), "1", m)
+            hellodtest.generation_serving(h, 1, 2)
+            pid = h.proc.pid
+            h.kill(signal.SIGUSR2)
+            m = self.next_message()
+            self.assertEqual(m.get("RELOADING"), "1", m)
+            m = self.next_message()
+            self.assertEqual(m.get("READY"), "1", m)
+            self.assertIn("generation 2", m.get("STATUS", ""), m)
+            hellodtest.generation_serving(h, 2, 2)
+            self.assertEqual(h.proc.pid, pid)
+            self.assertIsNone(h.proc.poll())
+            self.assertTrue(answers(h.port))
+            h.kill(signal.SIGTERM)
+            m = self.next_message()
+            self.assertEqual(m.get("STOPPING"), "1", m)
+            self.assertEqual(h.wait_exit(), 0, h.log())
+
+
 class SocketActivation(unittest.TestCase):
 
     def activate(self, tool, tmpdir, listen, conf):
@@ -164,6 +189,16 @@ class SocketActivation(unittest.TestCase):
         wait_for(lambda: "reloaded: generation 2" in log() and
                  len(re.findall(r"serving \(generation 2,", log())) == 2,
                  10.0, what="the reload")
+        for _ in range(20):
+            self.assertTrue(answers(port))
+        self.assertTrue(refuses(file_port))
+
+        # So does an upgrade in place: the new image inherits it.
+        proc.send_signal(signal.SIGUSR2)
+        wait_for(lambda: "upgraded in place from generation 2" in log() and
+                 len(re.findall(r"serving \(generation 3, async, "
+                                r"1 listeners\)", log())) == 2,
+                 10.0, what="the upgrade")
         for _ in range(20):
             self.assertTrue(answers(port))
         self.assertTrue(refuses(file_port))

@@ -1,0 +1,382 @@
+/*
+ * In-place upgrade (SIGUSR2): the master executes its executable again,
+ * at the path it was started from, keeping its pid (so systemd's MAINPID
+ * and the pid file stay right), every listening socket, the pid file's
+ * lock and its children.  The new image reads the configuration, starts a
+ * new generation of workers on the inherited sockets and retires the old
+ * ones, as a reload does.
+ *
+ * Before it replaces itself, the master runs the new executable with
+ * --test-config: a missing or broken file, or a configuration it refuses,
+ * leaves the running master and its workers as they are.
+ *
+ * What the new image inherits is described in one environment variable:
+ *   HELLOD_UPGRADE=gen=G pidfd=F old=PID,... retired=FD,...
+ *       sock=KIND:SLOT:PASSED:FD,...
+ */
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hellod.h"
+
+#define UPGRADE_ENV		"HELLOD_UPGRADE"
+#define UPGRADE_CHECK_TIME	10000	/* ms for the new image's -t */
+
+extern char		**environ;
+
+static char		 self_path[PATH_MAX];
+static char		**self_argv;
+
+/* At start-up: where the executable is, and how it was started. */
+void
+upgrade_init(char **argv)
+{
+	ssize_t	 n;
+
+	self_argv = argv;
+	n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(self_path) - 1) {
+		log_warn("readlink(\"/proc/self/exe\") failed; SIGUSR2 will "
+		    "not upgrade");
+		self_path[0] = '\0';
+		return;
+	}
+	self_path[n] = '\0';
+}
+
+static int
+set_cloexec(int fd, int on)
+{
+	int	 flags;
+
+	if ((flags = fcntl(fd, F_GETFD)) == -1 ||
+	    fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC) ==
+	    -1) {
+		log_warn("fcntl(%d, F_SETFD) failed", fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs the new executable with --test-config; 0 when it says OK. */
+static int
+upgrade_check(void)
+{
+	char		 out[512], *argv[64];
+	struct pollfd	 pfd;
+	size_t		 len = 0;
+	ssize_t		 n;
+	pid_t		 pid;
+	int		 p[2], status, argc, waited = 0;
+
+	for (argc = 0; self_argv[argc] != NULL && argc < 62; argc++)
+		argv[argc] = self_argv[argc];
+	argv[argc++] = (char *)"--test-config";
+	argv[argc] = NULL;
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		log_warn("pipe2() failed");
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork() failed");
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		if (dup2(p[1], STDOUT_FILENO) == -1 ||
+		    dup2(p[1], STDERR_FILENO) == -1)
+			_exit(127);
+		execv(self_path, argv);
+		dprintf(STDERR_FILENO, "execv(\"%s\"): %s\n", self_path,
+		    strerror(errno));
+		_exit(127);
+	}
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	/* Bounded: the master serves nobody meanwhile, its workers do. */
+	while (waited < UPGRADE_CHECK_TIME) {
+		if (poll(&pfd, 1, 100) == 1) {
+			n = read(p[0], out + len, sizeof(out) - 1 - len);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+			if (len == sizeof(out) - 1)
+				break;
+		} else
+			waited += 100;
+	}
+	close(p[0]);
+	out[len] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+	while (waitpid(pid, &status, WNOHANG) == 0 &&
+	    waited < UPGRADE_CHECK_TIME) {
+		usleep(10000);
+		waited += 10;
+	}
+	if (waitpid(pid, &status, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		log_error("upgrade: %s --test-config did not finish within "
+		    "%ds", self_path, UPGRADE_CHECK_TIME / 1000);
+		return -1;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		log_error("upgrade: %s --test-config failed: %s", self_path,
+		    out[0] ? out : "no output");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap - *len)
+		return -1;
+	*len += (size_t)n;
+	return 0;
+}
+
+/*
+ * Replaces this process's image with the executable at its path.  Returns
+ * only when it could not (logged): the caller goes on as before.
+ */
+void
+upgrade_exec(const struct upgrade_state *us)
+{
+	static char	 env[65536];
+	const struct listener *li;
+	char		**envp = NULL;
+	size_t		 len = 0, n;
+	unsigned	 a, s, i;
+	int		 fds[HD_MAX_SOCKETS + 1], nfds = 0, rc = -1;
+
+	if (self_path[0] == '\0') {
+		log_error("upgrade: the executable's path is unknown");
+		return;
+	}
+	log_info("upgrade: checking %s", self_path);
+	if (upgrade_check() == -1) {
+		log_error("upgrade failed, keeping the running executable");
+		return;
+	}
+
+	if (append(env, sizeof(env), &len, UPGRADE_ENV "=gen=%u pidfd=%d old=",
+	    us->us_generation, us->us_pidfd) == -1)
+		goto fail;
+	for (i = 0; i < us->us_nold; i++)
+		if (append(env, sizeof(env), &len, "%s%ld", i ? "," : "",
+		    (long)us->us_old[i]) == -1)
+			goto fail;
+	if (append(env, sizeof(env), &len, " retired=") == -1)
+		goto fail;
+	for (i = 0; i < us->us_nretired; i++) {
+		if (append(env, sizeof(env), &len, "%s%d", i ? "," : "",
+		    us->us_retired[i]) == -1)
+			goto fail;
+		fds[nfds++] = us->us_retired[i];
+	}
+	if (append(env, sizeof(env), &len, " sock=") == -1)
+		goto fail;
+	for (a = 0; a < us->us_listeners->ls_n; a++) {
+		li = &us->us_listeners->ls_list[a];
+		for (s = 0; s < us->us_listeners->ls_nslots; s++) {
+			if (li->li_fd[s] == -1)
+				continue;
+			if (append(env, sizeof(env), &len, "%s%d:%u:%d:%d",
+			    nfds > (int)us->us_nretired ? "," : "",
+			    (int)li->li_kind, s, li->li_passed,
+			    li->li_fd[s]) == -1)
+				goto fail;
+			fds[nfds++] = li->li_fd[s];
+		}
+	}
+	if (us->us_pidfd != -1)
+		fds[nfds++] = us->us_pidfd;
+
+	for (n = 0; environ[n] != NULL; n++)
+		;
+	if ((envp = calloc(n + 2, sizeof(*envp))) == NULL) {
+		log_warn("calloc() failed");
+		goto fail;
+	}
+	for (i = 0, n = 0; environ[i] != NULL; i++)
+		if (strncmp(environ[i], UPGRADE_ENV "=",
+		    sizeof(UPGRADE_ENV)) != 0)
+			envp[n++] = environ[i];
+	envp[n++] = env;
+	envp[n] = NULL;
+
+	for (i = 0; i < (unsigned)nfds; i++)
+		if (set_cloexec(fds[i], 0) == -1)
+			goto restore;
+	notify_send("RELOADING=1\nSTATUS=upgrading in place");
+	log_info("upgrade: executing %s", self_path);
+	execve(self_path, self_argv, envp);
+	log_warn("upgrade: execve(\"%s\") failed", self_path);
+restore:
+	for (i = 0; i < (unsigned)nfds; i++)
+		set_cloexec(fds[i], 1);
+	rc = 0;
+fail:
+	if (rc == -1)
+		log_error("upgrade: the inherited state does not fit");
+	log_error("upgrade failed, keeping the running executable");
+	free(envp);
+}
+
+static int
+parse_list(char *v, long *out, unsigned max, unsigned *n)
+{
+	char	*tok, *save = NULL, *end;
+
+	*n = 0;
+	for (tok = strtok_r(v, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (*n == max)
+			return -1;
+		errno = 0;
+		out[*n] = strtol(tok, &end, 10);
+		if (errno != 0 || *end != '\0' || out[*n] < 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* One "KIND:SLOT:PASSED:FD" element into the inherited listener set. */
+static int
+inherit_socket(struct listeners *ls, const char *v)
+{
+	struct hd_addr	 addr;
+	struct listener	*li;
+	unsigned	 kind, slot, a;
+	int		 passed, fd, n;
+
+	if (sscanf(v, "%u:%u:%d:%d%n", &kind, &slot, &passed, &fd, &n) != 4 ||
+	    v[n] != '\0' || kind > HD_LISTEN_STATUS || slot >= HD_MAX_WORKERS ||
+	    fd < 0)
+		return -1;
+	memset(&addr, 0, sizeof(addr));
+	addr.a_len = sizeof(addr.a_ss);
+	if (getsockname(fd, (struct sockaddr *)&addr.a_ss, &addr.a_len) ==
+	    -1) {
+		log_warn("upgrade: getsockname() on inherited descriptor %d "
+		    "failed", fd);
+		return -1;
+	}
+	set_cloexec(fd, 1);
+	for (a = 0; a < ls->ls_n; a++) {
+		li = &ls->ls_list[a];
+		if (li->li_kind == kind && li->li_passed == passed &&
+		    listen_same_addr(&li->li_addr, &addr))
+			break;
+	}
+	if (a == ls->ls_n) {
+		if (a == HD_MAX_LISTENERS)
+			return -1;
+		li = &ls->ls_list[ls->ls_n++];
+		li->li_addr = addr;
+		listen_addr_text(&li->li_addr);
+		li->li_kind = kind;
+		li->li_passed = passed;
+		li->li_shared = passed || kind == HD_LISTEN_STATUS;
+		if (passed)
+			ls->ls_activated = 1;
+	}
+	li->li_fd[slot] = fd;
+	if (slot + 1 > ls->ls_nslots)
+		ls->ls_nslots = slot + 1;
+	return 0;
+}
+
+/*
+ * In main(): whether this image was started by an upgrade, and what it
+ * inherits.  Returns 1 with *us filled, 0 for a normal start, -1 when
+ * the description is malformed (logged).
+ */
+int
+upgrade_inherit(struct upgrade_state *us, struct listeners *ls)
+{
+	const char	*v = getenv(UPGRADE_ENV);
+	char		 buf[65536], *tok, *save = NULL, *e, *tok2, *save2;
+	long		 nums[HD_MAX_SOCKETS];
+	unsigned	 n, i;
+
+	memset(us, 0, sizeof(*us));
+	us->us_pidfd = -1;
+	listeners_init(ls);
+	if (v == NULL)
+		return 0;
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, v);
+	unsetenv(UPGRADE_ENV);
+	us->us_listeners = ls;
+	for (tok = strtok_r(buf, " ", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ", &save)) {
+		if ((e = strchr(tok, '=')) == NULL)
+			goto bad;
+		*e++ = '\0';
+		if (strcmp(tok, "gen") == 0) {
+			if (parse_list(e, nums, 1, &n) == -1 || n != 1)
+				goto bad;
+			us->us_generation = (unsigned)nums[0];
+		} else if (strcmp(tok, "pidfd") == 0) {
+			if (strcmp(e, "-1") == 0)
+				continue;
+			if (parse_list(e, nums, 1, &n) == -1 || n != 1)
+				goto bad;
+			us->us_pidfd = (int)nums[0];
+			set_cloexec(us->us_pidfd, 1);
+		} else if (strcmp(tok, "old") == 0) {
+			if (parse_list(e, nums, UPGRADE_MAX_OLD, &n) == -1)
+				goto bad;
+			for (i = 0; i < n; i++)
+				us->us_old[i] = (pid_t)nums[i];
+			us->us_nold = n;
+		} else if (strcmp(tok, "retired") == 0) {
+			if (parse_list(e, nums, HD_MAX_SOCKETS, &n) == -1)
+				goto bad;
+			for (i = 0; i < n; i++) {
+				us->us_retired[i] = (int)nums[i];
+				set_cloexec(us->us_retired[i], 1);
+			}
+			us->us_nretired = n;
+		} else if (strcmp(tok, "sock") == 0) {
+			save2 = NULL;
+			for (tok2 = strtok_r(e, ",", &save2); tok2 != NULL;
+			    tok2 = strtok_r(NULL, ",", &save2))
+				if (inherit_socket(ls, tok2) == -1)
+					goto bad;
+		} else
+			goto bad;
+	}
+	us->us_active = 1;
+	return 1;
+bad:
+	log_error("upgrade: malformed %s", UPGRADE_ENV);
+	return -1;
+}

@@ -1,0 +1,157 @@
+"""In-place upgrade (SIGUSR2): the master executes the file at its path
+again under the same pid, keeps every socket and the pid file, starts a
+new generation and retires the old one, with no client noticing; a
+missing or broken file or a refused configuration leaves everything
+running."""
+
+import os
+import shutil
+import signal
+import tempfile
+import unittest
+
+import hellodtest
+from hellodtest import Hellod, wait_for
+
+
+class Upgrade(unittest.TestCase):
+
+    def setUp(self):
+        d = tempfile.TemporaryDirectory(prefix="hellod-test-")
+        self.addCleanup(d.cleanup)
+        self.dir = d.name
+        # The master runs from a copy, so that the test can replace it.
+        self.exe = os.path.join(self.dir, "hellod")
+        shutil.copy2(hellodtest.HELLOD, self.exe)
+        self.pid_file = os.path.join(self.dir, "hellod.pid")
+
+    def start(self, conf=""):
+        """hellod started from the copy, serving generation 1."""
+        saved = hellodtest.HELLOD
+        hellodtest.HELLOD = self.exe
+        try:
+            h = Hellod("workers = 2\npid_file = %s\nshutdown_timeout = 5s\n"
+                       "%s" % (self.pid_file, conf))
+        finally:
+            hellodtest.HELLOD = saved
+        self.addCleanup(h.close)
+        hellodtest.generation_serving(h, 1, 2)
+        return h
+
+    def replace_exe(self, data=None):
+        """Installs a new file at the master's path, as a package
+        upgrade does (a new inode renamed over the old one)."""
+        tmp = self.exe + ".new"
+        if data is None:
+            shutil.copy2(hellodtest.HELLOD, tmp)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o755)
+        os.rename(tmp, self.exe)
+
+    def exe_of(self, pid):
+        return os.readlink("/proc/%d/exe" % pid)
+
+    def test_upgrade_keeps_pid_sockets_and_clients(self):
+        h = self.start()
+        pid = h.proc.pid
+        old = h.worker_pids()
+        with open(self.pid_file) as f:
+            self.assertEqual(int(f.read()), pid)
+        self.assertFalse(self.exe_of(pid).endswith("(deleted)"))
+
+        load = hellodtest.LoadGenerator("127.0.0.1", h.port,
+                                        clients=20).start()
+        try:
+            wait_for(lambda: load.ok > 200, 10.0, what="load to run")
+            self.replace_exe()
+            # The running image's file is gone from the path.
+            self.assertTrue(self.exe_of(pid).endswith("(deleted)"))
+            h.kill(signal.SIGUSR2)
+            h.wait_log(r"upgrade: executing ", 10.0)
+            hellodtest.generation_serving(h, 2, 2)
+            wait_for(lambda: all(not hellodtest.proc_alive(p)
+                                 for p in old), 10.0,
+                     what="the old workers to exit")
+            before = load.ok
+            wait_for(lambda: load.ok > before + 200, 10.0,
+                     what="load after the upgrade")
+        finally:
+            load.stop()
+        self.assertEqual(load.failures, 0, load.summary())
+        # Same process, the new file, the same pid file.
+        self.assertIsNone(h.proc.poll())
+        self.assertEqual(h.proc.pid, pid)
+        self.assertFalse(self.exe_of(pid).endswith("(deleted)"))
+        self.assertEqual(os.stat(self.exe_of(pid)).st_ino,
+                         os.stat(self.exe).st_ino)
+        with open(self.pid_file) as f:
+            self.assertEqual(int(f.read()), pid)
+        new = h.worker_pids()
+        self.assertEqual(len(new), 2)
+        self.assertFalse(set(new) & set(old))
+        self.assertIn("upgraded in place from generation 1", h.log())
+
+        # A second upgrade goes on from generation 2.
+        self.replace_exe()
+        h.kill(signal.SIGUSR2)
+        hellodtest.generation_serving(h, 3, 2)
+        self.assertTrue(hellodtest.answers(h.port))
+        self.assertEqual(h.stop(), 0, h.log())
+        self.assertFalse(os.path.exists(self.pid_file))
+
+    def assert_upgrade_refused(self, h, why):
+        pid = h.proc.pid
+        old = h.worker_pids()
+        n = h.log().count("upgrade failed, keeping the running executable")
+        h.kill(signal.SIGUSR2)
+        h.wait_log("upgrade failed, keeping the running executable",
+                   10.0, count=n + 1)
+        self.assertRegex(h.log(), why)
+        self.assertIsNone(h.proc.poll())
+        self.assertEqual(h.proc.pid, pid)
+        self.assertEqual(sorted(h.worker_pids()), sorted(old))
+        self.assertTrue(hellodtest.answers(h.port))
+        self.assertNotIn("generation 2", h.log())
+
+    def test_missing_file_keeps_serving(self):
+        h = self.start()
+        os.unlink(self.exe)
+        self.assert_upgrade_refused(h, r"No such file or directory")
+        self.assertEqual(h.stop(), 0, h.log())
+
+    def test_broken_file_keeps_serving(self):
+        h = self.start()
+        self.replace_exe(b"\x7fELF this is not a program\n")
+        self.assert_upgrade_refused(h, r"--test-config failed")
+        self.replace_exe(b"#!/bin/sh\nexit 3\n")
+        self.assert_upgrade_refused(h, r"--test-config failed")
+        self.assertEqual(h.stop(), 0, h.log())
+
+    def test_bad_configuration_keeps_serving(self):
+        h = self.start()
+        with open(h.conf_path, "a") as f:
+            f.write("\n[http]\nkeepalive_timeout = soon\n")
+        self.replace_exe()
+        self.assert_upgrade_refused(h, r"keepalive_timeout: invalid "
+                                       r"duration 'soon'")
+        self.assertEqual(h.stop(), 0, h.log())
+
+    def test_workers_ignore_usr2(self):
+        # systemctl kill without --kill-whom=main signals every process
+        # of the unit: the workers must not die of it.
+        h = self.start()
+        workers = h.worker_pids()
+        for p in workers:
+            ignored = int(hellodtest.proc_status(p)["SigIgn"][0], 16)
+            self.assertTrue(ignored & (1 << (signal.SIGUSR2 - 1)),
+                            "worker %d does not ignore SIGUSR2" % p)
+            os.kill(p, signal.SIGUSR2)
+        self.assertEqual(sorted(h.worker_pids()), sorted(workers))
+        self.assertTrue(hellodtest.answers(h.port))
+        self.assertEqual(h.stop(), 0, h.log())
+
+
+if __name__ == "__main__":
+    hellodtest.main()
