@@ -36,6 +36,7 @@ config_defaults(struct hd_config *cf)
 	strcpy(cf->cf_error_log, "stderr");
 	cf->cf_log_level = LOG_LEVEL_INFO;
 	cf->cf_access_format = HD_ACCESS_COMBINED;
+	cf->cf_defer_accept = 1;
 	cf->cf_query_max_delay = 10000;
 	cf->cf_query_max_padding = 1024 * 1024;
 }
@@ -372,6 +373,11 @@ set_bool(int *dst, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+SETTER(set_defer_accept)
+{
+	return set_bool(&cf->cf_defer_accept, v, err, errlen);
+}
+
 SETTER(set_query_knobs)
 {
 	return set_bool(&cf->cf_query_knobs, v, err, errlen);
@@ -474,6 +480,7 @@ static const struct config_key {
 	{ "server", "user", set_user },
 	{ "server", "group", set_group },
 	{ "server", "shutdown_timeout", set_shutdown_timeout },
+	{ "server", "defer_accept", set_defer_accept },
 	{ "http", "keepalive_timeout", set_keepalive_timeout },
 	{ "http", "header_timeout", set_header_timeout },
 	{ "http", "max_header_size", set_max_header_size },

@@ -62,6 +62,7 @@ struct hd_config {
 	int		 cf_user_line;		/* where set, for messages */
 	int		 cf_group_line;
 	unsigned	 cf_shutdown_timeout;	/* ms */
+	int		 cf_defer_accept;	/* TCP_DEFER_ACCEPT, async */
 
 	/* [http] */
 	unsigned	 cf_keepalive_timeout;	/* ms, 0 = off */

@@ -345,6 +345,29 @@ migrate_req_enabled(void)
 	return c == '1';
 }
 
+/*
+ * With [server] defer_accept, async workers ask the kernel to hand over a
+ * connection only once its first bytes have arrived (or after
+ * DEFER_ACCEPT_TIME), as nginx's "deferred" and h2o do: the handshake's
+ * last step is then done where the client's request is sent, and the
+ * worker is woken once per connection, with its request.  The blocking
+ * worker must meet a silent client as the blocking model does, so the
+ * option is cleared in sync mode.
+ */
+#define DEFER_ACCEPT_TIME	1	/* s */
+
+static void
+listen_defer(int fd, const struct hd_addr *a, int on)
+{
+	int	 v = on ? DEFER_ACCEPT_TIME : 0;
+
+	if (a->a_ss.ss_family != AF_INET && a->a_ss.ss_family != AF_INET6)
+		return;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, sizeof(v)) == -1)
+		log_warn("setsockopt(TCP_DEFER_ACCEPT) on %s failed",
+		    a->a_text);
+}
+
 /* The listener of cur with the same address and kind, or NULL. */
 static const struct listener *
 listener_find(const struct listeners *cur, const struct hd_addr *a,
@@ -412,8 +435,11 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 	next->ls_nslots = nslots;
 	for (a = 0; a < cur->ls_n; a++)
 		if (cur->ls_list[a].li_passed) {
-			next->ls_list[next->ls_n++] = cur->ls_list[a];
+			li = &next->ls_list[next->ls_n++];
+			*li = cur->ls_list[a];
 			next->ls_activated = 1;
+			listen_defer(li->li_fd[0], &li->li_addr,
+			    cf->cf_mode == HD_MODE_ASYNC && cf->cf_defer_accept);
 		}
 	for (i = 0; (addr = config_addr(cf, next->ls_activated, i, &kind)) !=
 	    NULL; i++) {
@@ -440,6 +466,9 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 			    -1)
 				goto fail;
 			li->li_fd[s] = fd;
+			if (kind != HD_LISTEN_STATUS)
+				listen_defer(fd, addr, cf->cf_mode ==
+				    HD_MODE_ASYNC && cf->cf_defer_accept);
 		}
 	}
 	for (a = 0; a < cur->ls_n; a++)

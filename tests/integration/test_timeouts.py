@@ -224,7 +224,9 @@ class TimeoutCases:
 
 class AsyncTimeouts(TimeoutCases, unittest.TestCase):
     WORKERS = 2
-    CONF = ("[server]\nworkers = 2\n[http]\n"
+    # Without TCP_DEFER_ACCEPT, hellod meets a silent client at once and
+    # closes it at header_timeout exactly (DeferredAccept below).
+    CONF = ("[server]\nworkers = 2\ndefer_accept = off\n[http]\n"
             "header_timeout = 500ms\nkeepalive_timeout = 500ms\n")
 
     def test_case25_served_next_to_50_slowloris(self):
@@ -342,6 +344,44 @@ class AsyncTimeouts(TimeoutCases, unittest.TestCase):
                 self.assertEqual(ht.get(HOST, h.port).status, 200)
             self.assertEqual(h.worker_pids(), [worker])
             self.assertEqual(h.stop(), 0)
+
+
+class DeferredAccept(unittest.TestCase):
+    """defer_accept = on (the default): the kernel holds a connection
+    that sends nothing for about a second before an async worker sees
+    it; the silent client is then closed at header_timeout.  A request
+    that arrives is served at once, and the sync worker meets a silent
+    client at once, as the blocking model does."""
+
+    def silent_close_time(self, conf):
+        with ht.start_hellod(conf) as h:
+            with connect(HOST, h.port) as s:
+                got, took = ht.wait_eof(s, 10.0)
+            check_timeout_close(self, got)
+            r = ht.get(HOST, h.port)
+            self.assertEqual(r.body, greeting(HOST))
+            return took
+
+    def test_silent_client_waits_in_the_kernel_first(self):
+        took = self.silent_close_time("[server]\nworkers = 1\n[http]\n"
+                                      "header_timeout = 500ms\n")
+        # header_timeout after the kernel's one second (a SYN-ACK
+        # retransmission, 1 s, or up to 3 s after a second one).
+        self.assertGreaterEqual(took, 0.5 + 0.9)
+        self.assertLess(took, 0.5 + 3.5)
+
+    def test_sync_mode_does_not_defer(self):
+        took = self.silent_close_time("[server]\nmode = sync\n[http]\n"
+                                      "header_timeout = 500ms\n")
+        self.assertGreaterEqual(took, EARLY)
+        self.assertLess(took, LATE)
+
+    def test_request_is_served_at_once(self):
+        with ht.start_hellod("[server]\nworkers = 1\n") as h:
+            t = time.monotonic()
+            r = ht.get(HOST, h.port)
+            self.assertEqual(r.body, greeting(HOST))
+            self.assertLess(time.monotonic() - t, 0.5)
 
 
 class SyncTimeouts(TimeoutCases, unittest.TestCase):
