@@ -128,7 +128,7 @@ static void
 forwarded_client(const struct hd_config *cf, const struct http_request *req,
     const struct answer_peer *ap, struct answer *an)
 {
-	struct client_field	 f[HTTP_MAX_FORWARD];
+	struct client_field	 f[HTTP_MAX_FIELDS];
 	struct client_addr	 a = ap->ap_client;
 	unsigned		 i;
 

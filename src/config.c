@@ -394,9 +394,22 @@ SETTER(set_query_max_padding)
 	    errlen);
 }
 
+/* Several trusted lines add up, as listen lines do. */
 SETTER(set_trusted)
 {
-	return client_trust_parse(v, &cf->cf_trusted, err, errlen);
+	struct client_trust	 more;
+	unsigned		 i;
+
+	if (client_trust_parse(v, &more, err, errlen) == -1)
+		return -1;
+	if (cf->cf_trusted.ct_n + more.ct_n > CLIENT_MAX_TRUSTED) {
+		snprintf(err, errlen, "more than %d networks in all",
+		    CLIENT_MAX_TRUSTED);
+		return -1;
+	}
+	for (i = 0; i < more.ct_n; i++)
+		cf->cf_trusted.ct_nets[cf->cf_trusted.ct_n++] = more.ct_nets[i];
+	return 0;
 }
 
 SETTER(set_forward_header)
@@ -584,7 +597,7 @@ handler(void *arg, const char *section, const char *name, const char *value)
 			pc->pc_naddrs[l] = *count;
 			return 1;
 		}
-	} else if (pc->pc_seen[i])
+	} else if (pc->pc_seen[i] && keys[i].k_set != set_trusted)
 		snprintf(why, sizeof(why), "duplicate key");
 	else {
 		pc->pc_seen[i] = 1;
@@ -642,7 +655,7 @@ config_load(struct hd_config *cf, const char *path, char *err, size_t errlen)
 	if (pc.pc_toolong != 0 && (rc <= 0 || rc > pc.pc_toolong) &&
 	    (pc.pc_errline == 0 || pc.pc_errline > pc.pc_toolong)) {
 		snprintf(err, errlen, "%s:%d: line too long (at most %d "
-		    "bytes; give long listen lists on several listen lines)",
+		    "bytes; give long address or network lists on several lines)",
 		    path, pc.pc_toolong, INI_MAX_LINE - 3);
 		return -1;
 	}

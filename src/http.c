@@ -204,15 +204,8 @@ parse_field(const char *line, size_t len, const struct http_limits *lim,
 	while (vlen > 0 && is_ows((unsigned char)v[vlen - 1]))
 		vlen--;
 
+	/* At most HTTP_MAX_FIELDS lines reach here. */
 	if (n == lim->lim_forward_len && lower_eq(name, lim->lim_forward, n)) {
-		if (req->req_nfwd == HTTP_MAX_FORWARD) {
-			/* The walk runs from the right: keep the last. */
-			memmove(req->req_fwd, req->req_fwd + 1,
-			    (HTTP_MAX_FORWARD - 1) * sizeof(req->req_fwd[0]));
-			memmove(req->req_fwd_len, req->req_fwd_len + 1,
-			    (HTTP_MAX_FORWARD - 1) * sizeof(req->req_fwd_len[0]));
-			req->req_nfwd--;
-		}
 		req->req_fwd[req->req_nfwd] = v;
 		req->req_fwd_len[req->req_nfwd++] = vlen;
 	}
@@ -516,7 +509,7 @@ http_parse_resume(struct http_scan *hs, const char *buf, size_t len,
 	struct field_state	 fs;
 	int			 status;
 
-	memset(req, 0, sizeof(*req));
+	memset(req, 0, offsetof(struct http_request, req_fwd));
 
 	/* Empty lines before the request line are ignored (9112 2.2); they
 	 * are consumed before any of the head is searched. */
@@ -754,7 +747,7 @@ http_stream_next(struct http_stream *st, const char *buf, size_t len,
 	while (http_stream_busy(st)) {
 		if (off == len) {
 			*used = off;
-			memset(req, 0, sizeof(*req));
+			memset(req, 0, offsetof(struct http_request, req_fwd));
 			return HTTP_NEED_MORE;
 		}
 		if (st->st_skip > 0) {
@@ -768,7 +761,7 @@ http_stream_next(struct http_stream *st, const char *buf, size_t len,
 		rc = http_chunked_skip(&st->st_chunked, buf + off, len - off,
 		    &n);
 		if (rc == -1) {
-			memset(req, 0, sizeof(*req));
+			memset(req, 0, offsetof(struct http_request, req_fwd));
 			*used = off;
 			return fail(req, 400);
 		}

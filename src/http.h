@@ -14,7 +14,6 @@
 #include <stdint.h>
 
 #define HTTP_MAX_FIELDS		100
-#define HTTP_MAX_FORWARD	16	/* forwarded field lines kept */
 
 enum http_result {
 	HTTP_ERROR = -1,	/* req->status holds the status to answer */
@@ -62,10 +61,11 @@ struct http_request {
 	const char	*req_agent;
 	size_t		 req_agent_len;
 
-	/* The last HTTP_MAX_FORWARD lines of lim_forward, in order. */
-	const char	*req_fwd[HTTP_MAX_FORWARD];
-	size_t		 req_fwd_len[HTTP_MAX_FORWARD];
+	/* The lines of lim_forward, in order.  Last: the parser clears the
+	 * members before req_fwd only. */
 	unsigned	 req_nfwd;
+	const char	*req_fwd[HTTP_MAX_FIELDS];
+	size_t		 req_fwd_len[HTTP_MAX_FIELDS];
 };
 
 /* How far an incomplete head has been searched; zeroed for a new head. */

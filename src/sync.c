@@ -245,14 +245,15 @@ read_proxy(struct sync_state *ss, int fd, struct answer_peer *who,
 
 	pfd.fd = fd;
 	pfd.events = POLLIN;
+	/* A stop lets the header finish: the connection was accepted. */
 	for (;;) {
-		if ((left = deadline - now_mono()) <= 0 || sync_stop)
-			return -1;
+		if ((left = deadline - now_mono()) <= 0)
+			goto cut;
 		if (wait_readable(ss, &pfd, 1, left) <= 0)
 			continue;
 		n = recv(fd, ae->ae_rbuf + len, ae->ae_rcap - len, 0);
 		if (n <= 0)
-			return -1;
+			goto cut;
 		len += (size_t)n;
 		switch (proxy_parse(ae->ae_rbuf, len, &ph)) {
 		case PROXY_NEED_MORE:
@@ -267,6 +268,11 @@ read_proxy(struct sync_state *ss, int fd, struct answer_peer *who,
 		    len - ph.ph_consumed);
 		return (ssize_t)(len - ph.ph_consumed);
 	}
+cut:
+	/* Part of a header, then EOF or the deadline: refused too. */
+	if (len > 0)
+		answer_proxy_refused(ae, who);
+	return -1;
 }
 
 static void
@@ -281,7 +287,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 	size_t			 len = 0;
 	double			 deadline, left;
 	ssize_t			 n;
-	int			 linger = 0, answered;
+	int			 linger = 0, answered, idle = 0;
 
 	answer_peer_init(&who, peer);
 	http_stream_init(&st);
@@ -309,8 +315,11 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 		n = recv(fd, ae->ae_rbuf + len, ae->ae_rcap - len, 0);
 		if (n <= 0)
 			goto done;	/* EOF or reset */
-		if (len == 0 && !http_stream_busy(&st))
+		/* header_timeout runs from the connection's start, then
+		 * from the first byte of each request after a response. */
+		if (idle)
 			deadline = now_mono() + cf->cf_header_timeout / 1000.;
+		idle = 0;
 		len += (size_t)n;
 answer:
 		do {
@@ -325,13 +334,15 @@ answer:
 			}
 			memmove(ae->ae_rbuf, ae->ae_rbuf + n, len - (size_t)n);
 			len -= (size_t)n;
-			/* header_timeout runs from the start of a request,
-			 * keepalive_timeout from the end of a response. */
-			if (answered)
-				deadline = now_mono() + (len == 0 &&
-				    !http_stream_busy(&st) ?
+			/* keepalive_timeout runs from the end of a response;
+			 * header_timeout from the start of the next request,
+			 * here when it has begun already. */
+			if (answered) {
+				idle = len == 0 && !http_stream_busy(&st);
+				deadline = now_mono() + (idle ?
 				    cf->cf_keepalive_timeout :
 				    cf->cf_header_timeout) / 1000.;
+			}
 		} while (answered && len > 0);
 	}
 done:

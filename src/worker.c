@@ -456,8 +456,13 @@ read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 			log_debug("recv() failed: %s", strerror(errno));
 		return -1;
 	}
-	if (n == 0)
-		return -1;	/* incomplete request: no response */
+	if (n == 0) {
+		/* An incomplete request gets no response; part of a PROXY
+		 * header is a refused one. */
+		if (c->c_state == CS_PROXY && c->c_inlen > 0)
+			answer_proxy_refused(ae, &c->c_who);
+		return -1;
+	}
 	if (c->c_inlen > 0) {
 		if (append_input(c, ae->ae_rbuf, (size_t)n) == -1)
 			return -1;
@@ -574,6 +579,17 @@ expire_close(struct tq_node *n, void *arg)
 {
 	(void)arg;
 	conn_close((struct conn *)n);
+}
+
+static void
+expire_proxy(struct tq_node *n, void *arg)
+{
+	struct conn	*c = (struct conn *)n;
+
+	(void)arg;
+	if (c->c_inlen > 0)
+		answer_proxy_refused(&wk.w_env, &c->c_who);
+	conn_close(c);
 }
 
 static void
@@ -739,7 +755,7 @@ worker_init(const struct hd_worker_ctx *ctx)
 		enum conn_state	 state;
 		tq_expire_cb	 expire;
 	} queues[] = {
-		{ CS_PROXY, expire_close },
+		{ CS_PROXY, expire_proxy },
 		{ CS_READING, expire_close },
 		{ CS_DELAYED, expire_delay },
 		{ CS_WRITING, expire_close },

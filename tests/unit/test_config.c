@@ -438,7 +438,7 @@ test_long_line(void **state)
 	assert_true(len > 200);
 	snprintf(text, sizeof(text), "[server]\n%s\n[http]\ndelay = 0\n", line);
 	load_fails(text, ":2: line too long (at most 197 bytes; give long "
-	    "listen lists on several listen lines)");
+	    "address or network lists on several lines)");
 	/* An error before it is reported first; after it, not at all. */
 	snprintf(text, sizeof(text), "[server]\nworkers = 0\n%s\n", line);
 	load_fails(text, ":2: [server] workers: invalid worker count '0' "
@@ -447,7 +447,7 @@ test_long_line(void **state)
 	load_fails(text, ":2: syntax error (expected [section] or key = value)");
 	snprintf(text, sizeof(text), "[server]\n%s\nworkers = 0\n", line);
 	load_fails(text, ":2: line too long (at most 197 bytes; give long "
-	    "listen lists on several listen lines)");
+	    "address or network lists on several lines)");
 
 	/* A NUL byte is an error, not a way around the line limit. */
 	memcpy(text, "[server]\nuser = a\0b\nworkers = 7\n", 32);

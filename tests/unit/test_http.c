@@ -919,14 +919,13 @@ test_target_forms(void **state)
 	    "\r\n"));
 }
 
-/* 29 and the forwarded-header walk: the configured field's lines are
- * kept in order, the last HTTP_MAX_FORWARD of them when there are more. */
+/* 34: the configured field's lines are kept in order, all of them. */
 static void
 test_forward_fields(void **state)
 {
 	struct http_limits	 lim = lim_default;
 	struct http_request	 req;
-	char			 raw[4096], *p;
+	char			 raw[8192], *p;
 	unsigned		 i;
 
 	(void)state;
@@ -947,14 +946,15 @@ test_forward_fields(void **state)
 	    HTTP_DONE);
 	assert_int_equal(req.req_nfwd, 0);
 
+	/* As many lines as fields fit. */
 	p = raw + snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: a\r\n");
-	for (i = 0; i < HTTP_MAX_FORWARD + 4; i++)
+	for (i = 0; i < HTTP_MAX_FIELDS - 1; i++)
 		p += sprintf(p, "X-Forwarded-For: 10.0.0.%u\r\n", i);
 	strcpy(p, "\r\n");
 	assert_int_equal(http_parse(raw, strlen(raw), &lim, &req), HTTP_DONE);
-	assert_int_equal(req.req_nfwd, HTTP_MAX_FORWARD);
-	assert_memory_equal(req.req_fwd[0], "10.0.0.4", 8);
-	assert_memory_equal(req.req_fwd[HTTP_MAX_FORWARD - 1], "10.0.0.19", 9);
+	assert_int_equal(req.req_nfwd, HTTP_MAX_FIELDS - 1);
+	assert_memory_equal(req.req_fwd[0], "10.0.0.0", 8);
+	assert_memory_equal(req.req_fwd[HTTP_MAX_FIELDS - 2], "10.0.0.98", 9);
 }
 
 /*
