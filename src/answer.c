@@ -10,6 +10,7 @@
 #include "answer.h"
 #include "knobs.h"
 #include "proxy.h"
+#include "stats.h"
 
 int
 answer_env_init(struct answer_env *ae, const struct hd_config *cf)
@@ -224,19 +225,20 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
 
 /*
  * Appends the response to the write buffer, which has room for it (the
- * caller flushes once answer_batch_full()).  A stop in progress
- * (draining) turns a persistent connection into a closing one.  Returns 1
- * when the connection closes after this response.
+ * caller flushes once answer_batch_full()), and counts it: every answer
+ * of both workers passes here once.  `mono` is the clock of an_start.  A
+ * stop in progress (draining) turns a persistent connection into a
+ * closing one.  Returns 1 when the connection closes after this response.
  */
 int
 answer_write(struct answer_env *ae, const struct answer *an, int draining,
-    const struct answer_peer *ap, int64_t now)
+    const struct answer_peer *ap, int64_t now, double mono)
 {
 	struct http_response	 r;
 	enum http_conn		 conn;
 	char			 cbuf[HTTP_ADDR_MAX];
 	const char		*client;
-	size_t			 clientlen;
+	size_t			 clientlen, n;
 
 	if (!an->an_keep || draining)
 		conn = HTTP_CONN_CLOSE;
@@ -245,6 +247,9 @@ answer_write(struct answer_env *ae, const struct answer *an, int draining,
 		    HTTP_CONN_DEFAULT;
 	client = client_of(an, ap, cbuf, &clientlen);
 	response_of(ae, an, conn, client, clientlen, now, &r);
-	ae->ae_wlen += http_response_write(ae->ae_wbuf + ae->ae_wlen, &r);
+	n = http_response_write(ae->ae_wbuf + ae->ae_wlen, &r);
+	ae->ae_wlen += n;
+	stats_request(an->an_status, n + answer_padding_sent(an),
+	    mono - an->an_start);
 	return conn == HTTP_CONN_CLOSE;
 }

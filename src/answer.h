@@ -61,6 +61,7 @@ struct answer {
 	uint8_t		 an_error;	/* a parse error: close, linger */
 	uint32_t	 an_delay;	/* ms to wait before writing */
 	size_t		 an_padding;	/* greeting bytes sent from spaces */
+	double		 an_start;	/* the request's first byte, s */
 };
 
 int	 answer_env_init(struct answer_env *, const struct hd_config *);
@@ -72,7 +73,7 @@ void	 answer_proxy_refused(struct answer_env *, const struct answer_peer *);
 void	 answer_decide(struct answer_env *, int, const struct http_request *,
 	    const struct answer_peer *, int64_t, struct answer *);
 int	 answer_write(struct answer_env *, const struct answer *, int,
-	    const struct answer_peer *, int64_t);
+	    const struct answer_peer *, int64_t, double);
 
 /* The padding that follows the buffered response from ae_spaces. */
 static inline size_t

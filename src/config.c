@@ -378,6 +378,11 @@ SETTER(set_defer_accept)
 	return set_bool(&cf->cf_defer_accept, v, err, errlen);
 }
 
+SETTER(set_drain_notice)
+{
+	return set_duration(&cf->cf_drain_notice, v, 0, 3600000, err, errlen);
+}
+
 SETTER(set_query_knobs)
 {
 	return set_bool(&cf->cf_query_knobs, v, err, errlen);
@@ -509,6 +514,8 @@ static const struct config_key {
 	{ "log", "access_format", set_access_format },
 	{ "proxy", "trusted", set_trusted },
 	{ "proxy", "header", set_forward_header },
+	{ "status", "listen", NULL },
+	{ "status", "drain_notice", set_drain_notice },
 };
 
 #define NKEYS	(sizeof(keys) / sizeof(keys[0]))

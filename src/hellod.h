@@ -231,6 +231,7 @@ struct upgrade_state {
 	int			 us_active;	/* started by an upgrade */
 	unsigned		 us_generation;	/* the old image's */
 	int			 us_pidfd;
+	int			 us_statsfd;	/* the counters' memfd */
 	pid_t			 us_old[UPGRADE_MAX_OLD];	/* children */
 	unsigned		 us_nold;
 	int			 us_retired[HD_MAX_SOCKETS];	/* to close */

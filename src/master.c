@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "hellod.h"
+#include "stats.h"
+#include "status.h"
 
 #define MAX_RETIRING		(4 * HD_MAX_WORKERS)
 #define RESPAWN_MAX_DELAY	30.0
@@ -27,6 +29,7 @@
 
 struct slot {
 	pid_t		 s_pid;		/* 0: no process */
+	int		 s_stats;	/* its statistics slot; -1: none */
 	int		 s_ready;	/* it reported serving */
 	int		 s_stop_sent;	/* SIGTERM sent: draining */
 	int		 s_killed;	/* SIGKILL sent */
@@ -38,12 +41,14 @@ struct slot {
 /* A worker of an earlier generation, draining. */
 struct retiring {
 	pid_t		 r_pid;
+	int		 r_stats;	/* -1: none, or not known */
 	double		 r_kill_at;	/* shutdown_timeout passed */
 	int		 r_killed;	/* SIGKILL sent */
 };
 
 enum master_state {
 	MS_RUNNING,
+	MS_NOTICE,	/* drain_notice: /healthz says 503, all still serve */
 	MS_STOPPING,	/* workers asked to finish; killed at m_stop_at */
 	MS_KILLING	/* past the deadline: SIGKILL sent, reaping */
 };
@@ -63,9 +68,14 @@ struct master {
 	int			 m_pidfd;
 	int			 m_announce;	/* READY=1 due once all serve */
 	enum master_state	 m_state;
-	double			 m_stop_at;
+	double			 m_stop_at;	/* or the notice's end */
+	pid_t			 m_status_pid;	/* the status server; 0: none */
+	int			 m_status_stop_sent;
+	double			 m_status_respawn_at;	/* 0: none pending */
 	int			 m_status;
 };
+
+static void	 stop_begin(struct master *, int);
 
 static volatile sig_atomic_t	 sig_reload, sig_terminate, sig_quit;
 static volatile sig_atomic_t	 sig_reopen, sig_child, sig_upgrade;
@@ -140,15 +150,13 @@ status_notify(struct master *m)
 	    m->m_nslots, mode_name(m->m_cf), m->m_generation);
 }
 
-/* The child side of spawn(): never returns. */
+/* In a child of the master: the signal dispositions and descriptors of
+ * a worker or the status server. */
 static void
-worker_start(struct master *m, unsigned slot)
+child_prepare(struct master *m)
 {
-	static struct hd_worker_ctx ctx;
 	struct sigaction	 sa;
-	char			 ident[32];
 	unsigned		 i;
-	pid_t			 me;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
 		log_warn("prctl(PR_SET_PDEATHSIG) failed");
@@ -176,6 +184,18 @@ worker_start(struct master *m, unsigned slot)
 		close(m->m_pidfd);
 	for (i = 0; i < m->m_nretired; i++)
 		close(m->m_retired[i]);
+}
+
+/* The child side of spawn(): never returns. */
+static void
+worker_start(struct master *m, unsigned slot, int stats_slot)
+{
+	static struct hd_worker_ctx ctx;
+	char			 ident[32];
+	pid_t			 me;
+
+	stats_attach(stats_slot);
+	child_prepare(m);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.wc_config = m->m_cf;
 	ctx.wc_slot = (int)slot;
@@ -206,16 +226,21 @@ spawn(struct master *m, unsigned slot)
 {
 	struct slot	*sl = &m->m_slots[slot];
 	pid_t		 pid;
+	int		 st;
 
 	sl->s_respawn_at = 0;
+	/* Reserved before the fork: the child inherits its number. */
+	st = stats_slot_acquire(slot, m->m_generation);
 	if ((pid = fork()) == -1) {
 		log_warn("fork() failed");
+		stats_slot_release(st);
 		sl->s_respawn_at = now_mono() + 1.0;
 		return -1;
 	}
 	if (pid == 0)
-		worker_start(m, slot);
+		worker_start(m, slot, st);
 	sl->s_pid = pid;
+	sl->s_stats = st;
 	sl->s_ready = 0;
 	sl->s_started = now_mono();
 	log_debug("spawned worker %u, pid %ld", slot, (long)pid);
@@ -227,6 +252,56 @@ signal_pid(pid_t pid, int sig)
 {
 	if (kill(pid, sig) == -1 && errno != ESRCH)
 		log_warn("kill(%ld) failed", (long)pid);
+}
+
+/*
+ * The status server ([status] listen), a process of its own so that it
+ * answers while every worker is busy or blocked.  It keeps the greeting
+ * listeners open to read their queues; a reload replaces it, the new one
+ * beside the old on the same sockets.
+ */
+static void
+status_spawn(struct master *m)
+{
+	struct hd_socket	 socks[HD_MAX_LISTEN];
+	pid_t			 pid;
+
+	m->m_status_respawn_at = 0;
+	m->m_status_stop_sent = 0;
+	if (listeners_status_sockets(m->m_ls, socks) == 0)
+		return;
+	if ((pid = fork()) == -1) {
+		log_warn("fork() failed");
+		m->m_status_respawn_at = now_mono() + 1.0;
+		return;
+	}
+	if (pid == 0) {
+		child_prepare(m);
+		close(m->m_ready_pipe[1]);
+		log_set_ident("status");
+		if (privileges_drop(m->m_cf) == -1)
+			_exit(HD_EXIT_FATAL);
+		status_run(m->m_ls, m->m_cf);
+	}
+	m->m_status_pid = pid;
+	log_debug("spawned the status server, pid %ld", (long)pid);
+}
+
+/* How many workers of the current generation serve, for /healthz. */
+static void
+serving_update(const struct master *m)
+{
+	unsigned	 i, n = 0;
+
+	for (i = 0; i < m->m_nslots; i++)
+		if (m->m_slots[i].s_pid > 0 && m->m_slots[i].s_ready)
+			n++;
+	/* Between a reload and the new generation's first report, the
+	 * old one still finishes what it took and the sockets queue new
+	 * clients: the service is up. */
+	if (n == 0 && m->m_announce)
+		n = m->m_nold;
+	stats_set_serving(n);
 }
 
 /* Signals every worker, current and retiring, and records what it asked. */
@@ -248,10 +323,14 @@ signal_all(struct master *m, int sig)
 		if (sig == SIGKILL)
 			m->m_old[i].r_killed = 1;
 	}
+	/* The status server outlives a graceful stop's workers (below). */
+	if (m->m_status_pid > 0 && sig != SIGTERM)
+		signal_pid(m->m_status_pid, sig);
 }
 
+/* Workers, current or old, still to be reaped. */
 static int
-children_left(const struct master *m)
+workers_left(const struct master *m)
 {
 	unsigned	 i;
 
@@ -263,13 +342,41 @@ children_left(const struct master *m)
 	return 0;
 }
 
+static int
+children_left(const struct master *m)
+{
+	return workers_left(m) || m->m_status_pid > 0;
+}
+
+/*
+ * SIGTERM: with a status listener and drain_notice, /healthz says 503 for
+ * that long first, while every worker serves on, so that balancers stop
+ * sending before anything stops accepting.
+ */
+static void
+stop_notice(struct master *m)
+{
+	stats_set_draining(1);
+	if (m->m_cf->cf_drain_notice == 0 || m->m_status_pid <= 0) {
+		stop_begin(m, 0);
+		return;
+	}
+	m->m_state = MS_NOTICE;
+	m->m_stop_at = now_mono() + m->m_cf->cf_drain_notice / 1000.;
+	notify_send("STATUS=draining: /healthz answers 503 for %ums",
+	    m->m_cf->cf_drain_notice);
+	log_info("draining: /healthz answers 503 for %ums before the stop",
+	    m->m_cf->cf_drain_notice);
+}
+
 static void
 stop_begin(struct master *m, int status)
 {
 	unsigned	 i;
 
-	if (m->m_state != MS_RUNNING)
+	if (m->m_state != MS_RUNNING && m->m_state != MS_NOTICE)
 		return;
+	stats_set_draining(1);
 	m->m_state = MS_STOPPING;
 	m->m_status = status;
 	m->m_stop_at = now_mono() + m->m_cf->cf_shutdown_timeout / 1000.;
@@ -304,9 +411,23 @@ reap_one(struct master *m, pid_t pid, int status)
 	double		 now = now_mono(), delay;
 
 	describe_status(status, how, sizeof(how));
+	if (pid == m->m_status_pid) {
+		m->m_status_pid = 0;
+		if (m->m_state == MS_RUNNING) {
+			log_error("status server (pid %ld) %s; respawning in "
+			    "1s", (long)pid, how);
+			m->m_status_respawn_at = now + 1.0;
+		} else
+			log_debug("status server (pid %ld) %s", (long)pid, how);
+		return;
+	}
 	for (i = 0; i < m->m_nold; i++)
 		if (m->m_old[i].r_pid == pid) {
 			log_debug("old worker pid %ld %s", (long)pid, how);
+			/* After an upgrade, the old image's workers are known
+			 * by pid only. */
+			stats_slot_release(m->m_old[i].r_stats != -1 ?
+			    m->m_old[i].r_stats : stats_slot_of(pid));
 			m->m_old[i] = m->m_old[--m->m_nold];
 			if (m->m_nold == 0) {
 				log_info("previous generation finished");
@@ -324,6 +445,9 @@ reap_one(struct master *m, pid_t pid, int status)
 	sl = &m->m_slots[i];
 	sl->s_pid = 0;
 	sl->s_ready = 0;
+	stats_slot_release(sl->s_stats);
+	sl->s_stats = -1;
+	serving_update(m);
 	if (m->m_state != MS_RUNNING) {
 		log_debug("worker %u (pid %ld) %s", i, (long)pid, how);
 		return;
@@ -339,6 +463,7 @@ reap_one(struct master *m, pid_t pid, int status)
 	else
 		sl->s_fails = 1;
 	delay = master_respawn_delay(sl->s_fails);
+	stats_worker_restarted();
 	log_error("worker %u (pid %ld) %s; respawning in %.1fs", i, (long)pid,
 	    how, delay);
 	sl->s_respawn_at = now + delay;	/* never 0: the clock is > 0 */
@@ -396,6 +521,7 @@ read_ready(struct master *m)
 					m->m_slots[i].s_ready = 1;
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
 		log_warn("read() from workers failed");
+	serving_update(m);
 	if (!m->m_announce)
 		return;
 	for (i = 0; i < m->m_nslots; i++)
@@ -405,6 +531,17 @@ read_ready(struct master *m)
 		m->m_announce = 0;
 		status_notify(m);
 	}
+}
+
+/* A child of an earlier generation: it drains, and is killed at kill_at. */
+static void
+retire(struct master *m, pid_t pid, int stats_slot, double kill_at)
+{
+	m->m_old[m->m_nold].r_pid = pid;
+	m->m_old[m->m_nold].r_stats = stats_slot;
+	m->m_old[m->m_nold].r_kill_at = kill_at;
+	m->m_old[m->m_nold].r_killed = 0;
+	m->m_nold++;
 }
 
 static int
@@ -456,7 +593,7 @@ reload(struct master *m)
 	if (privileges_check(ncf, err, sizeof(err)) == -1)
 		goto fail;
 	n = config_worker_count(ncf);
-	if (m->m_nold + m->m_nslots > MAX_RETIRING ||
+	if (m->m_nold + m->m_nslots + 1 > MAX_RETIRING ||
 	    m->m_nretired + HD_MAX_LISTENERS * m->m_nslots > HD_MAX_SOCKETS) {
 		snprintf(err, sizeof(err), "too many old workers still "
 		    "draining");
@@ -478,23 +615,30 @@ reload(struct master *m)
 	now = now_mono();
 	for (i = 0; i < m->m_nslots; i++) {
 		if (m->m_slots[i].s_pid > 0) {
-			m->m_old[m->m_nold].r_pid = m->m_slots[i].s_pid;
-			m->m_old[m->m_nold].r_kill_at = now +
-			    ncf->cf_shutdown_timeout / 1000.;
-			m->m_old[m->m_nold].r_killed = 0;
-			m->m_nold++;
+			retire(m, m->m_slots[i].s_pid, m->m_slots[i].s_stats,
+			    now + ncf->cf_shutdown_timeout / 1000.);
 		}
+	}
+	/* The status server too: its successor starts beside it. */
+	if (m->m_status_pid > 0) {
+		retire(m, m->m_status_pid, -1,
+		    now + ncf->cf_shutdown_timeout / 1000.);
+		m->m_status_pid = 0;
 	}
 	for (i = 0; i < nretired; i++)
 		m->m_retired[m->m_nretired++] = retired[i];
 	m->m_cf = ncf;
 	m->m_ls = nls;
 	m->m_generation++;
+	stats_reloaded(1);
+	stats_set_config(m->m_generation, ncf->cf_mode == HD_MODE_SYNC ?
+	    STATS_MODE_SYNC : STATS_MODE_ASYNC, n);
 	privileges_chown_logs(ncf);
 	m->m_nslots = n;
 	memset(m->m_slots, 0, sizeof(m->m_slots));
 	for (i = 0; i < n; i++)
 		spawn(m, i);
+	status_spawn(m);
 	/* The new generation accepts on the same sockets: the old one can
 	 * stop without a queued connection being lost. */
 	for (i = 0; i < m->m_nold; i++)
@@ -505,6 +649,7 @@ reload(struct master *m)
 	    n, mode_name(ncf));
 	return;
 fail:
+	stats_reloaded(0);
 	log_error("reload failed, keeping the running configuration: %s", err);
 	status_notify(m);
 }
@@ -525,6 +670,9 @@ upgrade(struct master *m)
 			us.us_old[us.us_nold++] = m->m_slots[i].s_pid;
 	for (i = 0; i < m->m_nold && us.us_nold < UPGRADE_MAX_OLD; i++)
 		us.us_old[us.us_nold++] = m->m_old[i].r_pid;
+	if (m->m_status_pid > 0 && us.us_nold < UPGRADE_MAX_OLD)
+		us.us_old[us.us_nold++] = m->m_status_pid;
+	us.us_statsfd = stats_memfd();
 	for (i = 0; i < m->m_nretired; i++)
 		us.us_retired[us.us_nretired++] = m->m_retired[i];
 	us.us_listeners = m->m_ls;
@@ -538,8 +686,11 @@ poll_timeout(const struct master *m)
 	double		 next = -1, now = now_mono(), t;
 	unsigned	 i;
 
-	if (m->m_state == MS_STOPPING)
+	if (m->m_state == MS_STOPPING || m->m_state == MS_NOTICE)
 		next = m->m_stop_at;
+	if (m->m_status_respawn_at > 0 &&
+	    (next < 0 || m->m_status_respawn_at < next))
+		next = m->m_status_respawn_at;
 	for (i = 0; i < m->m_nold; i++)
 		if (!m->m_old[i].r_killed &&
 		    (next < 0 || m->m_old[i].r_kill_at < next))
@@ -562,6 +713,15 @@ timers(struct master *m)
 	double		 now = now_mono();
 	unsigned	 i;
 
+	if (m->m_state == MS_NOTICE && now >= m->m_stop_at)
+		stop_begin(m, 0);
+	/* A graceful stop ends the status server last: it says 503 while
+	 * the workers drain. */
+	if (m->m_state == MS_STOPPING && !workers_left(m) &&
+	    m->m_status_pid > 0 && !m->m_status_stop_sent) {
+		signal_pid(m->m_status_pid, SIGTERM);
+		m->m_status_stop_sent = 1;
+	}
 	if (m->m_state == MS_STOPPING && now >= m->m_stop_at &&
 	    children_left(m)) {
 		log_warnx("shutdown_timeout passed, killing the workers left");
@@ -583,6 +743,8 @@ timers(struct master *m)
 		if (m->m_slots[i].s_respawn_at > 0 &&
 		    now >= m->m_slots[i].s_respawn_at)
 			spawn(m, i);
+	if (m->m_status_respawn_at > 0 && now >= m->m_status_respawn_at)
+		status_spawn(m);
 }
 
 static int
@@ -646,13 +808,23 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	m.m_nslots = config_worker_count(m.m_cf);
 	/* After an upgrade in place, the old image's workers are this
 	 * process's children: they drain like a reload's old generation. */
-	for (i = 0; i < us->us_nold && i < MAX_RETIRING; i++) {
-		m.m_old[m.m_nold].r_pid = us->us_old[i];
-		m.m_old[m.m_nold++].r_kill_at = now_mono() +
-		    m.m_cf->cf_shutdown_timeout / 1000.;
-	}
+	for (i = 0; i < us->us_nold && i < MAX_RETIRING; i++)
+		retire(&m, us->us_old[i], -1, now_mono() +
+		    m.m_cf->cf_shutdown_timeout / 1000.);
 	for (i = 0; i < us->us_nretired; i++)
 		m.m_retired[m.m_nretired++] = us->us_retired[i];
+
+	/* Counters for every process that can hold a slot at once; an
+	 * upgrade in place hands over the region, figures and all. */
+	if (stats_init(HD_MAX_WORKERS + MAX_RETIRING,
+	    us->us_active ? us->us_statsfd : -1) == -1 &&
+	    m.m_cf->cf_nstatus_listen > 0) {
+		log_error("cannot map the statistics; exiting");
+		return 1;
+	}
+	stats_set_config(m.m_generation, m.m_cf->cf_mode == HD_MODE_SYNC ?
+	    STATS_MODE_SYNC : STATS_MODE_ASYNC, m.m_nslots);
+	stats_set_draining(0);
 
 	if (signals_setup(&unblocked) == -1)
 		return 1;
@@ -663,6 +835,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	privileges_chown_logs(m.m_cf);
 	for (i = 0; i < m.m_nslots; i++)
 		spawn(&m, i);
+	status_spawn(&m);
 	for (i = 0; i < m.m_nold; i++)
 		signal_pid(m.m_old[i].r_pid, SIGTERM);
 	m.m_announce = 1;
@@ -693,7 +866,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 			sig_quit = 0;
 			log_info("stopping now (SIGQUIT)");
 			notify_send("STOPPING=1");
-			if (m.m_state == MS_RUNNING)
+			if (m.m_state == MS_RUNNING || m.m_state == MS_NOTICE)
 				m.m_state = MS_STOPPING;
 			m.m_stop_at = now_mono() + 1.0;
 			signal_all(&m, SIGQUIT);
@@ -701,6 +874,8 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 		if (sig_terminate != kills) {
 			kills = sig_terminate;
 			if (m.m_state == MS_RUNNING)
+				stop_notice(&m);
+			else if (m.m_state == MS_NOTICE)
 				stop_begin(&m, 0);
 			else {
 				log_info("stopping now (second signal)");

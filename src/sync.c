@@ -26,6 +26,7 @@
 #include "hellod.h"
 #include "answer.h"
 #include "proxy.h"
+#include "stats.h"
 
 static volatile sig_atomic_t	 sync_stop;
 static volatile sig_atomic_t	 sync_reopen;
@@ -33,6 +34,8 @@ static volatile sig_atomic_t	 sync_reopen;
 struct sync_state {
 	const struct hd_config	*ss_cf;
 	struct answer_env	 ss_env;
+	int			 ss_figure;	/* the connection's, stats.h */
+	double			 ss_req_start;	/* first byte of the request */
 	sigset_t		 ss_waitmask;	/* while in ppoll() */
 	sigset_t		 ss_runmask;	/* otherwise */
 };
@@ -59,6 +62,14 @@ now_mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The connection's state as counted (stats.h); -1: none. */
+static void
+figure(struct sync_state *ss, int f)
+{
+	stats_conn_move(ss->ss_figure, f);
+	ss->ss_figure = f;
 }
 
 /* Lets signals that arrived meanwhile run their handlers. */
@@ -166,6 +177,7 @@ linger_close(struct sync_state *ss, int fd)
 
 	pfd.fd = fd;
 	pfd.events = POLLIN;
+	figure(ss, STATS_LINGERING);
 	if (shutdown(fd, SHUT_WR) == 0)
 		while ((left = end - now_mono()) > 0) {
 			if (wait_readable(ss, &pfd, 1, left <
@@ -204,16 +216,20 @@ answer_all(struct sync_state *ss, int fd, struct http_stream *st,
 			break;
 		*answered = 1;
 		answer_decide(ae, rc, &req, who, (int64_t)time(NULL), &an);
+		an.an_start = ss->ss_req_start;
 		if (an.an_delay > 0) {
 			/* What is buffered goes out before the wait. */
+			figure(ss, STATS_WRITING);
 			if (flush(ss, fd, 0) == -1)
 				return -1;
+			figure(ss, STATS_DELAYED);
 			sleep_ms(an.an_delay);
 		}
 		/* Decided last: a stop may have arrived meanwhile. */
 		signals_deliver(ss);
+		figure(ss, STATS_WRITING);
 		close_after = answer_write(ae, &an, sync_stop, who,
-		    (int64_t)time(NULL));
+		    (int64_t)time(NULL), now_mono());
 		if (answer_padding_sent(&an) > 0 &&
 		    flush(ss, fd, answer_padding_sent(&an)) == -1)
 			return -1;
@@ -293,6 +309,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 	http_stream_init(&st);
 	pfd.fd = fd;
 	pfd.events = POLLIN;
+	figure(ss, STATS_READING);
 	deadline = now_mono() + cf->cf_header_timeout / 1000.;
 	if (set_send_timeout(fd, cf->cf_header_timeout / 1000.) == -1)
 		goto done;
@@ -300,6 +317,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 		if ((n = read_proxy(ss, fd, &who, &st, deadline)) == -1)
 			goto done;
 		len = (size_t)n;
+		ss->ss_req_start = now_mono();
 		if (len > 0)
 			goto answer;
 	}
@@ -319,6 +337,10 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 		 * from the first byte of each request after a response. */
 		if (idle)
 			deadline = now_mono() + cf->cf_header_timeout / 1000.;
+		if (len == 0 && !http_stream_busy(&st))
+			ss->ss_req_start = now_mono();
+		if (idle)
+			figure(ss, STATS_READING);
 		idle = 0;
 		len += (size_t)n;
 answer:
@@ -328,6 +350,7 @@ answer:
 			if (n == -1) {
 				if (linger) {
 					linger_close(ss, fd);
+					figure(ss, -1);
 					return;
 				}
 				goto done;
@@ -342,10 +365,12 @@ answer:
 				deadline = now_mono() + (idle ?
 				    cf->cf_keepalive_timeout :
 				    cf->cf_header_timeout) / 1000.;
+				figure(ss, idle ? STATS_IDLE : STATS_READING);
 			}
 		} while (answered && len > 0);
 	}
 done:
+	figure(ss, -1);
 	close(fd);
 }
 
@@ -358,6 +383,7 @@ sync_init(struct sync_state *ss, const struct hd_worker_ctx *ctx)
 
 	memset(ss, 0, sizeof(*ss));
 	ss->ss_cf = ctx->wc_config;
+	ss->ss_figure = -1;
 	if (answer_env_init(&ss->ss_env, ss->ss_cf) == -1)
 		exit(HD_EXIT_FAILURE);
 
@@ -411,11 +437,15 @@ sync_main(const struct hd_worker_ctx *ctx)
 			    SOCK_CLOEXEC);
 			if (fd == -1) {
 				if (listen_accept_error(errno, &failing) ==
-				    HD_ACCEPT_PAUSE)
-					sleep_ms((unsigned)(HD_ACCEPT_PAUSE_TIME * 1000));
+				    HD_ACCEPT_PAUSE) {
+					stats_accept_paused(STATS_PAUSE_EMFILE);
+					sleep_ms((unsigned)
+					    (HD_ACCEPT_PAUSE_TIME * 1000));
+				}
 				continue;
 			}
 			listen_accept_ok(&failing);
+			stats_accepted();
 			serve(&ss, fd, &peer, ctx->wc_socks[i].so_listener);
 		}
 	}

@@ -11,7 +11,7 @@
  * leaves the running master and its workers as they are.
  *
  * What the new image inherits is described in one environment variable:
- *   HELLOD_UPGRADE=gen=G pidfd=F old=PID,... retired=FD,...
+ *   HELLOD_UPGRADE=gen=G pidfd=F stats=FD old=PID,... retired=FD,...
  *       sock=KIND:SLOT:PASSED:FD,...
  */
 #include <sys/wait.h>
@@ -171,7 +171,7 @@ upgrade_exec(const struct upgrade_state *us)
 	char		**envp = NULL;
 	size_t		 len = 0, n;
 	unsigned	 a, s, i;
-	int		 fds[HD_MAX_SOCKETS + 1], nfds = 0, rc = -1;
+	int		 fds[HD_MAX_SOCKETS + 2], nfds = 0, rc = -1;
 
 	if (self_path[0] == '\0') {
 		log_error("upgrade: the executable's path is unknown");
@@ -183,8 +183,9 @@ upgrade_exec(const struct upgrade_state *us)
 		return;
 	}
 
-	if (append(env, sizeof(env), &len, UPGRADE_ENV "=gen=%u pidfd=%d old=",
-	    us->us_generation, us->us_pidfd) == -1)
+	if (append(env, sizeof(env), &len, UPGRADE_ENV "=gen=%u pidfd=%d "
+	    "stats=%d old=", us->us_generation, us->us_pidfd,
+	    us->us_statsfd) == -1)
 		goto fail;
 	for (i = 0; i < us->us_nold; i++)
 		if (append(env, sizeof(env), &len, "%s%ld", i ? "," : "",
@@ -215,6 +216,8 @@ upgrade_exec(const struct upgrade_state *us)
 	}
 	if (us->us_pidfd != -1)
 		fds[nfds++] = us->us_pidfd;
+	if (us->us_statsfd != -1)
+		fds[nfds++] = us->us_statsfd;
 
 	for (n = 0; environ[n] != NULL; n++)
 		;
@@ -327,6 +330,7 @@ upgrade_inherit(struct upgrade_state *us, struct listeners *ls)
 
 	memset(us, 0, sizeof(*us));
 	us->us_pidfd = -1;
+	us->us_statsfd = -1;
 	listeners_init(ls);
 	if (v == NULL)
 		return 0;
@@ -344,13 +348,17 @@ upgrade_inherit(struct upgrade_state *us, struct listeners *ls)
 			if (parse_list(e, nums, 1, &n) == -1 || n != 1)
 				goto bad;
 			us->us_generation = (unsigned)nums[0];
-		} else if (strcmp(tok, "pidfd") == 0) {
+		} else if (strcmp(tok, "pidfd") == 0 ||
+		    strcmp(tok, "stats") == 0) {
 			if (strcmp(e, "-1") == 0)
 				continue;
 			if (parse_list(e, nums, 1, &n) == -1 || n != 1)
 				goto bad;
-			us->us_pidfd = (int)nums[0];
-			set_cloexec(us->us_pidfd, 1);
+			set_cloexec((int)nums[0], 1);
+			if (tok[0] == 'p')
+				us->us_pidfd = (int)nums[0];
+			else
+				us->us_statsfd = (int)nums[0];
 		} else if (strcmp(tok, "old") == 0) {
 			if (parse_list(e, nums, UPGRADE_MAX_OLD, &n) == -1)
 				goto bad;

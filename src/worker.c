@@ -27,6 +27,7 @@
 #include "hellod.h"
 #include "answer.h"
 #include "proxy.h"
+#include "stats.h"
 #include "tq.h"
 
 #define CONN_CACHE	1024		/* freed connections kept for reuse */
@@ -65,6 +66,7 @@ struct conn {
 	size_t			 c_pad_left;	/* padding to send after c_out */
 	struct answer		 c_pending;	/* in CS_DELAYED */
 	struct http_stream	 c_stream;
+	ev_tstamp		 c_req_start;	/* first byte of the request */
 	struct answer_peer	 c_who;
 	struct conn		*c_free_next;
 };
@@ -113,17 +115,35 @@ now_sec(void)
 	return (int64_t)ev_now(wk.w_loop);
 }
 
+/* The figure each state is counted under (stats.h). */
+static const int state_figure[CS_NSTATES] = {
+	[CS_PROXY] = STATS_READING,
+	[CS_READING] = STATS_READING,
+	[CS_DELAYED] = STATS_DELAYED,
+	[CS_WRITING] = STATS_WRITING,
+	[CS_IDLE] = STATS_IDLE,
+	[CS_LINGERING] = STATS_LINGERING,
+};
+
+static void
+conn_state_set(struct conn *c, enum conn_state s)
+{
+	stats_conn_move(state_figure[c->c_state], state_figure[s]);
+	c->c_state = s;
+}
+
 /* Moves c to state s, at the tail of its queue: its timeout restarts. */
 static void
 conn_enter(struct conn *c, enum conn_state s)
 {
-	c->c_state = s;
+	conn_state_set(c, s);
 	tq_add(&wk.w_queue[s], &c->c_node);
 }
 
 static void
 conn_close(struct conn *c)
 {
+	stats_conn_move(state_figure[c->c_state], -1);
 	tq_remove(&c->c_node);
 	ev_io_stop(wk.w_loop, &c->c_io);
 	if (close(c->c_fd) == -1)
@@ -148,7 +168,8 @@ conn_close(struct conn *c)
 static void
 respond(struct conn *c, const struct answer *an)
 {
-	if (answer_write(&wk.w_env, an, wk.w_draining, &c->c_who, now_sec()))
+	if (answer_write(&wk.w_env, an, wk.w_draining, &c->c_who, now_sec(),
+	    ev_now(wk.w_loop)))
 		c->c_end = an->an_error ? CE_LINGER : CE_CLOSE;
 	/* The padding follows from the shared buffer of spaces: a client
 	 * that reads slowly never makes the worker copy it. */
@@ -183,6 +204,7 @@ process(struct conn *c, const char *buf, size_t len, size_t *off,
 		if (rc == HTTP_NEED_MORE)
 			return PR_NEED_MORE;
 		answer_decide(&wk.w_env, rc, &req, &c->c_who, now_sec(), &an);
+		an.an_start = c->c_req_start;
 		if (rc == HTTP_DONE) {
 			c->c_requests++;
 			(*answered)++;
@@ -191,7 +213,7 @@ process(struct conn *c, const char *buf, size_t len, size_t *off,
 			c->c_pending = an;
 			tq_add_in(&wk.w_queue[CS_DELAYED], &c->c_node,
 			    an.an_delay / 1000.);
-			c->c_state = CS_DELAYED;
+			conn_state_set(c, CS_DELAYED);
 			return PR_DELAYED;
 		}
 		respond(c, &an);
@@ -431,7 +453,7 @@ proxy_step(struct conn *c, const char *buf, size_t len, size_t *off)
 	c->c_stream.st_skip = ph.ph_skip;
 	*off = ph.ph_consumed;
 	left = c->c_node.tn_deadline - ev_now(wk.w_loop);
-	c->c_state = CS_READING;
+	conn_state_set(c, CS_READING);
 	tq_add_in(&wk.w_queue[CS_READING], &c->c_node, left > 0 ? left : 0);
 	return 1;
 }
@@ -463,6 +485,9 @@ read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 			answer_proxy_refused(ae, &c->c_who);
 		return -1;
 	}
+	/* Bytes that begin a request start its clock. */
+	if (c->c_inlen == 0 && !http_stream_busy(&c->c_stream))
+		c->c_req_start = ev_now(wk.w_loop);
 	if (c->c_inlen > 0) {
 		if (append_input(c, ae->ae_rbuf, (size_t)n) == -1)
 			return -1;
@@ -598,7 +623,7 @@ expire_delay(struct tq_node *n, void *arg)
 	struct conn	*c = (struct conn *)n;
 
 	(void)arg;
-	c->c_state = CS_READING;	/* until conn_run() says otherwise */
+	conn_state_set(c, CS_READING);	/* until conn_run() says otherwise */
 	respond(c, &c->c_pending);
 	if (flush(c) == -1) {
 		conn_close(c);
@@ -624,6 +649,9 @@ conn_new(int fd, const struct sockaddr_storage *ss, const struct listener *li)
 	memset(c, 0, sizeof(*c));
 	c->c_fd = fd;
 	c->c_listener = li;
+	c->c_state = CS_READING;
+	stats_conn_move(-1, STATS_READING);
+	stats_accepted();
 	answer_peer_init(&c->c_who, ss);
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
@@ -679,6 +707,7 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			/* Resumed by conn_close(); the rest wait in the
 			 * listen queue. */
 			accept_stop(AS_FULL);
+			stats_accept_paused(STATS_PAUSE_MAXCONN);
 			return;
 		}
 		len = sizeof(ss);
@@ -694,6 +723,7 @@ accept_cb(struct ev_loop *loop, ev_io *io, int revents)
 			case HD_ACCEPT_PAUSE:
 				/* Level-triggered accept would spin: wait. */
 				accept_stop(AS_FAILING);
+				stats_accept_paused(STATS_PAUSE_EMFILE);
 				ev_timer_set(&wk.w_accept_timer,
 				    HD_ACCEPT_PAUSE_TIME, 0.);
 				ev_timer_start(loop, &wk.w_accept_timer);

@@ -468,7 +468,7 @@ check_responses(const struct trace *t, unsigned padding)
 		CHECK(an.an_status == ev->ev_status);
 		CHECK(an.an_error == (ev->ev_rc == HTTP_ERROR));
 		ae.ae_wlen = 0;
-		closes = answer_write(&ae, &an, 0, &who, 0);
+		closes = answer_write(&ae, &an, 0, &who, 0, 0.);
 		CHECK(closes == (ev->ev_rc == HTTP_ERROR || !ev->ev_keepalive));
 		out = ae.ae_wbuf;
 		size = ae.ae_wlen;

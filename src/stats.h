@@ -1,0 +1,245 @@
+/*
+ * Counters in shared memory.
+ *
+ * The master maps one region before forking: a master area, written only
+ * by the master, and an array of per-process slots.  A worker writes only
+ * its own slot, with plain relaxed atomic loads and stores (no locked
+ * instruction, no lock): one writer per word, any number of readers.
+ * Slots are 64-byte aligned and padded so that two workers never share a
+ * cache line.
+ *
+ * When a worker has been reaped, the master folds the counters of its
+ * slot into the retired totals of the master area and frees the slot, so
+ * every total stays monotonic across respawns and reloads.  Folds (and
+ * slot assignments) happen inside a sequence lock: stats_snapshot() never
+ * sees a fold half done.
+ */
+#ifndef HELLOD_STATS_H
+#define HELLOD_STATS_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define STATS_MAX_WORKERS	256	/* worker indices of one generation */
+#define STATS_VERSION_MAX	32
+
+/* Statuses counted one by one; stats_code_index() maps any other to 500,
+ * as the response writer answers it. */
+#define STATS_NCODES		10
+extern const int	 stats_codes[STATS_NCODES];
+
+/* Request duration buckets, upper bounds in nanoseconds (the Prometheus
+ * defaults widened to 100 us .. 10 s); one more counts what is slower. */
+#define STATS_NBUCKETS		16
+extern const uint64_t	 stats_bucket_ns[STATS_NBUCKETS];
+extern const char *const stats_bucket_text[STATS_NBUCKETS];
+
+enum stats_conn_state {
+	STATS_READING,		/* a request head in progress */
+	STATS_WRITING,		/* output blocked on the client */
+	STATS_IDLE,		/* keep-alive, between requests */
+	STATS_DELAYED,		/* a response waits for the delay */
+	STATS_LINGERING,	/* closing, reading what is left */
+	STATS_NSTATES
+};
+extern const char *const stats_state_names[STATS_NSTATES];
+
+enum stats_pause {
+	STATS_PAUSE_EMFILE,	/* EMFILE, ENFILE, ENOBUFS, ENOMEM */
+	STATS_PAUSE_MAXCONN,	/* max_connections reached */
+	STATS_NPAUSES
+};
+extern const char *const stats_pause_names[STATS_NPAUSES];
+
+enum stats_mode {
+	STATS_MODE_ASYNC,
+	STATS_MODE_SYNC
+};
+
+/* Everything that only grows: folded into the retired totals. */
+struct stats_counters {
+	uint64_t	 sc_requests[STATS_NCODES];
+	uint64_t	 sc_bytes;		/* response bytes */
+	uint64_t	 sc_accepted;
+	uint64_t	 sc_pauses[STATS_NPAUSES];
+	/* Per bucket, not cumulative; the last counts what is slower. */
+	uint64_t	 sc_buckets[STATS_NBUCKETS + 1];
+	uint64_t	 sc_duration_ns;	/* histogram sum */
+};
+
+struct stats_slot {
+	/* Written by the master (and ss_pid by the owner when it attaches),
+	 * read by anyone. */
+	uint32_t	 ss_inuse;
+	int32_t		 ss_pid;		/* 0: forking */
+	uint32_t	 ss_worker;		/* 0 .. N-1 of its generation */
+	uint32_t	 ss_generation;
+	uint32_t	 ss_mode;		/* enum stats_mode */
+	uint32_t	 ss_unused;
+	/* Written only by the owner. */
+	struct stats_counters ss_c;
+	uint64_t	 ss_conns[STATS_NSTATES];	/* gauges */
+} __attribute__((aligned(64)));
+
+/* The slot of this process; NULL: counting is off (the master, the status
+ * server, unit tests, fuzz targets). */
+extern struct stats_slot	*stats_self;
+
+#define STATS_LOAD(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define STATS_STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/* Owner-only: a load and a store, never a read-modify-write bus lock. */
+#define STATS_ADD(p, v)		STATS_STORE((p), STATS_LOAD(p) + (v))
+
+/* The index of a status in stats_codes[]; keep the two in step. */
+static inline int
+stats_code_index(int status)
+{
+	switch (status) {
+	case 200:	return 0;
+	case 400:	return 1;
+	case 404:	return 2;
+	case 405:	return 3;
+	case 408:	return 4;
+	case 414:	return 5;
+	case 431:	return 6;
+	case 503:	return 8;
+	case 505:	return 9;
+	default:	return 7;	/* 500 */
+	}
+}
+
+/* Bucket bounds are inclusive ("le"); most requests take the first. */
+static inline unsigned
+stats_bucket_index(uint64_t ns)
+{
+	unsigned	 i;
+
+	for (i = 0; i < STATS_NBUCKETS; i++)
+		if (ns <= stats_bucket_ns[i])
+			break;
+	return i;
+}
+
+/* One answered request: its status, the bytes of the response, and the
+ * time from its first byte to its response. */
+static inline void
+stats_request(int status, uint64_t bytes, double seconds)
+{
+	struct stats_slot	*s = stats_self;
+	uint64_t		 ns;
+
+	if (s == NULL)
+		return;
+	if (!(seconds > 0.))		/* negative, or NaN */
+		ns = 0;
+	else if (seconds >= 1e9)
+		ns = UINT64_C(1000000000) * UINT64_C(1000000000);
+	else
+		ns = (uint64_t)(seconds * 1e9 + .5);
+	STATS_ADD(&s->ss_c.sc_requests[stats_code_index(status)], 1);
+	STATS_ADD(&s->ss_c.sc_bytes, bytes);
+	STATS_ADD(&s->ss_c.sc_buckets[stats_bucket_index(ns)], 1);
+	STATS_ADD(&s->ss_c.sc_duration_ns, ns);
+}
+
+/* A connection changes state; -1 stands for none (opened, closed). */
+static inline void
+stats_conn_move(int from, int to)
+{
+	struct stats_slot	*s = stats_self;
+
+	if (s == NULL || from == to)
+		return;
+	if (from >= 0 && from < STATS_NSTATES)
+		STATS_ADD(&s->ss_conns[from], (uint64_t)-1);
+	if (to >= 0 && to < STATS_NSTATES)
+		STATS_ADD(&s->ss_conns[to], 1);
+}
+
+static inline void
+stats_accepted(void)
+{
+	if (stats_self != NULL)
+		STATS_ADD(&stats_self->ss_c.sc_accepted, 1);
+}
+
+static inline void
+stats_accept_paused(int reason)
+{
+	if (stats_self != NULL && reason >= 0 && reason < STATS_NPAUSES)
+		STATS_ADD(&stats_self->ss_c.sc_pauses[reason], 1);
+}
+
+/* The master, before any fork. */
+int	 stats_init(unsigned, int);
+int	 stats_memfd(void);
+int	 stats_slot_of(pid_t);
+void	 stats_fini(void);
+int	 stats_slot_acquire(unsigned, unsigned);
+void	 stats_slot_release(int);
+void	 stats_set_config(unsigned, enum stats_mode, unsigned);
+void	 stats_set_serving(unsigned);
+void	 stats_set_draining(int);
+void	 stats_worker_restarted(void);
+void	 stats_reloaded(int);
+
+/* A worker, in the child. */
+void	 stats_attach(int);
+
+/* Readers. */
+struct stats_worker_row {
+	unsigned	 sw_worker;
+	pid_t		 sw_pid;		/* 0: starting */
+	uint64_t	 sw_requests;
+	uint64_t	 sw_accepted;
+	uint64_t	 sw_conns[STATS_NSTATES];
+};
+
+struct stats_snapshot {
+	uint64_t	 sn_start_ns;		/* wall clock of stats_init() */
+	uint64_t	 sn_uptime_ns;		/* since then, monotonic */
+	unsigned	 sn_generation;
+	enum stats_mode	 sn_mode;
+	unsigned	 sn_workers;		/* configured */
+	unsigned	 sn_serving;
+	int		 sn_draining;
+	uint64_t	 sn_restarts;
+	uint64_t	 sn_reloads;
+	uint64_t	 sn_reload_failures;
+	char		 sn_version[STATS_VERSION_MAX];
+	struct stats_counters sn_total;		/* retired + every live slot */
+	uint64_t	 sn_conns[STATS_NSTATES];
+	/* The live slots of the current generation, by worker index. */
+	struct stats_worker_row sn_rows[STATS_MAX_WORKERS];
+	unsigned	 sn_nrows;
+};
+
+int	 stats_snapshot(struct stats_snapshot *);
+int	 stats_health(const char **);
+
+/* A greeting listener, for its accept-queue figures.  The status server
+ * fills sli_qlen/sli_qlimit with stats_listen_queue() before rendering,
+ * so that rendering stays a pure function. */
+struct stats_listener_info {
+	const char	*sli_addr;	/* as configured */
+	unsigned	 sli_socket;	/* index among the address's sockets */
+	int		 sli_fd;
+	int		 sli_known;	/* the two figures below are valid */
+	unsigned	 sli_qlen;
+	unsigned	 sli_qlimit;
+};
+
+int	 stats_listen_queue(int, unsigned *, unsigned *);
+void	 stats_listeners_poll(struct stats_listener_info *, unsigned);
+
+/* stats_render.c: pure.  Both return the length of the whole text (not
+ * counting a NUL); when that is >= cap, buf holds only a truncated text
+ * and the caller renders again with a buffer of that length + 1. */
+size_t	 stats_render_metrics(const struct stats_snapshot *,
+	    const struct stats_listener_info *, unsigned, char *, size_t);
+size_t	 stats_render_json(const struct stats_snapshot *,
+	    const struct stats_listener_info *, unsigned, char *, size_t);
+
+#endif /* HELLOD_STATS_H */
