@@ -1,12 +1,11 @@
 /*
- * The master: spawns, reaps and respawns workers, reloads, stops.  It
- * never serves.  Signal handlers only set flags; the master sleeps in
- * ppoll() with every signal unblocked for just that call, so a signal can
- * never arrive between checking the flags and going to sleep.  The same
- * ppoll() watches the pipe on which workers report that they serve.
+ * The master: its loop, reloads, stops and upgrades; children.c forks,
+ * signals and reaps its children.  It never serves.  Signal handlers only
+ * set flags; the master sleeps in ppoll() with every signal unblocked for
+ * just that call, so a signal can never arrive between checking the
+ * flags and going to sleep.  The same ppoll() watches the pipe on which
+ * workers report that they serve.
  */
-#include <sys/prctl.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,63 +18,8 @@
 #include <unistd.h>
 
 #include "hellod.h"
+#include "master.h"
 #include "stats.h"
-#include "status.h"
-
-#define MAX_RETIRING		(4 * HD_MAX_WORKERS)
-#define RESPAWN_MAX_DELAY	30.0
-#define RESPAWN_FIRST_DELAY	0.1
-#define STABLE_AFTER		10.0	/* a worker this old crashed anew */
-
-struct slot {
-	pid_t		 s_pid;		/* 0: no process */
-	int		 s_stats;	/* its statistics slot; -1: none */
-	int		 s_ready;	/* it reported serving */
-	int		 s_stop_sent;	/* SIGTERM sent: draining */
-	int		 s_killed;	/* SIGKILL sent */
-	unsigned	 s_fails;	/* quick deaths in a row */
-	double		 s_started;
-	double		 s_respawn_at;	/* 0: none pending */
-};
-
-/* A worker of an earlier generation, draining. */
-struct retiring {
-	pid_t		 r_pid;
-	int		 r_stats;	/* -1: none, or not known */
-	double		 r_kill_at;	/* shutdown_timeout passed */
-	int		 r_killed;	/* SIGKILL sent */
-};
-
-enum master_state {
-	MS_RUNNING,
-	MS_NOTICE,	/* drain_notice: /healthz says 503, all still serve */
-	MS_STOPPING,	/* workers asked to finish; killed at m_stop_at */
-	MS_KILLING	/* past the deadline: SIGKILL sent, reaping */
-};
-
-struct master {
-	struct hd_config	*m_cf;
-	const struct hd_overrides *m_ov;
-	struct listeners	*m_ls;
-	unsigned		 m_generation;
-	unsigned		 m_nslots;
-	struct slot		 m_slots[HD_MAX_WORKERS];
-	struct retiring		 m_old[MAX_RETIRING];
-	unsigned		 m_nold;
-	int			 m_retired[HD_MAX_SOCKETS];
-	unsigned		 m_nretired;
-	int			 m_ready_pipe[2];
-	int			 m_pidfd;
-	int			 m_announce;	/* READY=1 due once all serve */
-	enum master_state	 m_state;
-	double			 m_stop_at;	/* or the notice's end */
-	pid_t			 m_status_pid;	/* the status server; 0: none */
-	int			 m_status_stop_sent;
-	double			 m_status_respawn_at;	/* 0: none pending */
-	int			 m_status;
-};
-
-static void	 stop_begin(struct master *, int);
 
 static volatile sig_atomic_t	 sig_reload, sig_terminate, sig_quit;
 static volatile sig_atomic_t	 sig_reopen, sig_child, sig_upgrade;
@@ -111,12 +55,13 @@ master_signal(int sig)
 	}
 }
 
-static const int master_signals[] = {
+const int master_signals[] = {
 	SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD, SIGUSR2
 };
-#define NSIGNALS	(sizeof(master_signals) / sizeof(master_signals[0]))
+const unsigned master_nsignals = sizeof(master_signals) /
+    sizeof(master_signals[0]);
 
-static double
+double
 now_mono(void)
 {
 	struct timespec	 ts;
@@ -125,227 +70,17 @@ now_mono(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static const char *
+const char *
 mode_name(const struct hd_config *cf)
 {
 	return cf->cf_mode == HD_MODE_SYNC ? "sync" : "async";
 }
 
-static void
-describe_status(int status, char *buf, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(buf, len, "exited with code %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
-		    WCOREDUMP(status) ? " (core dumped)" : "");
-	else
-		snprintf(buf, len, "stopped (status %d)", status);
-}
-
-static void
+void
 status_notify(struct master *m)
 {
 	notify_send("READY=1\nSTATUS=%u workers serving (%s), generation %u",
 	    m->m_nslots, mode_name(m->m_cf), m->m_generation);
-}
-
-/* In a child of the master: the signal dispositions and descriptors of
- * a worker or the status server. */
-static void
-child_prepare(struct master *m)
-{
-	struct sigaction	 sa;
-	unsigned		 i;
-
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		log_warn("prctl(PR_SET_PDEATHSIG) failed");
-	if (getppid() == 1)
-		_exit(0);	/* the master is already gone */
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = SIG_DFL;
-	for (i = 0; i < NSIGNALS; i++)
-		if (sigaction(master_signals[i], &sa, NULL) == -1)
-			fatal("sigaction() failed");
-	/* The master coordinates stopping, reloading and upgrading: a
-	 * terminal's SIGINT or SIGHUP, or a SIGUSR2 sent to the whole
-	 * group, is its business. */
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGINT, &sa, NULL) == -1 ||
-	    sigaction(SIGHUP, &sa, NULL) == -1 ||
-	    sigaction(SIGUSR2, &sa, NULL) == -1 ||
-	    sigaction(SIGPIPE, &sa, NULL) == -1)
-		fatal("sigaction() failed");
-
-	close(m->m_ready_pipe[0]);
-	if (m->m_pidfd != -1)
-		close(m->m_pidfd);
-	for (i = 0; i < m->m_nretired; i++)
-		close(m->m_retired[i]);
-}
-
-/* The child side of spawn(): never returns. */
-static void
-worker_start(struct master *m, unsigned slot, int stats_slot)
-{
-	static struct hd_worker_ctx ctx;
-	char			 ident[32];
-	pid_t			 me;
-
-	stats_attach(stats_slot);
-	child_prepare(m);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.wc_config = m->m_cf;
-	ctx.wc_slot = (int)slot;
-	ctx.wc_generation = m->m_generation;
-	ctx.wc_nsocks = listeners_slot_sockets(m->m_ls, slot, m->m_nslots,
-	    ctx.wc_socks);
-	listeners_close_others(m->m_ls, ctx.wc_socks, ctx.wc_nsocks);
-
-	snprintf(ident, sizeof(ident), "worker %u", slot);
-	log_set_ident(ident);
-	if (access_open(m->m_cf) == -1 || privileges_drop(m->m_cf) == -1)
-		_exit(HD_EXIT_FATAL);
-
-	/* Report readiness before serving: the master announces the service
-	 * once every worker has, and the listeners already queue clients. */
-	me = getpid();
-	if (write(m->m_ready_pipe[1], &me, sizeof(me)) != sizeof(me))
-		log_warn("write() to the master failed");
-	close(m->m_ready_pipe[1]);
-
-	if (m->m_cf->cf_mode == HD_MODE_SYNC)
-		sync_main(&ctx);
-	worker_main(&ctx);
-}
-
-static int
-spawn(struct master *m, unsigned slot)
-{
-	struct slot	*sl = &m->m_slots[slot];
-	pid_t		 pid;
-	int		 st;
-
-	sl->s_respawn_at = 0;
-	/* Reserved before the fork: the child inherits its number. */
-	st = stats_slot_acquire(slot, m->m_generation);
-	if ((pid = fork()) == -1) {
-		log_warn("fork() failed");
-		stats_slot_release(st);
-		sl->s_respawn_at = now_mono() + 1.0;
-		return -1;
-	}
-	if (pid == 0)
-		worker_start(m, slot, st);
-	sl->s_pid = pid;
-	sl->s_stats = st;
-	sl->s_ready = 0;
-	sl->s_started = now_mono();
-	log_debug("spawned worker %u, pid %ld", slot, (long)pid);
-	return 0;
-}
-
-static void
-signal_pid(pid_t pid, int sig)
-{
-	if (kill(pid, sig) == -1 && errno != ESRCH)
-		log_warn("kill(%ld) failed", (long)pid);
-}
-
-/*
- * The status server ([status] listen), a process of its own so that it
- * answers while every worker is busy or blocked.  It keeps the greeting
- * listeners open to read their queues; a reload replaces it, the new one
- * beside the old on the same sockets.
- */
-static void
-status_spawn(struct master *m)
-{
-	struct hd_socket	 socks[HD_MAX_LISTEN];
-	pid_t			 pid;
-
-	m->m_status_respawn_at = 0;
-	m->m_status_stop_sent = 0;
-	if (listeners_status_sockets(m->m_ls, socks) == 0)
-		return;
-	if ((pid = fork()) == -1) {
-		log_warn("fork() failed");
-		m->m_status_respawn_at = now_mono() + 1.0;
-		return;
-	}
-	if (pid == 0) {
-		child_prepare(m);
-		close(m->m_ready_pipe[1]);
-		log_set_ident("status");
-		if (privileges_drop(m->m_cf) == -1)
-			_exit(HD_EXIT_FATAL);
-		status_run(m->m_ls, m->m_cf);
-	}
-	m->m_status_pid = pid;
-	log_debug("spawned the status server, pid %ld", (long)pid);
-}
-
-/* How many workers of the current generation serve, for /healthz. */
-static void
-serving_update(const struct master *m)
-{
-	unsigned	 i, n = 0;
-
-	for (i = 0; i < m->m_nslots; i++)
-		if (m->m_slots[i].s_pid > 0 && m->m_slots[i].s_ready)
-			n++;
-	/* Between a reload and the new generation's first report, the
-	 * old one still finishes what it took and the sockets queue new
-	 * clients: the service is up. */
-	if (n == 0 && m->m_announce)
-		n = m->m_nold;
-	stats_set_serving(n);
-}
-
-/* Signals every worker, current and retiring, and records what it asked. */
-static void
-signal_all(struct master *m, int sig)
-{
-	unsigned	 i;
-
-	for (i = 0; i < m->m_nslots; i++)
-		if (m->m_slots[i].s_pid > 0) {
-			signal_pid(m->m_slots[i].s_pid, sig);
-			if (sig == SIGTERM)
-				m->m_slots[i].s_stop_sent = 1;
-			else if (sig == SIGKILL)
-				m->m_slots[i].s_killed = 1;
-		}
-	for (i = 0; i < m->m_nold; i++) {
-		signal_pid(m->m_old[i].r_pid, sig);
-		if (sig == SIGKILL)
-			m->m_old[i].r_killed = 1;
-	}
-	/* The status server outlives a graceful stop's workers (below). */
-	if (m->m_status_pid > 0 && sig != SIGTERM)
-		signal_pid(m->m_status_pid, sig);
-}
-
-/* Workers, current or old, still to be reaped. */
-static int
-workers_left(const struct master *m)
-{
-	unsigned	 i;
-
-	if (m->m_nold > 0)
-		return 1;
-	for (i = 0; i < m->m_nslots; i++)
-		if (m->m_slots[i].s_pid > 0)
-			return 1;
-	return 0;
-}
-
-static int
-children_left(const struct master *m)
-{
-	return workers_left(m) || m->m_status_pid > 0;
 }
 
 /*
@@ -369,7 +104,7 @@ stop_notice(struct master *m)
 	    m->m_cf->cf_drain_notice);
 }
 
-static void
+void
 stop_begin(struct master *m, int status)
 {
 	unsigned	 i;
@@ -386,162 +121,6 @@ stop_begin(struct master *m, int status)
 	log_info("stopping gracefully (at most %ums)",
 	    m->m_cf->cf_shutdown_timeout);
 	signal_all(m, SIGTERM);
-}
-
-static void
-retired_close(struct master *m)
-{
-	unsigned	 i;
-
-	for (i = 0; i < m->m_nretired; i++)
-		if (close(m->m_retired[i]) == -1)
-			log_warn("close() of a retired listener failed");
-	if (m->m_nretired > 0)
-		log_info("closed %u listeners no longer configured",
-		    m->m_nretired);
-	m->m_nretired = 0;
-}
-
-static void
-reap_one(struct master *m, pid_t pid, int status)
-{
-	struct slot	*sl;
-	char		 how[64];
-	unsigned	 i;
-	double		 now = now_mono(), delay;
-
-	describe_status(status, how, sizeof(how));
-	if (pid == m->m_status_pid) {
-		m->m_status_pid = 0;
-		if (m->m_state == MS_RUNNING) {
-			log_error("status server (pid %ld) %s; respawning in "
-			    "1s", (long)pid, how);
-			m->m_status_respawn_at = now + 1.0;
-		} else
-			log_debug("status server (pid %ld) %s", (long)pid, how);
-		return;
-	}
-	for (i = 0; i < m->m_nold; i++)
-		if (m->m_old[i].r_pid == pid) {
-			log_debug("old worker pid %ld %s", (long)pid, how);
-			/* After an upgrade, the old image's workers are known
-			 * by pid only. */
-			stats_slot_release(m->m_old[i].r_stats != -1 ?
-			    m->m_old[i].r_stats : stats_slot_of(pid));
-			m->m_old[i] = m->m_old[--m->m_nold];
-			if (m->m_nold == 0) {
-				log_info("previous generation finished");
-				retired_close(m);
-			}
-			return;
-		}
-	for (i = 0; i < m->m_nslots; i++)
-		if (m->m_slots[i].s_pid == pid)
-			break;
-	if (i == m->m_nslots) {
-		log_debug("unknown child pid %ld %s", (long)pid, how);
-		return;
-	}
-	sl = &m->m_slots[i];
-	sl->s_pid = 0;
-	sl->s_ready = 0;
-	stats_slot_release(sl->s_stats);
-	sl->s_stats = -1;
-	serving_update(m);
-	if (m->m_state != MS_RUNNING) {
-		log_debug("worker %u (pid %ld) %s", i, (long)pid, how);
-		return;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_FATAL) {
-		log_error("worker %u (pid %ld) cannot start with this "
-		    "configuration; stopping", i, (long)pid);
-		stop_begin(m, 1);
-		return;
-	}
-	if (now - sl->s_started < STABLE_AFTER)
-		sl->s_fails++;
-	else
-		sl->s_fails = 1;
-	delay = master_respawn_delay(sl->s_fails);
-	stats_worker_restarted();
-	log_error("worker %u (pid %ld) %s; respawning in %.1fs", i, (long)pid,
-	    how, delay);
-	sl->s_respawn_at = now + delay;	/* never 0: the clock is > 0 */
-}
-
-/*
- * The wait before respawning a worker that died `fails` times in a row,
- * each within STABLE_AFTER of its start: the first death is answered at
- * once; a crash loop backs off 0.1 s, 0.2 s, 0.4 s ... up to
- * RESPAWN_MAX_DELAY.
- */
-double
-master_respawn_delay(unsigned fails)
-{
-	double		 delay = 0;
-	unsigned	 k;
-
-	for (k = 1; k < fails && delay < RESPAWN_MAX_DELAY; k++)
-		delay = delay == 0 ? RESPAWN_FIRST_DELAY : delay * 2;
-	return delay > RESPAWN_MAX_DELAY ? RESPAWN_MAX_DELAY : delay;
-}
-
-static void
-reap(struct master *m)
-{
-	pid_t	 pid;
-	int	 status;
-
-	for (;;) {
-		pid = waitpid(-1, &status, WNOHANG);
-		if (pid == 0)
-			return;
-		if (pid == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno != ECHILD)
-				log_warn("waitpid() failed");
-			return;
-		}
-		reap_one(m, pid, status);
-	}
-}
-
-static void
-read_ready(struct master *m)
-{
-	pid_t		 pids[64];
-	ssize_t		 n;
-	unsigned	 i, k, all = 1;
-
-	while ((n = read(m->m_ready_pipe[0], pids, sizeof(pids))) > 0)
-		for (k = 0; k < (size_t)n / sizeof(pid_t); k++)
-			for (i = 0; i < m->m_nslots; i++)
-				if (m->m_slots[i].s_pid == pids[k])
-					m->m_slots[i].s_ready = 1;
-	if (n == -1 && errno != EAGAIN && errno != EINTR)
-		log_warn("read() from workers failed");
-	serving_update(m);
-	if (!m->m_announce)
-		return;
-	for (i = 0; i < m->m_nslots; i++)
-		if (!m->m_slots[i].s_ready)
-			all = 0;
-	if (all) {
-		m->m_announce = 0;
-		status_notify(m);
-	}
-}
-
-/* A child of an earlier generation: it drains, and is killed at kill_at. */
-static void
-retire(struct master *m, pid_t pid, int stats_slot, double kill_at)
-{
-	m->m_old[m->m_nold].r_pid = pid;
-	m->m_old[m->m_nold].r_stats = stats_slot;
-	m->m_old[m->m_nold].r_kill_at = kill_at;
-	m->m_old[m->m_nold].r_killed = 0;
-	m->m_nold++;
 }
 
 static int
@@ -758,7 +337,7 @@ signals_setup(sigset_t *unblocked)
 	sa.sa_handler = master_signal;
 	sigemptyset(&sa.sa_mask);
 	sigemptyset(&block);
-	for (i = 0; i < NSIGNALS; i++) {
+	for (i = 0; i < master_nsignals; i++) {
 		sigaddset(&block, master_signals[i]);
 		if (sigaction(master_signals[i], &sa, NULL) == -1) {
 			log_warn("sigaction() failed");
@@ -774,7 +353,7 @@ signals_setup(sigset_t *unblocked)
 		log_warn("sigprocmask() failed");
 		return -1;
 	}
-	for (i = 0; i < NSIGNALS; i++)
+	for (i = 0; i < master_nsignals; i++)
 		sigdelset(unblocked, master_signals[i]);
 	return 0;
 }
