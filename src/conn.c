@@ -347,23 +347,13 @@ watch(struct conn *c, int events)
 /*
  * Closing with unread input would make the kernel send RST, which can
  * destroy the response before the client reads it.  Send FIN instead and
- * discard what still arrives, for a bounded time.
+ * discard what still arrives, for a bounded time (listen_linger_drain()).
  */
 static void
 linger_read(struct conn *c)
 {
-	char	 buf[4096];
-	ssize_t	 n;
-
-	for (;;) {
-		n = recv(c->c_fd, buf, sizeof(buf), 0);
-		if (n > 0 || (n == -1 && errno == EINTR))
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return;
+	if (listen_linger_drain(c->c_fd))
 		conn_close(c);
-		return;
-	}
 }
 
 static void

@@ -149,26 +149,13 @@ watch(struct scn *c, int events)
 	ev_io_start(sv.sv_loop, &c->cn_io);
 }
 
-/*
- * Reads and drops what the client still sends after the response, so
- * that closing does not turn unread input into a RST that could destroy
- * the response before the client reads it.
- */
+/* After the response: what the client still sends is dropped
+ * (listen_linger_drain()) until it is done. */
 static void
 linger_read(struct scn *c)
 {
-	char	 buf[4096];
-	ssize_t	 n;
-
-	for (;;) {
-		n = recv(c->cn_fd, buf, sizeof(buf), 0);
-		if (n > 0 || (n == -1 && errno == EINTR))
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return;
+	if (listen_linger_drain(c->cn_fd))
 		conn_close(c);
-		return;
-	}
 }
 
 static void
