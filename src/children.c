@@ -166,8 +166,15 @@ status_spawn(struct master *m)
 	log_debug("spawned the status server, pid %ld", (long)pid);
 }
 
-/* How many workers of the current generation serve, for /healthz. */
-void
+
+/*
+ * How many workers serve, for /healthz: those of the current generation
+ * that reported so.  Between a reload and the new generation's first
+ * report, the old one still finishes what it took and the sockets queue
+ * new clients: the service is up, and the old generation's figure
+ * stands.
+ */
+unsigned
 serving_update(const struct master *m)
 {
 	unsigned	 i, n = 0;
@@ -175,12 +182,10 @@ serving_update(const struct master *m)
 	for (i = 0; i < m->m_nslots; i++)
 		if (m->m_slots[i].s_pid > 0 && m->m_slots[i].s_ready)
 			n++;
-	/* Between a reload and the new generation's first report, the
-	 * old one still finishes what it took and the sockets queue new
-	 * clients: the service is up. */
-	if (n == 0 && m->m_announce)
-		n = m->m_nold;
+	if (n == 0 && m->m_announce && m->m_nold > 0)
+		n = m->m_prev_serving;
 	stats_set_serving(n);
+	return n;
 }
 
 /* Signals every worker, current and retiring, and records what it asked. */

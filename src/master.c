@@ -192,6 +192,7 @@ reload(struct master *m)
 
 	/* Commit: the running workers become the old generation. */
 	now = now_mono();
+	m->m_prev_serving = serving_update(m);
 	for (i = 0; i < m->m_nslots; i++) {
 		if (m->m_slots[i].s_pid > 0) {
 			retire(m, m->m_slots[i].s_pid, m->m_slots[i].s_stats,

@@ -54,6 +54,7 @@ struct master {
 	int			 m_ready_pipe[2];
 	int			 m_pidfd;
 	int			 m_announce;	/* READY=1 due once all serve */
+	unsigned		 m_prev_serving;	/* the old generation's */
 	enum master_state	 m_state;
 	double			 m_stop_at;	/* or the notice's end */
 	pid_t			 m_status_pid;	/* the status server; 0: none */
@@ -76,7 +77,7 @@ int	 spawn(struct master *, unsigned);
 void	 status_spawn(struct master *);
 void	 signal_pid(pid_t, int);
 void	 signal_all(struct master *, int);
-void	 serving_update(const struct master *);
+unsigned serving_update(const struct master *);
 int	 workers_left(const struct master *);
 int	 children_left(const struct master *);
 void	 retire(struct master *, pid_t, int, double);
