@@ -29,6 +29,21 @@ describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "stopped (status %d)", status);
 }
 
+/*
+ * In a child, once it has dropped its privileges: a SIGTERM when the
+ * master dies.  Set after the drop, which clears it (a change of
+ * credentials resets the parent-death signal), and checked against the
+ * master's pid in case it died before.
+ */
+static void
+child_watch_master(const struct master *m)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		log_warn("prctl(PR_SET_PDEATHSIG) failed");
+	if (getppid() != m->m_pid)
+		_exit(0);	/* the master is already gone */
+}
+
 /* In a child of the master: the signal dispositions and descriptors of
  * a worker or the status server. */
 static void
@@ -36,11 +51,6 @@ child_prepare(struct master *m)
 {
 	struct sigaction	 sa;
 	unsigned		 i;
-
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		log_warn("prctl(PR_SET_PDEATHSIG) failed");
-	if (getppid() == 1)
-		_exit(0);	/* the master is already gone */
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -87,6 +97,7 @@ worker_start(struct master *m, unsigned slot, int stats_slot)
 	log_set_ident(ident);
 	if (access_open(m->m_cf) == -1 || privileges_drop(m->m_cf) == -1)
 		_exit(HD_EXIT_FATAL);
+	child_watch_master(m);
 
 	/* Report readiness before serving: the master announces the service
 	 * once every worker has, and the listeners already queue clients. */
@@ -160,6 +171,7 @@ status_spawn(struct master *m)
 		log_set_ident("status");
 		if (privileges_drop(m->m_cf) == -1)
 			_exit(HD_EXIT_FATAL);
+		child_watch_master(m);
 		status_run(m->m_ls, m->m_cf);
 	}
 	m->m_status_pid = pid;

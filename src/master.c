@@ -382,6 +382,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	m.m_ls = &ls_store[0];
 	m.m_ov = ov;
 	m.m_pidfd = pidfd;
+	m.m_pid = getpid();
 	/* Where the pid file was created, whatever a reload says later. */
 	snprintf(pid_path, sizeof(pid_path), "%s", cf->cf_pid_file);
 	m.m_generation = us->us_active ? us->us_generation + 1 : 1;

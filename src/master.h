@@ -53,6 +53,7 @@ struct master {
 	unsigned		 m_nretired;
 	int			 m_ready_pipe[2];
 	int			 m_pidfd;
+	pid_t			 m_pid;		/* the master's, for children */
 	int			 m_announce;	/* READY=1 due once all serve */
 	unsigned		 m_prev_serving;	/* the old generation's */
 	enum master_state	 m_state;

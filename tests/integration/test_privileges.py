@@ -4,6 +4,7 @@ master stays root; started as root with no user, workers run as nobody
 and nogroup; user = root keeps root on purpose."""
 
 import grp
+import signal
 import os
 import pwd
 import subprocess
@@ -47,6 +48,19 @@ class Privileges(unittest.TestCase):
             self.assertEqual(u, [0] * 4)
             self.assertEqual(g[:2], [0, 0])
             self.assertEqual(h.stop(), 0, h.log())
+
+    def test_workers_stop_when_the_master_dies(self):
+        # The parent-death signal survives the drop to nobody: a master
+        # killed outright leaves no orphan workers behind.
+        with start_hellod("user = nobody\nworkers = 2\n") as h:
+            hellodtest.generation_serving(h, 1, 2)
+            workers = wait_for(lambda: len(h.worker_pids()) == 2 and
+                               h.worker_pids(), 5.0, what="2 workers")
+            h.kill(signal.SIGKILL)
+            h.proc.wait(5)
+            wait_for(lambda: not any(hellodtest.proc_alive(p)
+                                     for p in workers), 5.0,
+                     what="the workers to stop")
 
     def test_explicit_group(self):
         # group = overrides the user's primary group.
