@@ -35,12 +35,17 @@ class SyncStopRace(unittest.TestCase):
             hellodtest.generation_serving(h, 1, 1)
             [pid] = wait_for(lambda: len(h.worker_pids()) == 1 and
                              h.worker_pids(), 5.0, what="the worker")
+            # SIGTERM is sent while gdb holds the worker at the wait's
+            # entry, then gdb detaches: the signal is delivered as the
+            # worker goes on, untraced (LeakSanitizer, in a sanitizer
+            # build, refuses to run its exit check under ptrace).
             gdb = subprocess.Popen(
                 ["gdb", "-nx", "-batch", "-p", str(pid),
-                 "-ex", "handle SIGTERM nostop noprint pass",
                  "-ex", "break ppoll", "-ex", "break poll",
                  "-ex", "continue", "-ex", "echo HIT\\n",
-                 "-ex", "delete", "-ex", "signal SIGTERM"],
+                 "-ex", "delete",
+                 "-ex", "shell kill -TERM %d" % pid,
+                 "-ex", "detach"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT)
             try:
@@ -81,6 +86,9 @@ class RuntimeFailure(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("prlimit"), "needs prlimit "
                          "(util-linux)")
+    @unittest.skipIf(hellodtest.SANITIZERS, "LeakSanitizer needs "
+                     "descriptors of its own at exit: with RLIMIT_NOFILE 0 "
+                     "a sanitizer build cannot end cleanly")
     def test_sync_worker_failure_is_respawned(self):
         # With no descriptors left at all (RLIMIT_NOFILE 0), the sync
         # worker's ppoll() on its listener fails with EINVAL: a runtime
