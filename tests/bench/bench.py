@@ -31,6 +31,18 @@ Scenarios
   slow       delay = 10ms, ab -k -c100 for a fixed time
   padding    body_padding = 16k and 256k, ab -k -c10
   idle       10,000 idle keep-alive connections; worker RSS per connection
+  proxy      the close-per-request rate through HAProxy send-proxy-v2:
+             HAProxy (mode tcp, package haproxy) on 127.0.0.1 in front of
+             hellod async with 1 worker, one frontend with send-proxy-v2
+             to hellod's proxy_listen, one without to its plain listen;
+             ab -r -l -n N -c100 through each, in alternating rounds
+             (--proxy-rounds); req/s, failed, hellod's and HAProxy's CPU
+             per request side by side and the ratio PROXY/plain.  Skipped
+             with a note without haproxy, with --url, or when --servers
+             leaves out async-1
+
+Servers and HAProxy run on the server CPUs, the load generator on the
+others (below).
 
 slow and padding need a server-side setting: hellod gets it in its
 configuration, the Python peers on their command line (--delay, --pad);
@@ -87,7 +99,7 @@ import urllib.parse
 ARTICLE = {"sync": (529.0, 130), "async": (705.0, 44)}  # req/s, failed
 CONCURRENCIES = (1, 10, 100, 1000)
 ALL_SCENARIOS = ("original", "sustained", "keepalive", "stuck", "slow",
-                 "padding", "idle")
+                 "padding", "idle", "proxy")
 HELLOD_SERVERS = ("sync", "async-1", "async-auto")
 NGINX_SERVERS = ("nginx-1", "nginx-auto")
 STATIC_SERVERS = ("h2o", "lighttpd")  # serve a file holding the greeting
@@ -110,7 +122,14 @@ TOOLS = {  # command: Debian package
     "h2o": "h2o",
     "lighttpd": "lighttpd",
     "taskset": "util-linux",
+    "haproxy": "haproxy",
 }
+# The two HAProxy frontends of the proxy scenario: (name, path shown,
+# server options towards hellod).
+PROXY_LEGS = (("plain", "HAProxy -> listen", ""),
+              ("proxy-v2", "HAProxy send-proxy-v2 -> proxy_listen",
+               "send-proxy-v2"))
+PROXY_SOURCE = "127.0.0.5"  # the client address the v2 header must carry
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.sysconf("SC_NPROCESSORS_ONLN")
@@ -145,10 +164,13 @@ def wait_for(cond, timeout, what, interval=0.02):
         time.sleep(interval)
 
 
-def http_get(host, port, path="/", timeout=2.0):
-    """One HTTP/1.0 GET; returns (status, body) or None on error."""
+def http_get(host, port, path="/", timeout=2.0, source=None):
+    """One HTTP/1.0 GET, from the address source when given; returns
+    (status, body) or None on error."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
+        with socket.create_connection(
+                (host, port), timeout=timeout,
+                source_address=(source, 0) if source else None) as s:
             s.sendall(("GET %s HTTP/1.0\r\nHost: %s\r\n\r\n"
                        % (path, host)).encode())
             data = b""
@@ -322,7 +344,7 @@ def vm_rss_kb(pid):
 
 class Server:
     """A server under test: one we started (kind hellod, nginx, h2o,
-    lighttpd or peer), or --url."""
+    lighttpd, peer or haproxy), or --url."""
 
     def __init__(self, name, kind, host="127.0.0.1", port=None, path="/",
                  workers=1, pid=None):
@@ -335,6 +357,7 @@ class Server:
         self.tmp = None
         self.log_path = None
         self.note = ""
+        self.proxy_port = None   # hellod's proxy_listen port, when it has one
 
     @property
     def url(self):
@@ -367,7 +390,10 @@ class Server:
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
             try:
-                self.proc.send_signal(signal.SIGTERM)
+                # HAProxy: SIGUSR1 is its graceful stop (exit 0); SIGTERM
+                # would be its immediate one (killed by the signal).
+                self.proc.send_signal(signal.SIGUSR1 if self.kind == "haproxy"
+                                      else signal.SIGTERM)
                 rc = self.proc.wait(15)
                 # lighttpd exits 1 when stopped with a connection open.
                 if rc != 0 and not (self.kind == "lighttpd" and rc == 1):
@@ -412,9 +438,11 @@ class Lab:
     def client_cmd(self, cmd):
         return self.pin(cmd, self.client_cpus)
 
-    def start(self, name, http=None, nofile=None, max_connections=None):
+    def start(self, name, http=None, nofile=None, max_connections=None,
+              proxy=False):
         """Starts server name; http holds hellod's [http] settings for the
-        scenario, passed on to the others where they have an equivalent."""
+        scenario, passed on to the others where they have an equivalent.
+        proxy: hellod gets a proxy_listen address too (srv.proxy_port)."""
         http = http or {}
         if self.args.url:
             return self.url_server(name, http)
@@ -428,17 +456,23 @@ class Lab:
             elif name in PEER_SERVERS:
                 srv = self.start_peer(name, http)
             else:
-                srv = self.start_hellod(name, http, nofile, max_connections)
+                srv = self.start_hellod(name, http, nofile, max_connections,
+                                        proxy)
             # SO_REUSEPORT lets another process (another test on a shared
             # machine) bind the same port in the window after free_port():
             # the kernel would then split our load between both.
-            foreign = listen_inodes(srv.port) - tree_socket_inodes(srv.pid)
-            if not foreign:
+            if not self.foreign_listeners(srv, srv.port, srv.proxy_port):
                 return srv
             log("note: port %d is also listened on by another process; "
                 "restarting %s on another port" % (srv.port, name))
             self.stop(srv)
         raise BenchError("could not get a port of our own for %s" % name)
+
+    @staticmethod
+    def foreign_listeners(srv, *ports):
+        """Listening sockets on ports that srv's processes do not hold."""
+        mine = tree_socket_inodes(srv.pid)
+        return set().union(*(listen_inodes(p) - mine for p in ports if p))
 
     def url_server(self, name, http=None):
         u = urllib.parse.urlsplit(self.args.url)
@@ -477,10 +511,12 @@ class Lab:
     def auto_workers(self):
         return NCPU
 
-    def start_hellod(self, name, http, nofile, max_connections):
+    def start_hellod(self, name, http, nofile, max_connections, proxy=False):
         mode = "sync" if name == "sync" else "async"
         workers = "1" if name != "async-auto" else "auto"
         srv = Server(name, "hellod", port=free_port())
+        if proxy:
+            srv.proxy_port = free_port()
         srv.tmp = tempfile.TemporaryDirectory(prefix="hellod-bench-")
         conf = os.path.join(srv.tmp.name, "hellod.conf")
         srv.log_path = os.path.join(srv.tmp.name, "hellod.log")
@@ -489,6 +525,10 @@ class Lab:
                  "shutdown_timeout = 5s"]
         if os.geteuid() == 0:
             lines.append("user = root")
+        if proxy:
+            # Believed from the balancer's address only, as in production.
+            lines += ["proxy_listen = 127.0.0.1:%d" % srv.proxy_port,
+                      "[proxy]", "trusted = 127.0.0.1/32"]
         lines.append("[http]")
         if max_connections:
             lines.append("max_connections = %d" % max_connections)
@@ -660,6 +700,56 @@ class Lab:
         with open(srv.log_path, "w") as logf:
             return self.spawn(srv, cmd, 4096, stderr=logf)
 
+    def start_haproxy(self, routes):
+        """HAProxy in mode tcp on the server CPUs: one frontend on a free
+        127.0.0.1 port per route (name, backend port, server options);
+        returns the Server (kind haproxy) with .frontends {name: port}.
+        No logging and no health checks: nothing but the relaying is
+        measured."""
+        for attempt in range(3):
+            srv = Server("haproxy", "haproxy", workers=1)
+            srv.tmp = tempfile.TemporaryDirectory(
+                prefix="hellod-bench-haproxy-")
+            srv.log_path = os.path.join(srv.tmp.name, "haproxy.log")
+            srv.frontends = {name: free_port() for name, _, _ in routes}
+            srv.port = srv.frontends[routes[0][0]]
+            lines = ["global", "    maxconn 4096", "",
+                     "defaults", "    mode tcp", "    timeout connect 5s",
+                     "    timeout client 30s", "    timeout server 30s", ""]
+            for name, bport, options in routes:
+                lines += ["frontend fe-%s" % name,
+                          "    bind 127.0.0.1:%d" % srv.frontends[name],
+                          "    default_backend be-%s" % name, "",
+                          "backend be-%s" % name,
+                          ("    server hellod 127.0.0.1:%d %s"
+                           % (bport, options)).rstrip(), ""]
+            conf = os.path.join(srv.tmp.name, "haproxy.cfg")
+            with open(conf, "w") as f:
+                f.write("\n".join(lines))
+            self.running.append(srv)
+            with open(srv.log_path, "w") as logf:
+                srv.proc = subprocess.Popen(
+                    self.pin([self.tools["haproxy"], "-f", conf, "-db"],
+                             self.server_cpus),
+                    stdin=subprocess.DEVNULL, stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=nofile_preexec(16384))
+            srv.pid = srv.proc.pid  # taskset execs haproxy: same pid
+
+            def ready():
+                if srv.proc.poll() is not None:
+                    raise BenchError("haproxy exited with status %s:\n%s" % (
+                        srv.proc.returncode, srv.log_text()[-2000:]))
+                return all(listen_inodes(p) & tree_socket_inodes(srv.pid)
+                           for p in srv.frontends.values())
+            wait_for(ready, 15, "haproxy to listen")
+            if not self.foreign_listeners(srv, *srv.frontends.values()):
+                return srv
+            log("note: a port of haproxy is also listened on by another "
+                "process; restarting it on other ports")
+            self.stop(srv)
+        raise BenchError("could not get ports of our own for haproxy")
+
     def stop(self, srv):
         try:
             srv.stop()
@@ -690,7 +780,7 @@ def new_result(server, scenario, concurrency, tool, requests):
         "transfer_kbps": None, "cpu_us_per_req": None,
         "client_cpu_pct": None, "rss_before_kb": None, "rss_after_kb": None,
         "bytes_per_conn": None, "errors": None, "aborted": False,
-        "note": "",
+        "lb_cpu_us_per_req": None, "rounds": None, "note": "",
     }
 
 
@@ -926,6 +1016,9 @@ class Bench:
         self.results = []
         self.report = []  # text blocks for results.txt
         self.knobs = None  # --url: does the instance take ?delay= ?pad=
+        self.skipped = []  # (scenario, reason), printed with the tables
+        self.proxy_runs = []  # every round of the proxy scenario
+        self.proxy_info = {}  # what the proxy scenario's table says
 
     def emit(self, text=""):
         print(text, flush=True)
@@ -1187,12 +1280,159 @@ class Bench:
                          max_connections=max(20000, want + 1000),
                          http={"keepalive_timeout": "300s"})
 
+    # proxy: the close-per-request rate through HAProxy send-proxy-v2 -----
+    def proxy(self):
+        why = None
+        if self.args.url:
+            why = "it starts hellod and HAProxy itself (not with --url)"
+        elif self.args.servers and "async-1" not in self.args.servers:
+            why = "it runs async-1, which --servers leaves out"
+        elif not self.tools.get("haproxy"):
+            why = "haproxy not found: install the Debian package haproxy"
+        if why:
+            log("scenario proxy skipped: " + why)
+            self.skipped.append(("proxy", why))
+            return
+        n = self.scaled(20000, 2000)
+        rounds = self.args.proxy_rounds
+        log("scenario proxy: HAProxy mode tcp, send-proxy-v2 and plain, "
+            "ab -r -l -n%d -c100, %d round(s)" % (n, rounds))
+        self.proxy_info.update(n=n, rounds=rounds,
+                               version=haproxy_version(self.tools["haproxy"]))
+        hd = lb = None
+        try:
+            hd = self.lab.start("async-1", proxy=True)
+            lb = self.lab.start_haproxy([
+                (name, hd.proxy_port if name == "proxy-v2" else hd.port,
+                 options) for name, _, options in PROXY_LEGS])
+            self.proxy_check(hd, lb)
+            runs = {name: [] for name, _, _ in PROXY_LEGS}
+            for r in range(rounds):
+                # plain first in odd rounds, PROXY first in even ones: a
+                # drift of the machine weighs on both paths alike.
+                legs = PROXY_LEGS if r % 2 == 0 else PROXY_LEGS[::-1]
+                for name, _, _ in legs:
+                    # ab goes through HAProxy; the CPU read is hellod's.
+                    leg = Server("haproxy-" + name, "hellod",
+                                 port=lb.frontends[name], workers=hd.workers,
+                                 pid=hd.pid)
+                    l0 = lb.cpu_ticks()
+                    res = self.run.ab(leg, "proxy", n, 100,
+                                      raw="proxy-%s-r%d" % (name, r + 1))
+                    l1 = lb.cpu_ticks()
+                    if None not in (l0, l1) and res["complete"]:
+                        res["lb_cpu_us_per_req"] = ((l1 - l0) / CLK_TCK * 1e6
+                                                    / res["complete"])
+                    res["rounds"] = r + 1
+                    self.progress(res)
+                    self.proxy_runs.append(res)
+                    runs[name].append(res)
+            for name, _, _ in PROXY_LEGS:
+                self.add(combine_rounds(runs[name]))
+        except BenchError as e:
+            log("error: proxy: %s" % e)
+            for name, _, _ in PROXY_LEGS:
+                r = new_result(Server("haproxy-" + name, "?"), "proxy", "-",
+                               "-", None)
+                r["note"] = "error: %s" % str(e).splitlines()[0][:100]
+                self.add(r)
+        finally:
+            for srv in (lb, hd):
+                if srv is not None:
+                    self.lab.stop(srv)
+
+    def proxy_check(self, hd, lb):
+        """Before measuring: through send-proxy-v2 a client at
+        PROXY_SOURCE is greeted by its own address (the v2 header is sent,
+        parsed and believed), through the plain frontend by HAProxy's,
+        and proxy_listen answers nothing without a header."""
+        want = {"proxy-v2": PROXY_SOURCE, "plain": "127.0.0.1"}
+        for name, addr in want.items():
+            got = http_get("127.0.0.1", lb.frontends[name], timeout=5.0,
+                           source=PROXY_SOURCE)
+            if not got or got[0] != 200 or got[1] != (GREETING
+                                                       % addr).encode():
+                raise BenchError("through the %s frontend, a client at %s "
+                                 "got %r instead of the greeting for %s"
+                                 % (name, PROXY_SOURCE, got, addr))
+        if http_get("127.0.0.1", hd.proxy_port, timeout=5.0) is not None:
+            raise BenchError("hellod's proxy_listen answered a request "
+                             "without a PROXY header")
+        self.proxy_info["check"] = (
+            "checked first: a client at %s is greeted as %s through "
+            "send-proxy-v2 and as 127.0.0.1 (HAProxy) through the plain "
+            "frontend; proxy_listen closes a connection without a PROXY "
+            "header unanswered" % (PROXY_SOURCE, PROXY_SOURCE))
+
+    def proxy_table(self, rows):
+        info = self.proxy_info
+        paths = {"haproxy-" + name: title for name, title, _ in PROXY_LEGS}
+        self.emit("== proxy (the close-per-request rate through HAProxy "
+                  "send-proxy-v2: %s, mode tcp, on 127.0.0.1 in front of "
+                  "hellod async with 1 worker; ab -r -l -n%s -c100, a new "
+                  "connection per request, %s round(s); hellod and HAProxy "
+                  "on CPU %s, ab on CPU %s)" % (
+                      info.get("version", "HAProxy"), info.get("n", "?"),
+                      info.get("rounds", "?"), self.lab.server_cpus or "any",
+                      self.lab.client_cpus or "any"))
+        body = [[paths.get(r["server"], r["server"]), r["rounds"] or "-",
+                 r["complete"], fail_text(r), fmt(r["rps"], 1),
+                 fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2),
+                 fmt(r["max_ms"], 1), fmt(r["cpu_us_per_req"], 1),
+                 fmt(r["lb_cpu_us_per_req"], 1),
+                 fmt(r["client_cpu_pct"], 0), r["note"]] for r in rows]
+        self.emit(table(["path", "rounds", "complete", "failed", "req/s",
+                         "p50 ms", "p99 ms", "max ms", "hellod CPU us/req",
+                         "HAProxy CPU us/req", "client CPU%", "note"], body))
+        if len(self.proxy_runs) > 2:
+            self.emit("")
+            self.emit("every round (ab -n%s -c100 each):" % info.get("n"))
+            self.emit(table(
+                ["round", "path", "failed", "req/s", "p99 ms",
+                 "hellod CPU us/req", "HAProxy CPU us/req", "note"],
+                [[r["rounds"], paths.get(r["server"], r["server"]),
+                  fail_text(r), fmt(r["rps"], 1), fmt(r["p99_ms"], 2),
+                  fmt(r["cpu_us_per_req"], 1),
+                  fmt(r["lb_cpu_us_per_req"], 1), r["note"]]
+                 for r in self.proxy_runs]))
+        self.emit("")
+        for line in self.proxy_ratio_lines():
+            self.emit(line)
+        if info.get("check"):
+            self.emit(info["check"])
+        self.emit("req/s: the median round's, with that round's latency; "
+                  "failed and CPU per request: every round.  hellod and "
+                  "HAProxy share CPU %s, so the rate is bounded by their CPU "
+                  "per request together; on loopback the kernel does much "
+                  "of a packet's delivery in the sender's context, so the "
+                  "split of CPU between the two is approximate"
+                  % (self.lab.server_cpus or "any"))
+
+    def proxy_ratio_lines(self):
+        def get(name):
+            for r in self.results:
+                if r["scenario"] == "proxy" and r["server"] == name:
+                    return r
+            return {}
+        v2, plain = get("haproxy-proxy-v2"), get("haproxy-plain")
+
+        def ratio(key):
+            a, b = v2.get(key), plain.get(key)
+            return "%.2f" % (a / b) if a and b else "n/a"
+        return ["close-per-request rate through HAProxy send-proxy-v2, "
+                "PROXY/plain: req/s %s; hellod CPU per request %s; HAProxy "
+                "CPU per request %s" % (ratio("rps"), ratio("cpu_us_per_req"),
+                                        ratio("lb_cpu_us_per_req"))]
+
     # -------------------------------------------------------------- report
     def tables(self):
         for scen in sorted({r["scenario"] for r in self.results},
                            key=scenario_order):
             rows = [r for r in self.results if r["scenario"] == scen]
             self.emit("")
+            if scen == "proxy":
+                self.proxy_table(rows)
+                continue
             title = SCENARIO_TITLES.get(scen.split("-")[0], "")
             if scen == "stuck" and self.args.url:
                 title = ("(one silent connection, then ab -n N -c10 -s5; "
@@ -1239,6 +1479,9 @@ class Bench:
             if scen == "slow":
                 self.emit("expected: sync ~ 1/delay = 100 req/s; async ~ "
                           "concurrency/delay = 10000 req/s")
+        for scen, why in self.skipped:
+            self.emit("")
+            self.emit("== %s skipped: %s" % (scen, why))
 
     def article_table(self, rows):
         """The article's figures next to the measured ones, in the fields
@@ -1352,6 +1595,9 @@ class Bench:
             parts.append("original(c=150) %s" % ratio(a["rps"], n["rps"]))
         self.emit("connection-per-request req/s, async(1) / nginx(1):     %s"
                   % (", ".join(parts) or "n/a"))
+        if any(r["scenario"] == "proxy" for r in self.results):
+            for line in self.proxy_ratio_lines():
+                self.emit(line)
         for server, key in (("sync", "sync"), ("async-1", "async"),
                             ("async-auto", "async"), ("url", "async"),
                             ("py-blocking", "sync"),
@@ -1369,7 +1615,7 @@ class Bench:
                 "requests", "complete", "failed", "failed_detail", "non2xx",
                 "rps", "p50_ms", "p99_ms", "max_ms", "time_s", "tpr_ms",
                 "tpr_all_ms", "transfer_kbps", "cpu_us_per_req",
-                "client_cpu_pct",
+                "client_cpu_pct", "lb_cpu_us_per_req", "rounds",
                 "rss_before_kb", "rss_after_kb", "bytes_per_conn", "errors",
                 "aborted", "note"]
         with open(os.path.join(self.out, "results.csv"), "w",
@@ -1501,6 +1747,48 @@ def ordered_unique(it):
     return seen
 
 
+def combine_rounds(runs):
+    """One row for the rounds of a proxy path: req/s and latency of the
+    median round, failed requests and CPU per request over all rounds."""
+    done = [r for r in runs if r["rps"] is not None]
+    if not done:
+        res = dict(runs[0])
+        res["rounds"] = len(runs)
+        return res
+    done.sort(key=lambda r: r["rps"])
+    res = dict(done[(len(done) - 1) // 2])   # the lower median
+    res["rounds"] = len(runs)
+    res["requests"] = sum(r["requests"] or 0 for r in runs)
+    for key in ("complete", "failed", "non2xx"):
+        res[key] = sum(r[key] or 0 for r in runs)
+    res["failed_detail"] = "; ".join(
+        "round %d: %s" % (r["rounds"], r["failed_detail"])
+        for r in runs if r["failed"])
+    for key in ("cpu_us_per_req", "lb_cpu_us_per_req"):
+        have = [r for r in runs if r[key] is not None and r["complete"]]
+        n = sum(r["complete"] for r in have)
+        res[key] = (sum(r[key] * r["complete"] for r in have) / n
+                    if n and len(have) == len(runs) else None)
+    res["aborted"] = any(r["aborted"] for r in runs)
+    spread = ("req/s: median of %d, %.0f-%.0f"
+              % (len(done), done[0]["rps"], done[-1]["rps"]))
+    res["note"] = "; ".join([spread] * (len(done) > 1) +
+                            sorted({r["note"] for r in runs if r["note"]}))
+    return res
+
+
+def haproxy_version(exe):
+    """'HAProxy 2.6.12-1+deb12u4', or 'HAProxy' when -v says nothing."""
+    try:
+        out = subprocess.run([exe, "-v"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             timeout=10).stdout.decode(errors="replace")
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    m = re.search(r"version (\S+)", out)
+    return "HAProxy " + m.group(1) if m else "HAProxy"
+
+
 def bar_plot(dat, col, lfmt):
     return ("plot '%s' using 0:%d:xtic(1) with boxes, '' using 0:%d:"
             "(sprintf('%s', $%d)) with labels offset 0,0.8\n"
@@ -1587,7 +1875,8 @@ def check_tools(args):
     """Finds the tools; exits 2 naming the Debian package of a missing
     required one."""
     found = {t: shutil.which(t) for t in TOOLS}
-    for binary in OPTIONAL_SERVERS:  # often in sbin, not in a user's PATH
+    # often in sbin, not in a user's PATH
+    for binary in list(OPTIONAL_SERVERS) + ["haproxy"]:
         for d in ("/usr/sbin", "/usr/local/sbin", "/usr/local/%s/sbin"
                   % binary):
             if found[binary] is None and os.access(
@@ -1616,6 +1905,9 @@ def check_tools(args):
                     "no %s comparison, %s skipped" % (
                         binary, TOOLS[binary], binary,
                         ", ".join(OPTIONAL_SERVERS[binary])))
+        if "proxy" in args.scenarios and not found["haproxy"]:
+            log("note: haproxy not found (Debian package haproxy): "
+                "scenario proxy skipped")
     if args.no_plots:
         found["gnuplot"] = None
     return found
@@ -1654,6 +1946,9 @@ def parse_args(argv):
                    help="idle scenario connection count (default 10000)")
     p.add_argument("--stuck-clients", type=int, default=1,
                    help="silent connections in the stuck scenario (1)")
+    p.add_argument("--proxy-rounds", type=int, default=3,
+                   help="proxy scenario: rounds of ab through each HAProxy "
+                   "frontend, alternating; req/s is the median (3)")
     p.add_argument("--run-timeout", type=float, default=600,
                    help="upper bound in seconds for one load run (600)")
     p.add_argument("--peer-limit", type=float, default=60,
@@ -1685,6 +1980,8 @@ def parse_args(argv):
             p.error("%s is not an executable" % args.hellod)
     if args.scale <= 0:
         p.error("--scale must be positive")
+    if args.proxy_rounds < 1:
+        p.error("--proxy-rounds must be at least 1")
     return args
 
 
