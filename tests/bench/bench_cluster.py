@@ -51,7 +51,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import textwrap
@@ -111,22 +110,9 @@ def requests_total(addr):
 
 
 def haproxy_stat(path):
-    """HAProxy's `show stat` over its stats socket: {server name: row}
-    for the backend's servers."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(5.0)
-        s.connect(path)
-        s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    text = data.decode("utf-8", "replace").lstrip("# ")
-    return {r["svname"]: r for r in csv.DictReader(text.splitlines())
-            if r.get("pxname") == "be"
-            and r.get("svname") not in ("BACKEND", "FRONTEND")}
+    """The backend's servers in HAProxy's `show stat`: {name: row}."""
+    return {sv: r for (px, sv), r in netns.haproxy_stat(path).items()
+            if px == "be" and sv not in ("BACKEND", "FRONTEND")}
 
 
 def ms(value, unit):

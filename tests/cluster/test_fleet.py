@@ -70,12 +70,10 @@ FLEET_STEPS=reload,stop (for example) runs only those steps.  Root only;
 exit 77 without network namespaces, HAProxy or wrk.  About 2 minutes.
 """
 
-import csv
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -285,22 +283,6 @@ class Deployment:
 
 # --- HAProxy and hellod figures ---
 
-def haproxy_stat(path):
-    """HAProxy's `show stat` over its stats socket: {(proxy, server): row
-    as a dict}."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(5.0)
-        s.connect(path)
-        s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    text = data.decode("utf-8", "replace").lstrip("# ")
-    return {(r["pxname"], r["svname"]): r
-            for r in csv.DictReader(text.splitlines())}
 
 
 METRIC_RE = re.compile(r"^([a-z_]+(?:\{[^}]*\})?) (\S+)$", re.M)
@@ -588,7 +570,7 @@ class Fleet(unittest.TestCase):
             self.wait_state(h, "UP", 15.0)
 
     def stat(self):
-        return haproxy_stat(self.stats_socket)
+        return netns.haproxy_stat(self.stats_socket)
 
     def server_row(self, h):
         return self.stat()[(BACKEND, h.name)]

@@ -11,4 +11,42 @@
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
+/* A xorshift generator for the targets' splits: the same input always
+ * gives the same pieces. */
+static inline uint32_t
+fuzz_rng_next(uint32_t *s)
+{
+	uint32_t	 x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *s = x;
+}
+
+/* The next piece of a split: mostly small, single bytes included,
+ * sometimes up to `mid` or `large` bytes; never more than `left`. */
+static inline size_t
+fuzz_piece_size(uint32_t *s, size_t left, size_t mid, size_t large)
+{
+	uint32_t	 r = fuzz_rng_next(s);
+	size_t		 n;
+
+	switch (r & 3) {
+	case 0:
+		n = 1;
+		break;
+	case 1:
+		n = 1 + (r >> 2) % 8;
+		break;
+	case 2:
+		n = 1 + (r >> 2) % mid;
+		break;
+	default:
+		n = 1 + (r >> 2) % large;
+		break;
+	}
+	return n < left ? n : left;
+}
+
 #endif /* HELLOD_FUZZ_H */

@@ -272,41 +272,6 @@ run_whole(const char *buf, size_t len, const struct http_limits *lim,
 	t->t_busy = http_stream_busy(&st);
 }
 
-static uint32_t
-rng_next(uint32_t *s)
-{
-	uint32_t	 x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
-/* Mostly small pieces, single bytes included, sometimes large ones. */
-static size_t
-piece_size(uint32_t *s, size_t left)
-{
-	uint32_t	 r = rng_next(s);
-	size_t		 n;
-
-	switch (r & 3) {
-	case 0:
-		n = 1;
-		break;
-	case 1:
-		n = 1 + (r >> 2) % 8;
-		break;
-	case 2:
-		n = 1 + (r >> 2) % 128;
-		break;
-	default:
-		n = 1 + (r >> 2) % 4096;
-		break;
-	}
-	return n < left ? n : left;
-}
-
 /* 2. The same input in pieces, buffered the way the server does it. */
 static void
 run_split(const char *data, size_t len, const struct http_limits *lim,
@@ -325,7 +290,7 @@ run_split(const char *data, size_t len, const struct http_limits *lim,
 	trace_reset(t);
 	http_stream_init(&st);
 	while (pos < len && !t->t_error) {
-		n = piece_size(&rs, len - pos);
+		n = fuzz_piece_size(&rs, len - pos, 128, 4096);
 		blen = plen + n;
 		CHECK((buf = malloc(blen)) != NULL);
 		if (plen > 0)

@@ -363,41 +363,6 @@ run_prefixes(const char *buf, size_t len, const struct outcome *whole)
 		CHECK(whole->o_rc == PROXY_NEED_MORE);
 }
 
-static uint32_t
-rng_next(uint32_t *s)
-{
-	uint32_t	 x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
-/* Mostly small pieces, single bytes included, sometimes large ones. */
-static size_t
-piece_size(uint32_t *s, size_t left)
-{
-	uint32_t	 r = rng_next(s);
-	size_t		 n;
-
-	switch (r & 3) {
-	case 0:
-		n = 1;
-		break;
-	case 1:
-		n = 1 + (r >> 2) % 8;
-		break;
-	case 2:
-		n = 1 + (r >> 2) % 64;
-		break;
-	default:
-		n = 1 + (r >> 2) % 512;
-		break;
-	}
-	return n < left ? n : left;
-}
-
 /* 3. The input in pieces, buffered the way a worker does it. */
 static void
 run_split(const char *data, size_t len, uint32_t seed,
@@ -414,7 +379,7 @@ run_split(const char *data, size_t len, uint32_t seed,
 		rs = 1;
 	memset(&ph, 0, sizeof(ph));
 	while (pos < len && rc == PROXY_NEED_MORE) {
-		n = piece_size(&rs, len - pos);
+		n = fuzz_piece_size(&rs, len - pos, 64, 512);
 		CHECK((buf = malloc(plen + n)) != NULL);
 		if (plen > 0)
 			memcpy(buf, pend, plen);

@@ -41,6 +41,7 @@ different `net` numbers."""
 
 import base64
 import contextlib
+import csv
 import ctypes
 import ipaddress
 import json
@@ -1098,3 +1099,21 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
+
+
+def haproxy_stat(path):
+    """HAProxy's `show stat` over its stats socket: {(proxy, server): row
+    as a dict}."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5.0)
+        s.connect(path)
+        s.sendall(b"show stat\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    text = data.decode("utf-8", "replace").lstrip("# ")
+    return {(r["pxname"], r["svname"]): r
+            for r in csv.DictReader(text.splitlines())}

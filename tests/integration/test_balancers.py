@@ -19,10 +19,8 @@ Every hellod has a plain listener on 8080 and a PROXY one on 8081, and
 writes its access log into the test's directory.  Port isolation on the
 bridge: the clients reach the balancers only, never a backend."""
 
-import csv
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import unittest
@@ -143,22 +141,6 @@ def nginx_conf(topo):
     return out
 
 
-def haproxy_stat(path):
-    """HAProxy's `show stat` over its stats socket: {(proxy, server):
-    row as a dict}."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(5.0)
-        s.connect(path)
-        s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    text = data.decode("utf-8", "replace").lstrip("# ")
-    return {(r["pxname"], r["svname"]): r
-            for r in csv.DictReader(text.splitlines())}
 
 
 class Balancers(unittest.TestCase):
@@ -365,7 +347,7 @@ class Balancers(unittest.TestCase):
         key = ("be%d" % port, "s")
 
         def passed():
-            row = haproxy_stat(self.stats_socket).get(key)
+            row = netns.haproxy_stat(self.stats_socket).get(key)
             if row and row["status"] == "UP" and \
                     row["check_status"] in ("L4OK", "L7OK"):
                 return row
@@ -374,7 +356,7 @@ class Balancers(unittest.TestCase):
             return ht.wait_for(passed, timeout, 0.05,
                                "a passed health check of %s/%s" % key)
         except AssertionError as e:
-            row = haproxy_stat(self.stats_socket).get(key) or {}
+            row = netns.haproxy_stat(self.stats_socket).get(key) or {}
             raise AssertionError("%s: %r\n%s" % (
                 e, {k: row.get(k) for k in ("status", "check_status",
                                             "check_code", "check_desc",
@@ -445,7 +427,7 @@ class Balancers(unittest.TestCase):
         start = self.access_size("open")
         self.assert_greets(OPEN_V2_HTTPCHK, self.client.addr)
         self.assert_access("open", start, [(self.client.addr, self.br)])
-        row = haproxy_stat(self.stats_socket)[("be%d" % V2, "s")]
+        row = netns.haproxy_stat(self.stats_socket)[("be%d" % V2, "s")]
         self.assertEqual((row["status"], row["chkfail"]), ("UP", "0"), row)
         # No "closing connections without a valid PROXY header" for the
         # checks, nor anything else.
@@ -466,7 +448,7 @@ class Balancers(unittest.TestCase):
         self.need_haproxy()
         start = self.access_size("async")
         key = ("be%d" % XFF, "s")
-        before = haproxy_stat(self.stats_socket)[key]
+        before = netns.haproxy_stat(self.stats_socket)[key]
         # Alternating clients over reused server connections
         # (http-reuse always): each request names its own client.
         for c in (self.client, self.client2, self.client, self.client2):
@@ -479,7 +461,7 @@ class Balancers(unittest.TestCase):
                            [(c.addr, self.br) for c in
                             (self.client, self.client2) * 2]
                            + [(self.client.addr, self.br)] * 4)
-        after = haproxy_stat(self.stats_socket)[key]
+        after = netns.haproxy_stat(self.stats_socket)[key]
         # The connections to hellod were reused, across clients too.
         self.assertGreaterEqual(int(after["reuse"]) - int(before["reuse"]),
                                 4, (before["reuse"], after["reuse"],
@@ -545,7 +527,7 @@ class Balancers(unittest.TestCase):
         self.assert_greets(SYNC_V2, self.client2.addr, client=self.client2)
         self.assert_access("sync", start, [(self.client.addr, self.br),
                                            (self.client2.addr, self.br)])
-        row = haproxy_stat(self.stats_socket)[("be%d" % SYNC_V2, "s")]
+        row = netns.haproxy_stat(self.stats_socket)[("be%d" % SYNC_V2, "s")]
         self.assertEqual((row["status"], row["chkfail"]), ("UP", "0"), row)
         self.assert_quiet("sync")
 
@@ -607,7 +589,7 @@ class Balancers(unittest.TestCase):
     def test_7_load_haproxy_send_proxy_v2(self):
         self.need_haproxy()
         self.load(V2)
-        row = haproxy_stat(self.stats_socket)[("be%d" % V2, "s")]
+        row = netns.haproxy_stat(self.stats_socket)[("be%d" % V2, "s")]
         self.assertEqual((row["status"], row["chkfail"]), ("UP", "0"), row)
 
     def test_7_load_haproxy_forwardfor(self):
