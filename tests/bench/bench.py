@@ -529,6 +529,8 @@ class Lab:
             # Believed from the balancer's address only, as in production.
             lines += ["proxy_listen = 127.0.0.1:%d" % srv.proxy_port,
                       "[proxy]", "trusted = 127.0.0.1/32"]
+        if name == "async-1-status":
+            lines += ["[status]", "listen = 127.0.0.1:%d" % free_port()]
         lines.append("[http]")
         if max_connections:
             lines.append("max_connections = %d" % max_connections)
@@ -1038,6 +1040,11 @@ class Bench:
         elif scenario == "idle":
             # the Python peers close every connection
             names = ["async-1", "nginx-1", "h2o", "lighttpd"]
+        elif scenario == "keepalive":
+            # async-1 once more with its status listener on: the cost of
+            # counting, side by side
+            names = list(ALL_SERVERS)
+            names.insert(names.index("async-1") + 1, "async-1-status")
         else:
             names = list(ALL_SERVERS)
         for binary, servers in OPTIONAL_SERVERS.items():
@@ -1046,7 +1053,8 @@ class Bench:
         if self.args.no_nginx:
             names = [n for n in names if n not in NGINX_SERVERS]
         if self.args.servers:
-            names = [n for n in names if n in self.args.servers]
+            names = [n for n in names if n in self.args.servers or
+                     (n == "async-1-status" and "async-1" in self.args.servers)]
         return names
 
     def with_server(self, name, fn, **kw):
@@ -1584,6 +1592,10 @@ class Bench:
         self.emit("keep-alive CPU per request, hellod async(1) / nginx(1):"
                   "      %s" % (ratio(a and a["cpu_us_per_req"],
                                       n and n["cpu_us_per_req"])))
+        st = get("async-1-status", "keepalive")
+        self.emit("keep-alive CPU per request, status listener on / off:"
+                  "       %s" % (ratio(st and st["cpu_us_per_req"],
+                                      a and a["cpu_us_per_req"])))
         parts = []
         for c in CONCURRENCIES:
             a, n = get("async-1", "sustained", c), get("nginx-1",
