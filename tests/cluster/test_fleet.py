@@ -633,18 +633,24 @@ class Fleet(unittest.TestCase):
         h.wait_serving(h.generation)
         h.wait_log(r"previous generation finished", finished + 1,
                    self.dep.shutdown_timeout + 5.0)
+        self.assert_new_generation(h, "a reload", before, down, failed)
+        return {}
+
+    def assert_new_generation(self, h, what, before, down, failed):
+        """After a reload or an upgrade: /metrics names the generation,
+        no counter went back, and no health check failed."""
         m = h.metrics()
-        self.assertIsNotNone(m, "%s: no /metrics after the reload" % h.name)
+        self.assertIsNotNone(m, "%s: no /metrics after %s" % (h.name, what))
         self.assertEqual(m["hellod_config_generation"], h.generation)
         self.assertGreaterEqual(m[OK_200], before,
                                 "%s: the request counter went back" % h.name)
         row = self.server_row(h)
         self.assertEqual((row["status"], int(row["chkdown"]),
                           int(row["chkfail"])), ("UP", down, failed),
-                         "%s failed a health check during a reload "
-                         "(/healthz: %s %s)" % (h.name, row["check_status"],
+                         "%s failed a health check during %s "
+                         "(/healthz: %s %s)" % (h.name, what,
+                                                row["check_status"],
                                                 row["check_desc"]))
-        return {}
 
     def step_stop(self, h):
         t0 = time.monotonic()
@@ -685,17 +691,7 @@ class Fleet(unittest.TestCase):
         self.assertEqual(os.stat("/proc/%d/exe" % pid).st_ino,
                          os.stat(h.exe).st_ino,
                          "%s does not run the new file" % h.name)
-        m = h.metrics()
-        self.assertIsNotNone(m, "%s: no /metrics after the upgrade" % h.name)
-        self.assertEqual(m["hellod_config_generation"], h.generation)
-        self.assertGreaterEqual(m[OK_200], before,
-                                "%s: the request counter went back" % h.name)
-        row = self.server_row(h)
-        self.assertEqual((row["status"], int(row["chkdown"]),
-                          int(row["chkfail"])), ("UP", down, failed),
-                         "%s failed a health check during an upgrade "
-                         "(/healthz: %s %s)" % (h.name, row["check_status"],
-                                                row["check_desc"]))
+        self.assert_new_generation(h, "an upgrade", before, down, failed)
         return {}
 
     def step_crash(self, h):
