@@ -336,7 +336,8 @@ def proc_stat(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
             text = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # Gone before the open, or between the open and the read.
         return None
     fields = text[text.rindex(")") + 2:].split()
     return {"state": fields[0], "ppid": int(fields[1]),
@@ -646,12 +647,12 @@ def tcp_connections(pids):
     for pid in pids:
         try:
             fds = os.listdir("/proc/%d/fd" % pid)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue
         for fd in fds:
             try:
                 target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):
                 continue
             if target.startswith("socket:["):
                 inodes.append(int(target[8:-1]))
