@@ -267,9 +267,10 @@ def greeting(addr):
 
 
 def child_pids(pid):
-    """Pids of a process's live children."""
+    """Pids of a process's live children (not the exited ones it has yet
+    to reap)."""
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-        return [int(p) for p in f.read().split()]
+        return [int(p) for p in f.read().split() if proc_alive(int(p))]
 
 
 def answers(port, timeout=5.0, host="127.0.0.1"):
