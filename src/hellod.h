@@ -238,11 +238,16 @@ struct upgrade_state {
 	int			 us_retired[HD_MAX_SOCKETS];	/* to close */
 	unsigned		 us_nretired;
 	const struct listeners	*us_listeners;
+	const struct hd_config	*us_cf;		/* the running configuration */
 };
 
 void	 upgrade_init(char **);
+const char *upgrade_resuming(void);
+int	 upgrade_saved_config(struct hd_config *, char *, size_t);
 void	 upgrade_exec(const struct upgrade_state *);
 int	 upgrade_inherit(struct upgrade_state *, struct listeners *);
+void	 upgrade_abandon(const char *);
+void	 upgrade_started(void);
 
 /* master.c */
 int	 master_run(struct hd_config *, const struct hd_overrides *,

@@ -159,20 +159,30 @@ main(int argc, char *argv[])
 	static struct listeners		 inherited;
 	struct hd_overrides		 ov;
 	char				 err[HD_ERRLEN];
-	const char			*dest;
+	const char			*dest, *resumed;
 	int				 test = 0, pidfd = -1;
 	unsigned			 a;
 
 	memset(&ov, 0, sizeof(ov));
+	/* Started by an upgrade in place, every failure before the first
+	 * worker hands back to the previous image (upgrade_abandon()). */
 	upgrade_init(argv);
-	if (parse_args(argc, argv, &ov, &test) == -1)
+	if (parse_args(argc, argv, &ov, &test) == -1) {
+		upgrade_abandon("it refused the command line");
 		return 1;
-	if (config_read(&config, &ov, err, sizeof(err)) == -1) {
+	}
+	/* Executed again after a failed upgrade, the image resumes with the
+	 * configuration it was running: the file may be what failed. */
+	if ((resumed = upgrade_resuming()) != NULL ?
+	    upgrade_saved_config(&config, err, sizeof(err)) == -1 :
+	    config_read(&config, &ov, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
+		upgrade_abandon(err);
 		return 1;
 	}
 	if (privileges_check(&config, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
+		upgrade_abandon(err);
 		return 1;
 	}
 	if (test) {
@@ -184,8 +194,13 @@ main(int argc, char *argv[])
 	if (log_open(dest, config.cf_log_level) == -1) {
 		fprintf(stderr, "%s: %s: [log] error_log: cannot open '%s': "
 		    "%s\n", HELLOD_NAME, config.cf_file, dest, strerror(errno));
+		upgrade_abandon("cannot open the error log");
 		return 1;
 	}
+	if (resumed != NULL)
+		log_error("upgrade failed: the new executable did not start "
+		    "(%s); the previous executable runs again with its "
+		    "configuration", resumed);
 	if (geteuid() != 0 && (config.cf_user[0] || config.cf_group[0]))
 		log_info("not started as root: [server] user and group are "
 		    "ignored");
@@ -194,16 +209,21 @@ main(int argc, char *argv[])
 		    "as %s:%s (user = root keeps root)", HD_DEFAULT_USER,
 		    HD_DEFAULT_GROUP);
 
-	if (upgrade_inherit(&us, &inherited) == -1)
+	if (upgrade_inherit(&us, &inherited) == -1) {
+		upgrade_abandon("malformed HELLOD_UPGRADE");
 		return 1;
+	}
 	if (us.us_active) {
-		log_info("upgraded in place from generation %u", us.us_generation);
+		if (resumed == NULL)
+			log_info("upgraded in place from generation %u",
+			    us.us_generation);
 		pidfd = us.us_pidfd;
 	}
 	if (pidfd == -1 && config.cf_pid_file[0] != '\0' &&
 	    (pidfd = pidfile_open(config.cf_pid_file)) == -1)
 		return 1;
 	if (open_listeners(&config, &us, &inherited) == -1) {
+		upgrade_abandon("cannot open the listeners");
 		log_error("cannot open the listeners; exiting");
 		goto fail;
 	}
@@ -211,8 +231,10 @@ main(int argc, char *argv[])
 		log_info("listening on %s%s", listeners.ls_list[a].li_addr.a_text,
 		    kind_note[listeners.ls_list[a].li_kind]);
 	if ((!ov.ov_foreground && !us.us_active && daemonize() == -1) ||
-	    (pidfd != -1 && pidfile_write(pidfd) == -1))
+	    (pidfd != -1 && pidfile_write(pidfd) == -1)) {
+		upgrade_abandon("cannot write the pid file");
 		goto fail;
+	}
 	return master_run(&config, &ov, &listeners, pidfd, &us);
 fail:
 	if (pidfd != -1)

@@ -256,6 +256,7 @@ upgrade(struct master *m)
 	for (i = 0; i < m->m_nretired; i++)
 		us.us_retired[us.us_nretired++] = m->m_retired[i];
 	us.us_listeners = m->m_ls;
+	us.us_cf = m->m_cf;
 	upgrade_exec(&us);
 	status_notify(m);
 }
@@ -400,6 +401,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	if (stats_init(HD_MAX_WORKERS + MAX_RETIRING,
 	    us->us_active ? us->us_statsfd : -1) == -1 &&
 	    m.m_cf->cf_nstatus_listen > 0) {
+		upgrade_abandon("cannot map the statistics");
 		log_error("cannot map the statistics; exiting");
 		return 1;
 	}
@@ -407,12 +409,17 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	    STATS_MODE_SYNC : STATS_MODE_ASYNC, m.m_nslots);
 	stats_set_draining(0);
 
-	if (signals_setup(&unblocked) == -1)
-		return 1;
-	if (pipe2(m.m_ready_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
-		log_warn("pipe2() failed");
+	if (signals_setup(&unblocked) == -1) {
+		upgrade_abandon("cannot set up the signals");
 		return 1;
 	}
+	if (pipe2(m.m_ready_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
+		log_warn("pipe2() failed");
+		upgrade_abandon("pipe2() failed");
+		return 1;
+	}
+	/* From here on this image stays. */
+	upgrade_started();
 	privileges_chown_logs(m.m_cf);
 	for (i = 0; i < m.m_nslots; i++)
 		spawn(&m, i);

@@ -2,11 +2,13 @@
 again under the same pid, keeps every socket and the pid file, starts a
 new generation and retires the old one, with no client noticing; a
 missing or broken file or a refused configuration leaves everything
-running."""
+running, and a new image that cannot start hands back to the previous
+one, which runs again with the configuration it had."""
 
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import unittest
 
@@ -137,6 +139,93 @@ class Upgrade(unittest.TestCase):
         self.assert_upgrade_refused(h, r"keepalive_timeout: invalid "
                                        r"duration 'soon'")
         self.assertEqual(h.stop(), 0, h.log())
+
+    def assert_previous_runs_again(self, h, pid, old, why, generation):
+        """After a new image failed to start: the previous one runs again
+        under the same pid with the configuration it had, and its old
+        workers are replaced by a new generation."""
+        h.wait_log(r"upgrade failed: the new executable did not start "
+                   r"\(%s\); the previous executable runs again" % why,
+                   10.0)
+        hellodtest.generation_serving(h, generation, 2)
+        wait_for(lambda: all(not hellodtest.proc_alive(p) for p in old),
+                 10.0, what="the old workers to exit")
+        self.assertIsNone(h.proc.poll())
+        self.assertEqual(h.proc.pid, pid)
+        # The running image is the previous file, replaced on disk.
+        self.assertTrue(self.exe_of(pid).endswith("(deleted)"))
+        with open(self.pid_file) as f:
+            self.assertEqual(int(f.read()), pid)
+        self.assertEqual(len(h.worker_pids()), 2)
+        self.assertTrue(hellodtest.answers(h.port))
+
+    def test_new_image_that_cannot_bind_hands_back(self):
+        # What --test-config cannot see: an added address that is in use.
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        h = self.start()
+        pid = h.proc.pid
+        old = h.worker_pids()
+        with open(h.conf_path) as f:
+            good = f.read()
+        with open(h.conf_path, "a") as f:
+            f.write("\n[server]\nlisten = 127.0.0.1:%d\n" % port)
+
+        load = hellodtest.LoadGenerator("127.0.0.1", h.port,
+                                        clients=20).start()
+        try:
+            wait_for(lambda: load.ok > 200, 10.0, what="load to run")
+            self.replace_exe()
+            h.kill(signal.SIGUSR2)
+            self.assert_previous_runs_again(h, pid, old,
+                                            "cannot open the listeners", 2)
+            before = load.ok
+            wait_for(lambda: load.ok > before + 200, 10.0,
+                     what="load after the way back")
+        finally:
+            load.stop()
+        self.assertEqual(load.failures, 0, load.summary())
+        log = h.log()
+        self.assertRegex(log, r"bind\(\) to 127\.0\.0\.1:%d failed "
+                              r"\(98: Address already in use\)" % port)
+        # The configuration it had: one address, not the added one.
+        self.assertRegex(log, r"worker \d+ serving \(generation 2, async, "
+                              r"1 listeners\)")
+        self.assertNotIn("generation 2, async, 2 listeners", log)
+
+        # With the configuration mended, the same file upgrades.
+        with open(h.conf_path, "w") as f:
+            f.write(good)
+        h.kill(signal.SIGUSR2)
+        hellodtest.generation_serving(h, 3, 2)
+        self.assertEqual(h.proc.pid, pid)
+        self.assertFalse(self.exe_of(pid).endswith("(deleted)"))
+        self.assertEqual(os.stat(self.exe_of(pid)).st_ino,
+                         os.stat(self.exe).st_ino)
+        self.assertTrue(hellodtest.answers(h.port))
+        self.assertEqual(h.stop(), 0, h.log())
+        self.assertFalse(os.path.exists(self.pid_file))
+
+    def test_new_image_refusing_its_arguments_hands_back(self):
+        # A failure before the new image has opened its log: a version
+        # that passes --test-config but refuses the running command line.
+        h = self.start()
+        pid = h.proc.pid
+        old = h.worker_pids()
+        real = os.path.abspath(hellodtest.HELLOD)
+        self.replace_exe((
+            "#!/bin/sh\n"
+            "case \" $* \" in *' --test-config '*) exec %s \"$@\";; esac\n"
+            "exec %s --no-such-option \"$@\"\n" % (real, real)).encode())
+        h.kill(signal.SIGUSR2)
+        self.assert_previous_runs_again(h, pid, old,
+                                        "it refused the command line", 2)
+        self.assertIn("unrecognized option '--no-such-option'", h.log())
+        self.assertEqual(h.stop(), 0, h.log())
+        self.assertFalse(os.path.exists(self.pid_file))
 
     def test_workers_ignore_usr2(self):
         # systemctl kill without --kill-whom=main signals every process
