@@ -52,6 +52,21 @@ class Upgrade(unittest.TestCase):
             os.chmod(tmp, 0o755)
         os.rename(tmp, self.exe)
 
+    def under_load(self, h, action):
+        """action() while 20 clients keep requesting; none of their
+        requests may fail, and they are served after it."""
+        load = hellodtest.LoadGenerator("127.0.0.1", h.port,
+                                        clients=20).start()
+        try:
+            wait_for(lambda: load.ok > 200, 10.0, what="load to run")
+            action()
+            before = load.ok
+            wait_for(lambda: load.ok > before + 200, 10.0,
+                     what="load after the upgrade")
+        finally:
+            load.stop()
+        self.assertEqual(load.failures, 0, load.summary())
+
     def exe_of(self, pid):
         return os.readlink("/proc/%d/exe" % pid)
 
@@ -63,10 +78,7 @@ class Upgrade(unittest.TestCase):
             self.assertEqual(int(f.read()), pid)
         self.assertFalse(self.exe_of(pid).endswith("(deleted)"))
 
-        load = hellodtest.LoadGenerator("127.0.0.1", h.port,
-                                        clients=20).start()
-        try:
-            wait_for(lambda: load.ok > 200, 10.0, what="load to run")
+        def upgrade():
             self.replace_exe()
             # The running image's file is gone from the path.
             self.assertTrue(self.exe_of(pid).endswith("(deleted)"))
@@ -76,12 +88,7 @@ class Upgrade(unittest.TestCase):
             wait_for(lambda: all(not hellodtest.proc_alive(p)
                                  for p in old), 10.0,
                      what="the old workers to exit")
-            before = load.ok
-            wait_for(lambda: load.ok > before + 200, 10.0,
-                     what="load after the upgrade")
-        finally:
-            load.stop()
-        self.assertEqual(load.failures, 0, load.summary())
+        self.under_load(h, upgrade)
         # Same process, the new file, the same pid file.
         self.assertIsNone(h.proc.poll())
         self.assertEqual(h.proc.pid, pid)
@@ -174,20 +181,12 @@ class Upgrade(unittest.TestCase):
         with open(h.conf_path, "a") as f:
             f.write("\n[server]\nlisten = 127.0.0.1:%d\n" % port)
 
-        load = hellodtest.LoadGenerator("127.0.0.1", h.port,
-                                        clients=20).start()
-        try:
-            wait_for(lambda: load.ok > 200, 10.0, what="load to run")
+        def upgrade():
             self.replace_exe()
             h.kill(signal.SIGUSR2)
             self.assert_previous_runs_again(h, pid, old,
                                             "cannot open the listeners", 2)
-            before = load.ok
-            wait_for(lambda: load.ok > before + 200, 10.0,
-                     what="load after the way back")
-        finally:
-            load.stop()
-        self.assertEqual(load.failures, 0, load.summary())
+        self.under_load(h, upgrade)
         log = h.log()
         self.assertRegex(log, r"bind\(\) to 127\.0\.0\.1:%d failed "
                               r"\(98: Address already in use\)" % port)
