@@ -8,8 +8,33 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 int	 LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Set by a target that has more to say when an invariant fails. */
+static void	(*fuzz_context)(void) __attribute__((unused));
+
+static inline void fuzz_check_failed(const char *, int, const char *)
+    __attribute__((noreturn));
+
+/* A violated invariant: says which and where, then aborts, so that
+ * libFuzzer keeps the input and a replay stops at it. */
+static inline void
+fuzz_check_failed(const char *file, int line, const char *what)
+{
+	fprintf(stderr, "%s:%d: invariant violated: %s\n", file, line, what);
+	if (fuzz_context != NULL)
+		fuzz_context();
+	fflush(stderr);
+	abort();
+}
+
+#define CHECK(cond)	do {						\
+	if (!(cond))							\
+		fuzz_check_failed(__FILE__, __LINE__, #cond);		\
+} while (0)
 
 /* A xorshift generator for the targets' splits: the same input always
  * gives the same pieces. */

@@ -50,22 +50,6 @@
 #include "client.h"
 #include "fuzz.h"
 
-#define CHECK(cond)	do {						\
-	if (!(cond))							\
-		check_failed(#cond, __LINE__);				\
-} while (0)
-
-static void check_failed(const char *, int) __attribute__((noreturn));
-
-static void
-check_failed(const char *what, int line)
-{
-	fprintf(stderr, "fuzz_client.c:%d: invariant violated: %s\n", line,
-	    what);
-	fflush(stderr);
-	abort();
-}
-
 static const char *const peers[8] = {
 	"10.0.0.1", "192.0.2.77", "2001:db8::5", "::ffff:10.0.0.2",
 	"203.0.113.9", "::1", NULL /* a UNIX socket */, "198.51.100.7",

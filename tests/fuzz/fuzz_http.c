@@ -38,22 +38,7 @@
 #include "answer.h"
 #include "fuzz.h"
 
-#define CHECK(cond)	do {						\
-	if (!(cond))							\
-		check_failed(#cond, __LINE__);				\
-} while (0)
-
 #define NOPOS		((size_t)-1)
-
-static void check_failed(const char *, int) __attribute__((noreturn));
-
-static void
-check_failed(const char *what, int line)
-{
-	fprintf(stderr, "fuzz_http.c:%d: invariant violated: %s\n", line, what);
-	fflush(stderr);
-	abort();
-}
 
 static const struct http_limits lim_default = {
 	.lim_max_header = 8192, .lim_max_fields = HTTP_MAX_FIELDS };

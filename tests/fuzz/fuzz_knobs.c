@@ -38,22 +38,6 @@
 #include "knobs.h"
 #include "fuzz.h"
 
-#define CHECK(cond)	do {						\
-	if (!(cond))							\
-		check_failed(#cond, __LINE__);				\
-} while (0)
-
-static void check_failed(const char *, int) __attribute__((noreturn));
-
-static void
-check_failed(const char *what, int line)
-{
-	fprintf(stderr, "fuzz_knobs.c:%d: invariant violated: %s\n", line,
-	    what);
-	fflush(stderr);
-	abort();
-}
-
 static struct hd_config	 cf_default, cf_unlimited, cf_zero;
 
 static void

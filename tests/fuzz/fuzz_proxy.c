@@ -38,22 +38,6 @@
 #include "proxy.h"
 #include "fuzz.h"
 
-#define CHECK(cond)	do {						\
-	if (!(cond))							\
-		check_failed(#cond, __LINE__);				\
-} while (0)
-
-static void check_failed(const char *, int) __attribute__((noreturn));
-
-static void
-check_failed(const char *what, int line)
-{
-	fprintf(stderr, "fuzz_proxy.c:%d: invariant violated: %s\n", line,
-	    what);
-	fflush(stderr);
-	abort();
-}
-
 static const unsigned char v2_sig[12] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
 };

@@ -32,25 +32,9 @@
 #include "hellod.h"
 #include "fuzz.h"
 
-#define CHECK(cond)	do {						\
-	if (!(cond))							\
-		check_failed(#cond, __LINE__);				\
-} while (0)
-
 #define SOCK_FIRST	200
 #define SOCK_COUNT	3
 #define VALUE_MAX	65535
-
-static void check_failed(const char *, int) __attribute__((noreturn));
-
-static void
-check_failed(const char *what, int line)
-{
-	fprintf(stderr, "fuzz_upgrade.c:%d: invariant violated: %s\n", line,
-	    what);
-	fflush(stderr);
-	abort();
-}
 
 /* A TCP socket bound to an ephemeral port of addr, at descriptor at. */
 static void
