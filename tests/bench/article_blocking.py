@@ -13,37 +13,13 @@ queue, and when that queue is full new connections are dropped.
 appends N spaces to the body (a bigger response).
 """
 
-import argparse
-import signal
-import socket
-import sys
 import time
 
-
-def answer(request, client_ip, pad):
-    """The bytes to send back for one request."""
-    if request.startswith(b"GET "):
-        status = "200 OK"
-        body = "<html><body><h1>Hello %s</h1></body></html>" % client_ip
-        body += " " * pad
-    else:
-        status = "400 Bad Request"
-        body = "<html><body><h1>400 Bad Request</h1></body></html>"
-    body = body.encode()
-    head = ("HTTP/1.1 %s\r\n"
-            "Content-Type: text/html\r\n"
-            "Content-Length: %d\r\n"
-            "Connection: close\r\n"
-            "\r\n" % (status, len(body)))
-    return head.encode() + body
+from article_common import answer, listening_socket, options
 
 
 def serve(host, port, delay, pad):
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    server = socket.socket(family, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((host, port))
-    server.listen()  # the default backlog: at most 128 waiting connections
+    server = listening_socket(host, port)
     while True:
         conn, addr = server.accept()  # blocks until a client connects
         try:
@@ -59,14 +35,7 @@ def serve(host, port, delay, pad):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT")
-    p.add_argument("--delay", type=float, default=0, help="milliseconds")
-    p.add_argument("--pad", type=int, default=0, help="bytes of padding")
-    args = p.parse_args()
-    host, _, port = args.listen.rpartition(":")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    serve(host.strip("[]"), int(port), args.delay / 1000.0, args.pad)
+    serve(*options(__doc__))
 
 
 if __name__ == "__main__":
