@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "hellod.h"
+#include "conf_text.h"
 #include "http.h"
 #include "answer.h"
 #include "knobs.h"
@@ -928,51 +929,6 @@ test_answer_knobs_off(void **state)
 /* ------------------------------------------------------------------ */
 /* Configuration keys                                                  */
 /* ------------------------------------------------------------------ */
-
-static int
-load(const char *text, struct hd_config *cf, char err[HD_ERRLEN],
-    char path[PATH_MAX])
-{
-	const char	*dir = getenv("TMPDIR");
-	size_t		 len = strlen(text);
-	int		 fd, rc;
-
-	snprintf(path, PATH_MAX, "%s/hellod-unit-XXXXXX",
-	    dir != NULL && *dir != '\0' ? dir : "/tmp");
-	fd = mkstemp(path);
-	assert_true(fd != -1);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
-	config_defaults(cf);
-	err[0] = '\0';
-	rc = config_load(cf, path, err, HD_ERRLEN);
-	unlink(path);
-	return rc;
-}
-
-static void
-load_ok(const char *text, struct hd_config *cf)
-{
-	char	 err[HD_ERRLEN], path[PATH_MAX];
-
-	if (load(text, cf, err, path) != 0)
-		fail_msg("config did not load: %s\n--- file ---\n%s", err,
-		    text);
-}
-
-static void
-load_fails(const char *text, const char *suffix)
-{
-	struct hd_config	 cf;
-	char			 err[HD_ERRLEN], path[PATH_MAX];
-	char			 want[HD_ERRLEN + PATH_MAX];
-
-	if (load(text, &cf, err, path) != -1)
-		fail_msg("config loaded, expected \"%s\"\n--- file ---\n%s",
-		    suffix, text);
-	snprintf(want, sizeof(want), "%s%s", path, suffix);
-	assert_string_equal(err, want);
-}
 
 static void
 test_config_keys(void **state)
