@@ -438,31 +438,6 @@ field_bytes(const struct client_field *f, size_t *len)
 	return f->cf_value;
 }
 
-static void
-walk_xff(struct walk *w, const struct client_field *f, unsigned n)
-{
-	struct client_addr	 ca;
-	const char		*line, *v;
-	size_t			 s, e, end, len;
-	unsigned		 i;
-
-	/* Every comma starts an element, an empty one included. */
-	for (i = 0; i < n; i++) {
-		line = field_bytes(&f[i], &end);
-		for (s = 0;; s = e + 1) {
-			for (e = s; e < end && line[e] != ','; e++)
-				;
-			v = line + s;
-			len = e - s;
-			trim_ows(&v, &len);
-			walk_step(w, node_parse(v, len, 1, &ca) == 0 ?
-			    &ca : NULL);
-			if (e == end)
-				break;
-		}
-	}
-}
-
 /*
  * Where the Forwarded element starting at i ends: at the first comma
  * outside a quoted-string, or at the end of the field line.  A field line
@@ -567,23 +542,35 @@ fwd_element(const char *s, size_t len, struct client_addr *ca)
 	return node_parse(val, vlen, 0, ca);
 }
 
+/*
+ * The elements of X-Forwarded-For (addresses) or Forwarded (whose commas
+ * may sit inside quoted-strings), over every field line, left to right.
+ * Every comma starts an element, an empty one included.
+ */
 static void
-walk_forwarded(struct walk *w, const struct client_field *f, unsigned n)
+walk_list(struct walk *w, const struct client_field *f, unsigned n,
+    int forwarded)
 {
 	struct client_addr	 ca;
 	const char		*line, *v;
 	size_t			 s, e, end, len;
 	unsigned		 i;
+	int			 rc;
 
 	for (i = 0; i < n; i++) {
 		line = field_bytes(&f[i], &end);
 		for (s = 0;; s = e + 1) {
-			e = fwd_element_end(line, end, s);
+			if (forwarded)
+				e = fwd_element_end(line, end, s);
+			else
+				for (e = s; e < end && line[e] != ','; e++)
+					;
 			v = line + s;
 			len = e - s;
 			trim_ows(&v, &len);
-			walk_step(w, fwd_element(v, len, &ca) == 0 ?
-			    &ca : NULL);
+			rc = forwarded ? fwd_element(v, len, &ca) :
+			    node_parse(v, len, 1, &ca);
+			walk_step(w, rc == 0 ? &ca : NULL);
 			if (e == end)
 				break;
 		}
@@ -622,9 +609,6 @@ client_walk(enum client_header h, const struct client_trust *ct,
 	addr_set(&w.w_conn, addr->ca_family, addr->ca_addr);
 	w.w_addr = w.w_conn;
 	w.w_next = 1;
-	if (h == CLIENT_HEADER_XFF)
-		walk_xff(&w, f, n);
-	else
-		walk_forwarded(&w, f, n);
+	walk_list(&w, f, n, h == CLIENT_HEADER_FORWARDED);
 	*addr = w.w_addr;
 }
