@@ -371,8 +371,9 @@ counters_add(struct stats_counters *dst, const struct stats_counters *src)
 		d[i] += STATS_LOAD(&s[i]);
 }
 
-static uint64_t
-requests_of(const struct stats_counters *c)
+/* Requests answered, over every status code. */
+uint64_t
+stats_requests(const struct stats_counters *c)
 {
 	uint64_t	 n = 0;
 	unsigned	 i;
@@ -430,7 +431,7 @@ snapshot_copy(struct stats_snapshot *sn)
 				row->sw_pid = STATS_LOAD(&s->ss_pid);
 			seen[w] = 1;
 			row->sw_worker = w;
-			row->sw_requests += requests_of(&c);
+			row->sw_requests += stats_requests(&c);
 			row->sw_accepted += c.sc_accepted;
 		}
 		for (k = 0; k < STATS_NSTATES; k++) {

@@ -217,6 +217,7 @@ struct stats_snapshot {
 };
 
 int	 stats_snapshot(struct stats_snapshot *);
+uint64_t stats_requests(const struct stats_counters *);
 int	 stats_health(const char **);
 
 /* A greeting listener, for its accept-queue figures.  The status server

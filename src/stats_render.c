@@ -139,17 +139,6 @@ mode_name(enum stats_mode mode)
 	return mode == STATS_MODE_SYNC ? "sync" : "async";
 }
 
-static uint64_t
-total_requests(const struct stats_counters *c)
-{
-	uint64_t	 n = 0;
-	unsigned	 i;
-
-	for (i = 0; i < STATS_NCODES; i++)
-		n += c->sc_requests[i];
-	return n;
-}
-
 /* The histogram's count: its buckets hold every observation once. */
 static uint64_t
 observations(const struct stats_counters *c)
@@ -360,7 +349,7 @@ json_totals(struct out *o, const struct stats_snapshot *sn)
 	unsigned	 i;
 
 	out_printf(o, "\"totals\":{\"requests\":%llu,\"requests_by_code\":{",
-	    (unsigned long long)total_requests(c));
+	    (unsigned long long)stats_requests(c));
 	for (i = 0; i < STATS_NCODES; i++)
 		out_printf(o, "%s\"%d\":%llu", i > 0 ? "," : "", stats_codes[i],
 		    (unsigned long long)c->sc_requests[i]);

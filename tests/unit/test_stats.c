@@ -31,17 +31,6 @@
 
 static struct stats_snapshot	 snap, snap2;
 
-static uint64_t
-requests_of(const struct stats_counters *c)
-{
-	uint64_t	 n = 0;
-	unsigned	 i;
-
-	for (i = 0; i < STATS_NCODES; i++)
-		n += c->sc_requests[i];
-	return n;
-}
-
 static int
 teardown(void **state)
 {
@@ -232,7 +221,7 @@ assert_round_totals(const struct stats_snapshot *sn, int n, int rounds)
 	acc *= rounds;
 	assert_int_equal(sn->sn_total.sc_requests[stats_code_index(200)], ok);
 	assert_int_equal(sn->sn_total.sc_requests[stats_code_index(404)], nf);
-	assert_int_equal(requests_of(&sn->sn_total), ok + nf);
+	assert_int_equal(stats_requests(&sn->sn_total), ok + nf);
 	assert_int_equal(sn->sn_total.sc_bytes, ok * 1000 + nf * 100);
 	assert_int_equal(sn->sn_total.sc_accepted, acc);
 	assert_int_equal(sn->sn_total.sc_pauses[STATS_PAUSE_MAXCONN],
@@ -340,7 +329,7 @@ test_rows(void **state)
 	stats_attach(-1);
 
 	assert_int_equal(stats_snapshot(&snap), 0);
-	assert_int_equal(requests_of(&snap.sn_total), 4);
+	assert_int_equal(stats_requests(&snap.sn_total), 4);
 	assert_int_equal(snap.sn_nrows, 2);
 	assert_int_equal(snap.sn_rows[0].sw_worker, 0);
 	assert_int_equal(snap.sn_rows[0].sw_requests, 0);
