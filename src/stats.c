@@ -63,7 +63,7 @@ _Static_assert(STATS_MAX_WORKERS >= HD_MAX_WORKERS,
     "one row per worker index");
 
 const int stats_codes[STATS_NCODES] = {
-	200, 400, 404, 405, 408, 414, 431, 500, 503, 505
+	200, 400, 405, 414, 431, 500, 505
 };
 
 const uint64_t stats_bucket_ns[STATS_NBUCKETS] = {

@@ -27,7 +27,7 @@
 
 /* Statuses counted one by one; stats_code_index() maps any other to 500,
  * as the response writer answers it. */
-#define STATS_NCODES		10
+#define STATS_NCODES		7
 extern const int	 stats_codes[STATS_NCODES];
 
 /* Request duration buckets, upper bounds in nanoseconds (the Prometheus
@@ -63,6 +63,7 @@ struct stats_counters {
 	uint64_t	 sc_requests[STATS_NCODES];
 	uint64_t	 sc_bytes;		/* response bytes */
 	uint64_t	 sc_accepted;
+	uint64_t	 sc_reclaimed;		/* idle ones closed at the limit */
 	uint64_t	 sc_pauses[STATS_NPAUSES];
 	/* Per bucket, not cumulative; the last counts what is slower. */
 	uint64_t	 sc_buckets[STATS_NBUCKETS + 1];
@@ -99,14 +100,11 @@ stats_code_index(int status)
 	switch (status) {
 	case 200:	return 0;
 	case 400:	return 1;
-	case 404:	return 2;
-	case 405:	return 3;
-	case 408:	return 4;
-	case 414:	return 5;
-	case 431:	return 6;
-	case 503:	return 8;
-	case 505:	return 9;
-	default:	return 7;	/* 500 */
+	case 405:	return 2;
+	case 414:	return 3;
+	case 431:	return 4;
+	case 505:	return 6;
+	default:	return 5;	/* 500 */
 	}
 }
 
@@ -163,6 +161,13 @@ stats_accepted(void)
 {
 	if (stats_self != NULL)
 		STATS_ADD(&stats_self->ss_c.sc_accepted, 1);
+}
+
+static inline void
+stats_reclaimed(void)
+{
+	if (stats_self != NULL)
+		STATS_ADD(&stats_self->ss_c.sc_reclaimed, 1);
 }
 
 static inline void

@@ -238,6 +238,11 @@ metrics_http(struct out *o, const struct stats_snapshot *sn)
 	    "Connections accepted on the greeting listeners.");
 	sample_u64(o, "hellod_connections_accepted_total", c->sc_accepted);
 
+	family(o, "hellod_connections_reclaimed_total", "counter",
+	    "Idle keep-alive connections closed to admit a new one at "
+	    "max_connections.");
+	sample_u64(o, "hellod_connections_reclaimed_total", c->sc_reclaimed);
+
 	family(o, "hellod_accept_pauses_total", "counter",
 	    "Times a worker stopped accepting for a while, by reason.");
 	for (i = 0; i < STATS_NPAUSES; i++)
@@ -354,8 +359,9 @@ json_totals(struct out *o, const struct stats_snapshot *sn)
 		out_printf(o, "%s\"%d\":%llu", i > 0 ? "," : "", stats_codes[i],
 		    (unsigned long long)c->sc_requests[i]);
 	out_printf(o, "},\"response_bytes\":%llu,\"connections_accepted\":%llu,"
-	    "\"accept_pauses\":{", (unsigned long long)c->sc_bytes,
-	    (unsigned long long)c->sc_accepted);
+	    "\"connections_reclaimed\":%llu,\"accept_pauses\":{",
+	    (unsigned long long)c->sc_bytes, (unsigned long long)c->sc_accepted,
+	    (unsigned long long)c->sc_reclaimed);
 	for (i = 0; i < STATS_NPAUSES; i++)
 		out_printf(o, "%s\"%s\":%llu", i > 0 ? "," : "",
 		    stats_pause_names[i], (unsigned long long)c->sc_pauses[i]);

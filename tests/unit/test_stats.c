@@ -119,7 +119,7 @@ test_request_edges(void **state)
 	assert_int_equal(s->ss_c.sc_buckets[0], 1);
 	s->ss_c.sc_duration_ns = 0;
 	stats_request(200, 0, 1.5);
-	stats_request(404, 0, 0.0000005);
+	stats_request(405, 0, 0.0000005);
 	assert_int_equal(s->ss_c.sc_duration_ns, 1500000500);
 	stats_attach(-1);
 	assert_null(stats_self);
@@ -160,7 +160,7 @@ test_slots_exhausted(void **state)
 
 /* What child k of a round counts: known, different numbers. */
 #define CHILD_OK(k)	(100 + 10 * (k))
-#define CHILD_404(k)	(3 + (k))
+#define CHILD_405(k)	(3 + (k))
 #define CHILD_ACC(k)	(20 + (k))
 
 static void
@@ -170,8 +170,8 @@ child_count(int k)
 
 	for (i = 0; i < CHILD_OK(k); i++)
 		stats_request(200, 1000, 0.0002);
-	for (i = 0; i < CHILD_404(k); i++)
-		stats_request(404, 100, 2.0);
+	for (i = 0; i < CHILD_405(k); i++)
+		stats_request(405, 100, 2.0);
 	for (i = 0; i < CHILD_ACC(k); i++)
 		stats_accepted();
 	stats_accept_paused(STATS_PAUSE_MAXCONN);
@@ -213,14 +213,14 @@ assert_round_totals(const struct stats_snapshot *sn, int n, int rounds)
 
 	for (k = 0; k < n; k++) {
 		ok += CHILD_OK(k);
-		nf += CHILD_404(k);
+		nf += CHILD_405(k);
 		acc += CHILD_ACC(k);
 	}
 	ok *= rounds;
 	nf *= rounds;
 	acc *= rounds;
 	assert_int_equal(sn->sn_total.sc_requests[stats_code_index(200)], ok);
-	assert_int_equal(sn->sn_total.sc_requests[stats_code_index(404)], nf);
+	assert_int_equal(sn->sn_total.sc_requests[stats_code_index(405)], nf);
 	assert_int_equal(stats_requests(&sn->sn_total), ok + nf);
 	assert_int_equal(sn->sn_total.sc_bytes, ok * 1000 + nf * 100);
 	assert_int_equal(sn->sn_total.sc_accepted, acc);
@@ -270,7 +270,7 @@ test_fold_exact(void **state)
 		assert_int_equal(snap.sn_rows[k].sw_worker, k);
 		assert_true(snap.sn_rows[k].sw_pid > 0);
 		assert_int_equal(snap.sn_rows[k].sw_requests,
-		    CHILD_OK(k) + CHILD_404(k));
+		    CHILD_OK(k) + CHILD_405(k));
 		assert_int_equal(snap.sn_rows[k].sw_accepted, CHILD_ACC(k));
 		assert_int_equal(snap.sn_rows[k].sw_conns[STATS_IDLE], 1);
 	}
@@ -325,7 +325,7 @@ test_rows(void **state)
 	stats_request(200, 1, 0.);
 	stats_conn_move(-1, STATS_DELAYED);
 	stats_attach(d);
-	stats_request(503, 1, 0.);
+	stats_request(505, 1, 0.);
 	stats_attach(-1);
 
 	assert_int_equal(stats_snapshot(&snap), 0);

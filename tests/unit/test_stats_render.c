@@ -38,7 +38,7 @@ known_snapshot(struct stats_snapshot *sn)
 	sn->sn_reload_failures = 1;
 	snprintf(sn->sn_version, sizeof(sn->sn_version), "1.0.0");
 	c->sc_requests[stats_code_index(200)] = 10;
-	c->sc_requests[stats_code_index(404)] = 3;
+	c->sc_requests[stats_code_index(405)] = 3;
 	c->sc_bytes = 12345;
 	c->sc_accepted = 7;
 	c->sc_pauses[STATS_PAUSE_EMFILE] = 1;
@@ -106,13 +106,10 @@ static const char known_metrics[] =
 "# TYPE hellod_http_requests_total counter\n"
 "hellod_http_requests_total{code=\"200\"} 10\n"
 "hellod_http_requests_total{code=\"400\"} 0\n"
-"hellod_http_requests_total{code=\"404\"} 3\n"
-"hellod_http_requests_total{code=\"405\"} 0\n"
-"hellod_http_requests_total{code=\"408\"} 0\n"
+"hellod_http_requests_total{code=\"405\"} 3\n"
 "hellod_http_requests_total{code=\"414\"} 0\n"
 "hellod_http_requests_total{code=\"431\"} 0\n"
 "hellod_http_requests_total{code=\"500\"} 0\n"
-"hellod_http_requests_total{code=\"503\"} 0\n"
 "hellod_http_requests_total{code=\"505\"} 0\n"
 "# HELP hellod_http_response_bytes_total Bytes of the responses answered, head and body.\n"
 "# TYPE hellod_http_response_bytes_total counter\n"
@@ -141,6 +138,9 @@ static const char known_metrics[] =
 "# HELP hellod_connections_accepted_total Connections accepted on the greeting listeners.\n"
 "# TYPE hellod_connections_accepted_total counter\n"
 "hellod_connections_accepted_total 7\n"
+"# HELP hellod_connections_reclaimed_total Idle keep-alive connections closed to admit a new one at max_connections.\n"
+"# TYPE hellod_connections_reclaimed_total counter\n"
+"hellod_connections_reclaimed_total 0\n"
 "# HELP hellod_accept_pauses_total Times a worker stopped accepting for a while, by reason.\n"
 "# TYPE hellod_accept_pauses_total counter\n"
 "hellod_accept_pauses_total{reason=\"emfile\"} 1\n"
@@ -240,7 +240,7 @@ test_render_metrics_structure(void **state)
 			p += 6;
 		assert_true(*p == ' ' || *p == '{');
 	}
-	assert_int_equal(nfam, 20);
+	assert_int_equal(nfam, 21);
 }
 
 static void
@@ -439,9 +439,10 @@ test_render_json(void **state)
 	assert_true(json_valid(buf));
 	assert_memory_equal(buf, JSON_HEAD, sizeof(JSON_HEAD) - 1);
 	assert_non_null(strstr(buf, "\"totals\":{\"requests\":13,"
-	    "\"requests_by_code\":{\"200\":10,\"400\":0,\"404\":3,"));
+	    "\"requests_by_code\":{\"200\":10,\"400\":0,\"405\":3,"));
 	assert_non_null(strstr(buf, "\"response_bytes\":12345,"
-	    "\"connections_accepted\":7,\"accept_pauses\":{\"emfile\":1,"
+	    "\"connections_accepted\":7,\"connections_reclaimed\":0,"
+	    "\"accept_pauses\":{\"emfile\":1,"
 	    "\"max_connections\":2},\"connections\":{\"reading\":1,"
 	    "\"writing\":0,\"idle\":2,\"delayed\":0,\"lingering\":1},"));
 	assert_non_null(strstr(buf, "\"request_duration_seconds\":{"
