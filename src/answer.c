@@ -97,6 +97,31 @@ answer_proxy_refused(struct answer_env *ae, const struct answer_peer *ap)
 	    "(first from %s)", peer);
 }
 
+/*
+ * The PROXY header at the start of buf[0..len) of a connection on a
+ * proxy_listen address, in both workers: 0 while it is incomplete, -1
+ * when it is missing or malformed (the connection closes without an
+ * answer), or 1 with *used the bytes it took and the peer updated.
+ */
+int
+answer_proxy(struct answer_env *ae, struct answer_peer *ap,
+    struct http_stream *st, const char *buf, size_t len, size_t *used)
+{
+	struct proxy_header	 ph;
+
+	switch (proxy_parse(buf, len, &ph)) {
+	case PROXY_NEED_MORE:
+		return 0;
+	case PROXY_ERROR:
+		answer_proxy_refused(ae, ap);
+		return -1;
+	}
+	answer_peer_proxy(ae, ap, &ph);
+	st->st_skip = ph.ph_skip;
+	*used = ph.ph_consumed;
+	return 1;
+}
+
 static const char *
 date_at(struct answer_env *ae, int64_t now)
 {
@@ -182,6 +207,22 @@ response_of(struct answer_env *ae, const struct answer *an, enum http_conn conn,
 	r->rsp_addr = client;
 	r->rsp_addr_len = clientlen;
 	r->rsp_padding = an->an_padding;
+	r->rsp_body = an->an_body;
+	r->rsp_body_len = an->an_body_len;
+	r->rsp_type = an->an_type;
+	r->rsp_nostore = an->an_nostore;
+}
+
+/* A parse error, or a method not served, as the parser answered it: the
+ * connection closes after it (lingering, for an error). */
+void
+answer_error(const struct http_request *req, struct answer *an)
+{
+	memset(an, 0, sizeof(*an));
+	an->an_status = (uint16_t)req->req_status;
+	an->an_head = req->req_method == HTTP_HEAD;
+	an->an_minor = (uint8_t)req->req_minor;
+	an->an_error = req->req_status != 405;
 }
 
 /*
@@ -223,12 +264,30 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
 	}
 }
 
+/* Room for n more bytes in the write buffer. */
+static int
+answer_room(struct answer_env *ae, size_t n)
+{
+	char	*p;
+
+	if (ae->ae_wlen + n <= ae->ae_wcap)
+		return 0;
+	if ((p = realloc(ae->ae_wbuf, ae->ae_wlen + n)) == NULL) {
+		log_warn("realloc() failed");
+		return -1;
+	}
+	ae->ae_wbuf = p;
+	ae->ae_wcap = ae->ae_wlen + n;
+	return 0;
+}
+
 /*
  * Appends the response to the write buffer, which has room for it (the
  * caller flushes once answer_batch_full()), and counts it: every answer
  * of both workers passes here once.  `mono` is the clock of an_start.  A
  * stop in progress (draining) turns a persistent connection into a
- * closing one.  Returns 1 when the connection closes after this response.
+ * closing one.  Returns 1 when the connection closes after this response,
+ * -1 when it could not be written (out of memory: close now).
  */
 int
 answer_write(struct answer_env *ae, const struct answer *an, int draining,
@@ -247,6 +306,11 @@ answer_write(struct answer_env *ae, const struct answer *an, int draining,
 		    HTTP_CONN_DEFAULT;
 	client = client_of(an, ap, cbuf, &clientlen);
 	response_of(ae, an, conn, client, clientlen, now, &r);
+	/* The greeting's largest answer is in ae_wcap; a routed body may
+	 * need more. */
+	if (an->an_body != NULL && answer_room(ae, http_response_size(&r)) ==
+	    -1)
+		return -1;
 	n = http_response_write(ae->ae_wbuf + ae->ae_wlen, &r);
 	ae->ae_wlen += n;
 	stats_request(an->an_status, n + answer_padding_sent(an),

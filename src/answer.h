@@ -62,7 +62,19 @@ struct answer {
 	uint32_t	 an_delay;	/* ms to wait before writing */
 	size_t		 an_padding;	/* greeting bytes sent from spaces */
 	double		 an_start;	/* the request's first byte, s */
+	/* A routed body (the status server's) instead of the greeting: it
+	 * must stay valid until the answer is written. */
+	const char	*an_body;
+	size_t		 an_body_len;
+	const char	*an_type;	/* an_body's Content-Type */
+	uint8_t		 an_nostore;	/* Cache-Control: no-store */
 };
+
+/* How a child decides its answers: the greeting (answer_decide) or the
+ * status server's routes. */
+typedef void answer_decide_fn(struct answer_env *, int,
+    const struct http_request *, const struct answer_peer *, int64_t,
+    struct answer *);
 
 int	 answer_env_init(struct answer_env *, const struct hd_config *);
 void	 answer_peer_init(struct answer_peer *,
@@ -70,8 +82,10 @@ void	 answer_peer_init(struct answer_peer *,
 void	 answer_peer_proxy(struct answer_env *, struct answer_peer *,
 	    const struct proxy_header *);
 void	 answer_proxy_refused(struct answer_env *, const struct answer_peer *);
-void	 answer_decide(struct answer_env *, int, const struct http_request *,
-	    const struct answer_peer *, int64_t, struct answer *);
+int	 answer_proxy(struct answer_env *, struct answer_peer *,
+	    struct http_stream *, const char *, size_t, size_t *);
+answer_decide_fn answer_decide;
+void	 answer_error(const struct http_request *, struct answer *);
 int	 answer_write(struct answer_env *, const struct answer *, int,
 	    const struct answer_peer *, int64_t, double);
 

@@ -1,6 +1,6 @@
 /*
- * The asynchronous worker's connections (see worker.h): reading,
- * answering through answer.c, writing, timeouts and closing.
+ * The connection engine (see conn.h): accepting, reading, answering
+ * through the service, writing, timeouts, reclaiming and closing.
  *
  * Memory: a connection owns no buffer while idle.  Reads go into one
  * per-worker buffer and responses are built in another; only bytes that
@@ -20,27 +20,27 @@
 #include <ev.h>
 
 #include "hellod.h"
+#include "acceptor.h"
 #include "answer.h"
-#include "proxy.h"
+#include "conn.h"
 #include "stats.h"
+#include "transport.h"
 #include "tq.h"
-#include "worker.h"
 
 #define CONN_CACHE	1024		/* freed connections kept for reuse */
-
-
 
 /* How the connection ends once its output is sent. */
 enum conn_end {
 	CE_OPEN,	/* it stays open for the next request */
 	CE_CLOSE,	/* the last answer said Connection: close */
-	CE_LINGER	/* close, but unread input may remain: linger first */
+	CE_LINGER,	/* close, but unread input may remain: linger first */
+	CE_ABORT	/* close now: the answer could not be written */
 };
 
 struct conn {
 	struct tq_node		 c_node;	/* first: tq callbacks cast back */
 	ev_io			 c_io;
-	int			 c_fd;
+	struct transport	 c_tr;
 	enum conn_state		 c_state;
 	enum conn_end		 c_end;
 	const struct listener	*c_listener;
@@ -67,12 +67,27 @@ enum process_result {
 	PR_CLOSE	/* the connection ends after what is written */
 };
 
+/* One per process. */
+struct engine {
+	struct ev_loop		*e_loop;
+	const struct hd_config	*e_cf;
+	const struct service	*e_sv;
+	struct answer_env	 e_env;
+	struct acceptor		 e_ac;
+	struct tq		 e_queue[CS_NSTATES];
+	int			 e_draining;
+	struct conn		*e_free;
+	unsigned		 e_nfree;
+};
+
+static struct engine	 eg;
+
 static void	 conn_run(struct conn *, int, int);
 
 static int64_t
 now_sec(void)
 {
-	return (int64_t)ev_now(wk.w_loop);
+	return (int64_t)ev_now(eg.e_loop);
 }
 
 /* The figure each state is counted under (stats.h). */
@@ -97,39 +112,42 @@ static void
 conn_enter(struct conn *c, enum conn_state s)
 {
 	conn_state_set(c, s);
-	tq_add(&wk.w_queue[s], &c->c_node);
+	tq_add(&eg.e_queue[s], &c->c_node);
 }
 
+/* The one teardown, from any state. */
 static void
 conn_close(struct conn *c)
 {
 	stats_conn_move(state_figure[c->c_state], -1);
 	tq_remove(&c->c_node);
-	ev_io_stop(wk.w_loop, &c->c_io);
-	if (close(c->c_fd) == -1)
+	ev_io_stop(eg.e_loop, &c->c_io);
+	if (tr_close(&c->c_tr) == -1)
 		log_warn("close() failed");
 	free(c->c_in);
 	free(c->c_out);
-	if (wk.w_nfree < CONN_CACHE) {
-		c->c_free_next = wk.w_free;
-		wk.w_free = c;
-		wk.w_nfree++;
+	if (eg.e_nfree < CONN_CACHE) {
+		c->c_free_next = eg.e_free;
+		eg.e_free = c;
+		eg.e_nfree++;
 	} else
 		free(c);
-	wk.w_nconns--;
-	if (wk.w_draining) {
-		if (wk.w_nconns == 0)
-			ev_break(wk.w_loop, EVBREAK_ALL);
-	} else if (wk.w_accept_state == AS_FULL)
-		accept_start();
+	acceptor_release(&eg.e_ac);
+	if (eg.e_draining && eg.e_ac.ac_nconns == 0)
+		ev_break(eg.e_loop, EVBREAK_ALL);
 }
 
-/* Writes one answer into the worker's write buffer. */
+/* Writes one answer into the write buffer. */
 static void
 respond(struct conn *c, const struct answer *an)
 {
-	if (answer_write(&wk.w_env, an, wk.w_draining, &c->c_who, now_sec(),
-	    ev_now(wk.w_loop)))
+	int	 rc;
+
+	rc = answer_write(&eg.e_env, an, eg.e_draining, &c->c_who, now_sec(),
+	    ev_now(eg.e_loop));
+	if (rc == -1)
+		c->c_end = CE_ABORT;
+	else if (rc == 1)
 		c->c_end = an->an_error ? CE_LINGER : CE_CLOSE;
 	/* The padding follows from the shared buffer of spaces: a client
 	 * that reads slowly never makes the worker copy it. */
@@ -154,16 +172,17 @@ process(struct conn *c, const char *buf, size_t len, size_t *off,
 	for (;;) {
 		/* Padding goes out after the buffer: one padded response
 		 * per flush. */
-		if (answer_batch_full(&wk.w_env) || c->c_pad_left > 0)
+		if (answer_batch_full(&eg.e_env) || c->c_pad_left > 0)
 			return PR_FLUSH;
 		if (*off == len)
 			return PR_NEED_MORE;
 		rc = http_stream_next(&c->c_stream, buf + *off, len - *off,
-		    &wk.w_env.ae_limits, &req, &used);
+		    &eg.e_env.ae_limits, &req, &used);
 		*off += used;
 		if (rc == HTTP_NEED_MORE)
 			return PR_NEED_MORE;
-		answer_decide(&wk.w_env, rc, &req, &c->c_who, now_sec(), &an);
+		eg.e_sv->sv_decide(&eg.e_env, rc, &req, &c->c_who, now_sec(),
+		    &an);
 		an.an_start = c->c_req_start;
 		if (rc == HTTP_DONE) {
 			c->c_requests++;
@@ -171,7 +190,7 @@ process(struct conn *c, const char *buf, size_t len, size_t *off,
 		}
 		if (an.an_delay > 0) {
 			c->c_pending = an;
-			tq_add_in(&wk.w_queue[CS_DELAYED], &c->c_node,
+			tq_add_in(&eg.e_queue[CS_DELAYED], &c->c_node,
 			    an.an_delay / 1000.);
 			conn_state_set(c, CS_DELAYED);
 			return PR_DELAYED;
@@ -225,8 +244,8 @@ append_input(struct conn *c, const char *buf, size_t n)
 	if (c->c_inlen + n > cap) {
 		while (cap < c->c_inlen + n)
 			cap = cap < 256 ? 256 : cap * 2;
-		if (cap > wk.w_env.ae_rcap)
-			cap = wk.w_env.ae_rcap;
+		if (cap > eg.e_env.ae_rcap)
+			cap = eg.e_env.ae_rcap;
 		if ((p = realloc(c->c_in, cap)) == NULL) {
 			log_warn("realloc() failed");
 			return -1;
@@ -239,61 +258,72 @@ append_input(struct conn *c, const char *buf, size_t n)
 	return 0;
 }
 
-/* Sends the worker's write buffer, and the padding of its last response;
- * what the socket does not take now is kept by the connection.  Returns
- * -1 when the connection is gone. */
+/* Keeps len bytes of output after what the connection already holds;
+ * padding still due was already counted before them. */
 static int
-flush(struct conn *c)
+keep_output(struct conn *c, const char *buf, size_t len)
 {
-	struct answer_env	*ae = &wk.w_env;
-	struct iovec		 iov[2];
-	struct msghdr		 msg;
-	ssize_t			 n;
-	size_t			 len = ae->ae_wlen;
-	int			 flags = MSG_NOSIGNAL;
+	size_t	 held = c->c_outlen - c->c_outoff;
+	char	*p;
 
-	ae->ae_wlen = 0;
-	if (len == 0)
-		return 0;
-	/* The connection's last bytes: held back (MSG_MORE) until the close
-	 * or shutdown that follows, so that the FIN rides in the same
-	 * segment instead of a second one. */
-	if (c->c_end != CE_OPEN)
-		flags |= MSG_MORE;
-	if (c->c_pad_left == 0)
-		n = send(c->c_fd, ae->ae_wbuf, len, flags);
-	else {
-		iov[0].iov_base = ae->ae_wbuf;
-		iov[0].iov_len = len;
-		iov[1].iov_base = ae->ae_spaces;
-		iov[1].iov_len = c->c_pad_left < HTTP_PAD_CHUNK ?
-		    c->c_pad_left : HTTP_PAD_CHUNK;
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = iov;
-		msg.msg_iovlen = 2;
-		n = sendmsg(c->c_fd, &msg, flags);
-	}
-	if (n == -1) {
-		if (errno != EAGAIN && errno != EINTR)
-			return -1;
-		n = 0;
-	}
-	if ((size_t)n >= len) {
-		c->c_pad_left -= (size_t)n - len;
-		return 0;
-	}
-	if ((c->c_out = malloc(len - (size_t)n)) == NULL) {
+	if ((p = malloc(held + len)) == NULL) {
 		log_warn("malloc() failed");
 		return -1;
 	}
-	memcpy(c->c_out, ae->ae_wbuf + n, len - (size_t)n);
-	c->c_outlen = len - (size_t)n;
+	if (held > 0)
+		memcpy(p, c->c_out + c->c_outoff, held);
+	memcpy(p + held, buf, len);
+	free(c->c_out);
+	c->c_out = p;
+	c->c_outlen = held + len;
 	c->c_outoff = 0;
 	return 0;
 }
 
+/*
+ * Sends the write buffer, and the padding of its last response; what the
+ * transport does not take now is kept by the connection.  Output held
+ * from before (a delayed answer written while earlier ones still wait
+ * for the client) goes first: the new bytes queue behind it.  Returns -1
+ * when the connection is gone.
+ */
+static int
+flush(struct conn *c)
+{
+	struct answer_env	*ae = &eg.e_env;
+	struct iovec		 iov[2];
+	ssize_t			 n;
+	size_t			 len = ae->ae_wlen;
+	int			 niov = 1;
+
+	ae->ae_wlen = 0;
+	if (len == 0)
+		return 0;
+	if (c->c_out != NULL)
+		return keep_output(c, ae->ae_wbuf, len);
+	iov[0].iov_base = ae->ae_wbuf;
+	iov[0].iov_len = len;
+	if (c->c_pad_left > 0) {
+		iov[1].iov_base = ae->ae_spaces;
+		iov[1].iov_len = c->c_pad_left < HTTP_PAD_CHUNK ?
+		    c->c_pad_left : HTTP_PAD_CHUNK;
+		niov = 2;
+	}
+	n = tr_writev(&c->c_tr, iov, niov, c->c_end != CE_OPEN ? TR_LAST : 0);
+	if (n == TR_ERROR)
+		return -1;
+	if (n == TR_AGAIN)
+		n = 0;
+	if ((size_t)n >= len) {
+		c->c_pad_left -= (size_t)n - len;
+		return 0;
+	}
+	return keep_output(c, ae->ae_wbuf + n, len - (size_t)n);
+}
+
 /* Sends what the connection holds.  Returns 1 when all is sent, 0 when
- * the socket is full, -1 on error.  Progress restarts the send timeout. */
+ * the transport is full, -1 on error.  Progress restarts the send
+ * timeout. */
 static int
 send_pending(struct conn *c)
 {
@@ -302,21 +332,17 @@ send_pending(struct conn *c)
 
 	while (c->c_outoff < c->c_outlen || c->c_pad_left > 0) {
 		if (c->c_outoff < c->c_outlen)
-			n = send(c->c_fd, c->c_out + c->c_outoff,
-			    c->c_outlen - c->c_outoff, MSG_NOSIGNAL);
+			n = tr_write(&c->c_tr, c->c_out + c->c_outoff,
+			    c->c_outlen - c->c_outoff, 0);
 		else {
 			chunk = c->c_pad_left < HTTP_PAD_CHUNK ?
 			    c->c_pad_left : HTTP_PAD_CHUNK;
-			n = send(c->c_fd, wk.w_env.ae_spaces, chunk,
-			    MSG_NOSIGNAL);
+			n = tr_write(&c->c_tr, eg.e_env.ae_spaces, chunk, 0);
 		}
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
+		if (n == TR_AGAIN)
+			return 0;
+		if (n == TR_ERROR)
 			return -1;
-		}
 		if (c->c_outoff < c->c_outlen) {
 			c->c_outoff += (size_t)n;
 			if (c->c_outoff == c->c_outlen) {
@@ -337,29 +363,29 @@ watch(struct conn *c, int events)
 {
 	if (c->c_io.events == events && ev_is_active(&c->c_io))
 		return;
-	ev_io_stop(wk.w_loop, &c->c_io);
+	ev_io_stop(eg.e_loop, &c->c_io);
 	if (events == 0)
 		return;
-	ev_io_set(&c->c_io, c->c_fd, events);
-	ev_io_start(wk.w_loop, &c->c_io);
+	ev_io_set(&c->c_io, c->c_tr.tr_fd, events);
+	ev_io_start(eg.e_loop, &c->c_io);
 }
 
 /*
  * Closing with unread input would make the kernel send RST, which can
  * destroy the response before the client reads it.  Send FIN instead and
- * discard what still arrives, for a bounded time (listen_linger_drain()).
+ * discard what still arrives, for a bounded time (transport_discard()).
  */
 static void
 linger_read(struct conn *c)
 {
-	if (listen_linger_drain(c->c_fd))
+	if (transport_discard(&c->c_tr) != TR_AGAIN)
 		conn_close(c);
 }
 
 static void
 linger_start(struct conn *c)
 {
-	if (shutdown(c->c_fd, SHUT_WR) == -1) {
+	if (tr_shutdown(&c->c_tr) == -1) {
 		conn_close(c);
 		return;
 	}
@@ -381,30 +407,21 @@ process_held(struct conn *c, unsigned *answered)
 }
 
 /*
- * The PROXY header at the start of buf[0..len): returns -1 when it is
- * missing or malformed, 0 while it is incomplete, or 1 with *off the
- * bytes it took.  TLV bytes not yet received are skipped by the stream.
- * The head's timeout keeps running from the connection's start.
+ * The PROXY header at the start of buf[0..len) (answer_proxy()); the
+ * head's timeout keeps running from the connection's start.
  */
 static int
 proxy_step(struct conn *c, const char *buf, size_t len, size_t *off)
 {
-	struct proxy_header	 ph;
-	ev_tstamp		 left;
+	ev_tstamp	 left;
+	int		 rc;
 
-	switch (proxy_parse(buf, len, &ph)) {
-	case PROXY_NEED_MORE:
-		return 0;
-	case PROXY_ERROR:
-		answer_proxy_refused(&wk.w_env, &c->c_who);
-		return -1;
-	}
-	answer_peer_proxy(&wk.w_env, &c->c_who, &ph);
-	c->c_stream.st_skip = ph.ph_skip;
-	*off = ph.ph_consumed;
-	left = c->c_node.tn_deadline - ev_now(wk.w_loop);
+	if ((rc = answer_proxy(&eg.e_env, &c->c_who, &c->c_stream, buf, len,
+	    off)) != 1)
+		return rc;
+	left = c->c_node.tn_deadline - ev_now(eg.e_loop);
 	conn_state_set(c, CS_READING);
-	tq_add_in(&wk.w_queue[CS_READING], &c->c_node, left > 0 ? left : 0);
+	tq_add_in(&eg.e_queue[CS_READING], &c->c_node, left > 0 ? left : 0);
 	return 1;
 }
 
@@ -413,17 +430,17 @@ proxy_step(struct conn *c, const char *buf, size_t len, size_t *off)
 static int
 read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 {
-	struct answer_env	*ae = &wk.w_env;
+	struct answer_env	*ae = &eg.e_env;
 	size_t			 off = 0, used, len, room;
 	const char		*buf;
 	ssize_t			 n;
 	int			 rc;
 
 	room = ae->ae_rcap - c->c_inlen;
-	n = recv(c->c_fd, ae->ae_rbuf, room, 0);
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
+	n = tr_recv(&c->c_tr, ae->ae_rbuf, room);
+	if (n == TR_AGAIN)
+		return 0;
+	if (n == TR_ERROR) {
 		if (errno != ECONNRESET)
 			log_debug("recv() failed: %s", strerror(errno));
 		return -1;
@@ -437,7 +454,7 @@ read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 	}
 	/* Bytes that begin a request start its clock. */
 	if (c->c_inlen == 0 && !http_stream_busy(&c->c_stream))
-		c->c_req_start = ev_now(wk.w_loop);
+		c->c_req_start = ev_now(eg.e_loop);
 	if (c->c_inlen > 0) {
 		if (append_input(c, ae->ae_rbuf, (size_t)n) == -1)
 			return -1;
@@ -475,13 +492,19 @@ conn_run(struct conn *c, int readable, int answered_before)
 	int			 rc;
 
 	for (;;) {
+		if (c->c_end == CE_ABORT)
+			goto close;
 		if (c->c_out != NULL || c->c_pad_left > 0) {
 			if ((rc = send_pending(c)) == -1)
 				goto close;
 			if (rc == 0) {
-				if (c->c_state != CS_WRITING)
+				/* A delayed answer keeps its state and its
+				 * timer: what precedes it drains meanwhile. */
+				if (c->c_state != CS_WRITING &&
+				    c->c_state != CS_DELAYED)
 					conn_enter(c, CS_WRITING);
-				watch(c, EV_WRITE);
+				watch(c, c->c_tr.tr_want == TR_WANT_READ ?
+				    EV_READ : EV_WRITE);
 				return;
 			}
 		}
@@ -528,7 +551,7 @@ conn_run(struct conn *c, int readable, int answered_before)
 			conn_enter(c, CS_READING);
 	} else if (c->c_requests > 0 &&
 	    (c->c_state != CS_IDLE || answered > 0)) {
-		if (wk.w_draining)
+		if (eg.e_draining)
 			goto close;
 		conn_enter(c, CS_IDLE);
 	}
@@ -549,25 +572,25 @@ conn_cb(struct ev_loop *loop, ev_io *io, int revents)
 		conn_run(c, revents & EV_READ, 0);
 }
 
-void
+static void
 conn_expire_close(struct tq_node *n, void *arg)
 {
 	(void)arg;
 	conn_close((struct conn *)n);
 }
 
-void
+static void
 conn_expire_proxy(struct tq_node *n, void *arg)
 {
 	struct conn	*c = (struct conn *)n;
 
 	(void)arg;
 	if (c->c_inlen > 0)
-		answer_proxy_refused(&wk.w_env, &c->c_who);
+		answer_proxy_refused(&eg.e_env, &c->c_who);
 	conn_close(c);
 }
 
-void
+static void
 conn_expire_delay(struct tq_node *n, void *arg)
 {
 	struct conn	*c = (struct conn *)n;
@@ -583,30 +606,113 @@ conn_expire_delay(struct tq_node *n, void *arg)
 	conn_run(c, 0, 1);
 }
 
-void
-conn_new(int fd, const struct sockaddr_storage *ss, const struct listener *li)
+static void
+conn_new(void *arg, int fd, const struct sockaddr_storage *ss,
+    const struct listener *li)
 {
 	struct conn	*c;
 
-	if ((c = wk.w_free) != NULL) {
-		wk.w_free = c->c_free_next;
-		wk.w_nfree--;
+	(void)arg;
+	if ((c = eg.e_free) != NULL) {
+		eg.e_free = c->c_free_next;
+		eg.e_nfree--;
 	} else if ((c = malloc(sizeof(*c))) == NULL) {
 		log_warn("malloc() failed");
-		close(fd);
+		if (close(fd) == -1)
+			log_warn("close() failed");
+		acceptor_release(&eg.e_ac);
 		return;
 	}
 	memset(c, 0, sizeof(*c));
-	c->c_fd = fd;
+	transport_plain(&c->c_tr, fd);
 	c->c_listener = li;
 	c->c_state = CS_READING;
 	stats_conn_move(-1, STATS_READING);
-	stats_accepted();
 	answer_peer_init(&c->c_who, ss);
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
-	wk.w_nconns++;
 	conn_enter(c, li->li_kind == HD_LISTEN_PROXY ? CS_PROXY : CS_READING);
 	/* The request usually arrives with the connection. */
 	conn_run(c, 1, 0);
+}
+
+/* At the connection limit: closes the oldest connection in a state the
+ * service can spare (idle keep-alive ones, as nginx does). */
+static int
+conn_reclaim(void *arg, int close)
+{
+	struct tq_node	*n;
+	unsigned	 s;
+
+	(void)arg;
+	for (s = 0; s < CS_NSTATES; s++) {
+		if (!(eg.e_sv->sv_reclaim & CS_BIT(s)) ||
+		    (n = eg.e_queue[s].tq_head) == NULL)
+			continue;
+		if (close)
+			conn_close((struct conn *)n);
+		return 1;
+	}
+	return 0;
+}
+
+void
+engine_init(struct ev_loop *loop, const struct hd_config *cf,
+    const struct hd_socket *socks, unsigned nsocks, const struct service *sv)
+{
+	static const tq_expire_cb expire[CS_NSTATES] = {
+		[CS_PROXY] = conn_expire_proxy,
+		[CS_READING] = conn_expire_close,
+		[CS_DELAYED] = conn_expire_delay,
+		[CS_WRITING] = conn_expire_close,
+		[CS_IDLE] = conn_expire_close,
+		[CS_LINGERING] = conn_expire_close,
+	};
+	ev_tstamp	 timeout[CS_NSTATES];
+	unsigned	 s;
+
+	eg.e_loop = loop;
+	eg.e_cf = cf;
+	eg.e_sv = sv;
+	if (answer_env_init(&eg.e_env, cf) == -1)
+		exit(HD_EXIT_FAILURE);
+	/* A client has header_timeout to send a PROXY header and a request
+	 * head, and to take each part of a response. */
+	timeout[CS_PROXY] = cf->cf_header_timeout / 1000.;
+	timeout[CS_READING] = cf->cf_header_timeout / 1000.;
+	timeout[CS_DELAYED] = cf->cf_delay / 1000.;
+	timeout[CS_WRITING] = cf->cf_header_timeout / 1000.;
+	timeout[CS_IDLE] = cf->cf_keepalive_timeout / 1000.;
+	timeout[CS_LINGERING] = ANSWER_LINGER_TIME;
+	for (s = 0; s < CS_NSTATES; s++)
+		tq_init(&eg.e_queue[s], loop, timeout[s], expire[s], NULL);
+	acceptor_init(&eg.e_ac, loop, socks, nsocks, sv->sv_max_conns > 0 ?
+	    sv->sv_max_conns : cf->cf_max_connections, conn_new,
+	    sv->sv_reclaim != 0 ? conn_reclaim : NULL, NULL);
+}
+
+/*
+ * A stop: no new connection; what is in flight finishes.  A busy
+ * keep-alive client is idle only between a response and its next
+ * request: closing at once would race with that request.  Idle
+ * connections get a moment to send one (answered with Connection:
+ * close), then are closed.
+ */
+void
+engine_drain(void)
+{
+	unsigned	 s;
+
+	if (eg.e_draining)
+		return;
+	log_debug("draining %u connections", eg.e_ac.ac_nconns);
+	eg.e_draining = 1;
+	acceptor_close(&eg.e_ac);
+	if (eg.e_ac.ac_nconns == 0) {
+		ev_break(eg.e_loop, EVBREAK_ALL);
+		return;
+	}
+	for (s = 0; s < CS_NSTATES; s++)
+		if (eg.e_sv->sv_drain & CS_BIT(s))
+			tq_shorten(&eg.e_queue[s], ANSWER_DRAIN_GRACE);
 }

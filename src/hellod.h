@@ -166,7 +166,6 @@ int	 listen_same_addr(const struct hd_addr *, const struct hd_addr *);
 void	 listen_addr_text(struct hd_addr *);
 enum hd_accept_verdict listen_accept_error(int, int *);
 void	 listen_accept_ok(int *);
-int	 listen_linger_drain(int);
 void	 listeners_init(struct listeners *);
 int	 listeners_activate(struct listeners *, const int *, unsigned);
 int	 listeners_update(const struct listeners *, struct listeners *,

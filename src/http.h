@@ -129,6 +129,11 @@ struct http_response {
 	const char	*rsp_addr;
 	size_t		 rsp_addr_len;
 	size_t		 rsp_padding;	/* counted, sent by the caller */
+	const char	*rsp_body;	/* a given body instead of the
+					   greeting or the status's text */
+	size_t		 rsp_body_len;
+	const char	*rsp_type;	/* rsp_body's Content-Type */
+	int		 rsp_nostore;	/* Cache-Control: no-store */
 };
 
 /* A buffer of spaces a caller sends padding from, this much at a time. */

@@ -180,27 +180,6 @@ listen_accept_error(int err, int *failing)
 	}
 }
 
-/*
- * After a connection's last response and its FIN: reads and drops what
- * the client still sends, so that closing does not turn unread input into
- * a RST that could destroy the response before the client reads it.
- * Returns 1 once the peer is done (EOF or an error: close now), 0 when
- * nothing more is there yet.
- */
-int
-listen_linger_drain(int fd)
-{
-	char	 buf[4096];
-	ssize_t	 n;
-
-	for (;;) {
-		n = recv(fd, buf, sizeof(buf), 0);
-		if (n > 0 || (n == -1 && errno == EINTR))
-			continue;
-		return n == -1 && errno == EAGAIN ? 0 : 1;
-	}
-}
-
 void
 listen_accept_ok(int *failing)
 {

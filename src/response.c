@@ -13,6 +13,8 @@
 
 #define CRLF		"\r\n"
 #define SERVER_DATE	"Server: hellod" CRLF "Date: "
+#define TYPE_FIELD	"Content-Type: "
+#define NO_STORE	"Cache-Control: no-store" CRLF
 
 struct status_text {
 	int		 st_code;
@@ -23,18 +25,22 @@ struct status_text {
 };
 
 #define LIT(s)		s, sizeof(s) - 1
+#define TYPE_HTML	"Content-Type: text/html" CRLF
+#define TYPE_TEXT	"Content-Type: text/plain" CRLF
 #define ERROR_STATUS(code, reason, extra)				\
-	{ code, LIT("HTTP/1.1 " #code " " reason CRLF extra		\
-	    "Content-Type: text/plain" CRLF), LIT(#code " " reason "\n") }
+	{ code, LIT("HTTP/1.1 " #code " " reason CRLF extra),		\
+	    LIT(#code " " reason "\n") }
 
+/* Every status hellod sends, the greeting's and the status server's. */
 static const struct status_text statuses[] = {
-	{ 200, LIT("HTTP/1.1 200 OK" CRLF "Content-Type: text/html" CRLF),
-	    NULL, 0 },
+	{ 200, LIT("HTTP/1.1 200 OK" CRLF), NULL, 0 },
 	ERROR_STATUS(400, "Bad Request", ""),
+	ERROR_STATUS(404, "Not Found", ""),
 	ERROR_STATUS(405, "Method Not Allowed", "Allow: GET, HEAD" CRLF),
 	ERROR_STATUS(414, "URI Too Long", ""),
 	ERROR_STATUS(431, "Request Header Fields Too Large", ""),
 	ERROR_STATUS(500, "Internal Server Error", ""),
+	ERROR_STATUS(503, "Service Unavailable", ""),
 	ERROR_STATUS(505, "HTTP Version Not Supported", ""),
 };
 
@@ -71,6 +77,8 @@ http_date(char out[HTTP_DATE_LEN + 1], int64_t now)
 static size_t
 body_size(const struct http_response *r, const struct status_text *st)
 {
+	if (r->rsp_body != NULL)
+		return r->rsp_body_len;
 	if (st->st_body != NULL)
 		return st->st_body_len;
 	return sizeof(HTTP_GREETING_HEAD) - 1 + r->rsp_addr_len +
@@ -81,6 +89,16 @@ size_t
 http_body_size(const struct http_response *r)
 {
 	return body_size(r, status_lookup(r->rsp_status));
+}
+
+/* The Content-Type field: the given body's, the greeting's, or text. */
+static size_t
+type_len(const struct http_response *r, const struct status_text *st)
+{
+	if (r->rsp_body != NULL)
+		return sizeof(TYPE_FIELD CRLF) - 1 + strlen(r->rsp_type);
+	return st->st_body == NULL ? sizeof(TYPE_HTML) - 1 :
+	    sizeof(TYPE_TEXT) - 1;
 }
 
 static size_t
@@ -102,9 +120,11 @@ http_response_size(const struct http_response *r)
 	size_t	 body = body_size(r, st), written = r->rsp_head ? 0 : body;
 
 	/* The padding is counted, never written here. */
-	if (!r->rsp_head && st->st_body == NULL)
+	if (!r->rsp_head && st->st_body == NULL && r->rsp_body == NULL)
 		written -= r->rsp_padding;
-	return st->st_line_len + sizeof(SERVER_DATE) - 1 + HTTP_DATE_LEN +
+	return st->st_line_len + type_len(r, st) +
+	    (r->rsp_nostore ? sizeof(NO_STORE) - 1 : 0) +
+	    sizeof(SERVER_DATE) - 1 + HTTP_DATE_LEN +
 	    sizeof(CRLF "Content-Length: ") - 1 + ulen(body) +
 	    sizeof(CRLF) - 1 + conn_fields[r->rsp_conn].cf_len +
 	    sizeof(CRLF) - 1 + written;
@@ -140,6 +160,16 @@ http_response_write(char *out, const struct http_response *r)
 	char	*p = out;
 
 	PUT(p, st->st_line, st->st_line_len);
+	if (r->rsp_body != NULL) {
+		PUTS(p, TYPE_FIELD);
+		PUT(p, r->rsp_type, strlen(r->rsp_type));
+		PUTS(p, CRLF);
+	} else if (st->st_body == NULL)
+		PUTS(p, TYPE_HTML);
+	else
+		PUTS(p, TYPE_TEXT);
+	if (r->rsp_nostore)
+		PUTS(p, NO_STORE);
 	PUTS(p, SERVER_DATE);
 	PUT(p, r->rsp_date, HTTP_DATE_LEN);
 	PUTS(p, CRLF "Content-Length: ");
@@ -151,7 +181,9 @@ http_response_write(char *out, const struct http_response *r)
 	PUT(p, conn_fields[r->rsp_conn].cf_text, conn_fields[r->rsp_conn].cf_len);
 	PUTS(p, CRLF);
 	if (!r->rsp_head) {
-		if (st->st_body != NULL)
+		if (r->rsp_body != NULL)
+			PUT(p, r->rsp_body, body);
+		else if (st->st_body != NULL)
 			PUT(p, st->st_body, body);
 		else {
 			PUTS(p, HTTP_GREETING_HEAD);

@@ -11,7 +11,7 @@
 
 struct stats_listener_info;
 
-#define STATUS_MAX_CONNS	64
+#define STATUS_MAX_CONNS	256
 
 struct status_ctx {
 	const int	*stc_fds;	/* status listeners: bound, listening,

@@ -25,8 +25,8 @@
 
 #include "hellod.h"
 #include "answer.h"
-#include "proxy.h"
 #include "stats.h"
+#include "transport.h"
 
 static volatile sig_atomic_t	 sync_stop;
 static volatile sig_atomic_t	 sync_reopen;
@@ -117,18 +117,15 @@ set_send_timeout(int fd, double seconds)
 	return 0;
 }
 
+/* The socket blocks, with a send timeout: TR_AGAIN is that timeout. */
 static int
-write_all(int fd, const char *buf, size_t len)
+write_all(struct transport *tr, const char *buf, size_t len)
 {
 	ssize_t	 n;
 
 	while (len > 0) {
-		n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;	/* includes the send timeout */
-		}
+		if ((n = tr_write(tr, buf, len, 0)) < 0)
+			return -1;
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -137,17 +134,17 @@ write_all(int fd, const char *buf, size_t len)
 
 /* Sends the write buffer, then `padding` bytes from the spaces. */
 static int
-flush(struct sync_state *ss, int fd, size_t padding)
+flush(struct sync_state *ss, struct transport *tr, size_t padding)
 {
 	struct answer_env	*ae = &ss->ss_env;
 	size_t			 n, len = ae->ae_wlen;
 
 	ae->ae_wlen = 0;
-	if (write_all(fd, ae->ae_wbuf, len) == -1)
+	if (write_all(tr, ae->ae_wbuf, len) == -1)
 		return -1;
 	for (; padding > 0; padding -= n) {
 		n = padding < HTTP_PAD_CHUNK ? padding : HTTP_PAD_CHUNK;
-		if (write_all(fd, ae->ae_spaces, n) == -1)
+		if (write_all(tr, ae->ae_spaces, n) == -1)
 			return -1;
 	}
 	return 0;
@@ -169,25 +166,23 @@ sleep_ms(unsigned ms)
 /* After an error response: send FIN, read what the client still sends
  * for a moment, so that the close does not become a RST. */
 static void
-linger_close(struct sync_state *ss, int fd)
+linger(struct sync_state *ss, struct transport *tr)
 {
 	struct pollfd	 pfd;
 	double		 end = now_mono() + ANSWER_LINGER_TIME, left;
-	ssize_t		 n;
 
-	pfd.fd = fd;
+	pfd.fd = tr->tr_fd;
 	pfd.events = POLLIN;
 	figure(ss, STATS_LINGERING);
-	if (shutdown(fd, SHUT_WR) == 0)
+	if (tr_shutdown(tr) == 0)
 		while ((left = end - now_mono()) > 0) {
 			if (wait_readable(ss, &pfd, 1, left <
 			    ANSWER_LINGER_READ ? left : ANSWER_LINGER_READ) <= 0)
 				break;
-			n = recv(fd, ss->ss_env.ae_rbuf, ss->ss_env.ae_rcap, 0);
-			if (n <= 0)
+			if (tr_recv(tr, ss->ss_env.ae_rbuf,
+			    ss->ss_env.ae_rcap) <= 0)
 				break;
 		}
-	close(fd);
 }
 
 /*
@@ -197,7 +192,7 @@ linger_close(struct sync_state *ss, int fd)
  * may remain then, *answered whether a request completed.
  */
 static ssize_t
-answer_all(struct sync_state *ss, int fd, struct http_stream *st,
+answer_all(struct sync_state *ss, struct transport *tr, struct http_stream *st,
     const char *buf, size_t len, const struct answer_peer *who, int *linger,
     int *answered)
 {
@@ -220,7 +215,7 @@ answer_all(struct sync_state *ss, int fd, struct http_stream *st,
 		if (an.an_delay > 0) {
 			/* What is buffered goes out before the wait. */
 			figure(ss, STATS_WRITING);
-			if (flush(ss, fd, 0) == -1)
+			if (flush(ss, tr, 0) == -1)
 				return -1;
 			figure(ss, STATS_DELAYED);
 			sleep_ms(an.an_delay);
@@ -228,140 +223,116 @@ answer_all(struct sync_state *ss, int fd, struct http_stream *st,
 		/* Decided last: a stop may have arrived meanwhile. */
 		signals_deliver(ss);
 		figure(ss, STATS_WRITING);
-		close_after = answer_write(ae, &an, sync_stop, who,
-		    (int64_t)time(NULL), now_mono());
+		if ((close_after = answer_write(ae, &an, sync_stop, who,
+		    (int64_t)time(NULL), now_mono())) == -1)
+			return -1;
 		if (answer_padding_sent(&an) > 0 &&
-		    flush(ss, fd, answer_padding_sent(&an)) == -1)
+		    flush(ss, tr, answer_padding_sent(&an)) == -1)
 			return -1;
 		if (close_after) {
 			*linger = an.an_error || off < len;
 			break;
 		}
 	}
-	if (flush(ss, fd, 0) == -1)
+	if (flush(ss, tr, 0) == -1)
 		return -1;
 	return close_after ? -1 : (ssize_t)off;
 }
 
 /*
- * Reads until the PROXY header at the start of the connection is whole,
- * within the head's deadline.  Returns the bytes read past it (left at
- * the front of the read buffer), or -1 to close without an answer.
+ * Reads until the PROXY header at the start of the connection is whole
+ * (answer_proxy()), within the head's deadline.  Returns the bytes read
+ * past it (left at the front of the read buffer), or -1 to close without
+ * an answer.
  */
 static ssize_t
-read_proxy(struct sync_state *ss, int fd, struct answer_peer *who,
-    struct http_stream *st, double deadline)
+read_proxy(struct sync_state *ss, struct transport *tr,
+    struct answer_peer *who, struct http_stream *st, double deadline)
 {
 	struct answer_env	*ae = &ss->ss_env;
-	struct proxy_header	 ph;
 	struct pollfd		 pfd;
-	size_t			 len = 0;
+	size_t			 len = 0, used;
 	double			 left;
 	ssize_t			 n;
+	int			 rc;
 
-	pfd.fd = fd;
+	pfd.fd = tr->tr_fd;
 	pfd.events = POLLIN;
 	/* A stop lets the header finish: the connection was accepted. */
 	for (;;) {
 		if ((left = deadline - now_mono()) <= 0)
-			goto cut;
+			break;
 		if (wait_readable(ss, &pfd, 1, left) <= 0)
 			continue;
-		n = recv(fd, ae->ae_rbuf + len, ae->ae_rcap - len, 0);
-		if (n <= 0)
-			goto cut;
+		if ((n = tr_recv(tr, ae->ae_rbuf + len, ae->ae_rcap - len)) <= 0)
+			break;
 		len += (size_t)n;
-		switch (proxy_parse(ae->ae_rbuf, len, &ph)) {
-		case PROXY_NEED_MORE:
-			continue;
-		case PROXY_ERROR:
-			answer_proxy_refused(ae, who);
+		if ((rc = answer_proxy(ae, who, st, ae->ae_rbuf, len,
+		    &used)) == -1)
 			return -1;
+		if (rc == 1) {
+			memmove(ae->ae_rbuf, ae->ae_rbuf + used, len - used);
+			return (ssize_t)(len - used);
 		}
-		answer_peer_proxy(ae, who, &ph);
-		st->st_skip = ph.ph_skip;
-		memmove(ae->ae_rbuf, ae->ae_rbuf + ph.ph_consumed,
-		    len - ph.ph_consumed);
-		return (ssize_t)(len - ph.ph_consumed);
 	}
-cut:
 	/* Part of a header, then EOF or the deadline: refused too. */
 	if (len > 0)
 		answer_proxy_refused(ae, who);
 	return -1;
 }
 
-static void
-serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
-    const struct listener *li)
+/*
+ * One connection, to its end.  Each turn reads once unless bytes are
+ * already held (after a PROXY header), answers what is complete, and
+ * sets the deadline: header_timeout from the connection's start and
+ * then from the first byte of each request; keepalive_timeout from the
+ * end of a response.  Returns whether to linger before closing.
+ */
+static int
+converse(struct sync_state *ss, struct transport *tr, struct http_stream *st,
+    struct answer_peer *who, size_t len, double deadline)
 {
 	const struct hd_config	*cf = ss->ss_cf;
 	struct answer_env	*ae = &ss->ss_env;
-	struct http_stream	 st;
-	struct answer_peer	 who;
 	struct pollfd		 pfd;
-	size_t			 len = 0;
-	double			 deadline, left;
+	double			 left;
 	ssize_t			 n;
-	int			 linger = 0, answered, idle = 0;
+	int			 linger = 0, answered, idle = 0, held = len > 0;
 
-	answer_peer_init(&who, peer);
-	http_stream_init(&st);
-	pfd.fd = fd;
+	pfd.fd = tr->tr_fd;
 	pfd.events = POLLIN;
-	figure(ss, STATS_READING);
-	deadline = now_mono() + cf->cf_header_timeout / 1000.;
-	if (set_send_timeout(fd, cf->cf_header_timeout / 1000.) == -1)
-		goto done;
-	if (li->li_kind == HD_LISTEN_PROXY) {
-		if ((n = read_proxy(ss, fd, &who, &st, deadline)) == -1)
-			goto done;
-		len = (size_t)n;
-		ss->ss_req_start = now_mono();
-		if (len > 0)
-			goto answer;
-	}
-
 	for (;;) {
-		/* A stop while idle between requests ends the connection. */
-		if (sync_stop && len == 0 && !http_stream_busy(&st))
-			goto done;
-		if ((left = deadline - now_mono()) <= 0)
-			goto done;
-		if (wait_readable(ss, &pfd, 1, left) <= 0)
-			continue;	/* a signal, or the deadline */
-		n = recv(fd, ae->ae_rbuf + len, ae->ae_rcap - len, 0);
-		if (n <= 0)
-			goto done;	/* EOF or reset */
-		/* header_timeout runs from the connection's start, then
-		 * from the first byte of each request after a response. */
-		if (idle)
-			deadline = now_mono() + cf->cf_header_timeout / 1000.;
-		if (len == 0 && !http_stream_busy(&st))
-			ss->ss_req_start = now_mono();
-		if (idle)
-			figure(ss, STATS_READING);
-		idle = 0;
-		len += (size_t)n;
-answer:
-		do {
-			n = answer_all(ss, fd, &st, ae->ae_rbuf, len, &who,
-			    &linger, &answered);
-			if (n == -1) {
-				if (linger) {
-					linger_close(ss, fd);
-					figure(ss, -1);
-					return;
-				}
-				goto done;
+		if (!held) {
+			/* A stop while idle between requests ends it. */
+			if (sync_stop && len == 0 && !http_stream_busy(st))
+				return 0;
+			if ((left = deadline - now_mono()) <= 0)
+				return 0;
+			if (wait_readable(ss, &pfd, 1, left) <= 0)
+				continue;	/* a signal, or the deadline */
+			n = tr_recv(tr, ae->ae_rbuf + len, ae->ae_rcap - len);
+			if (n <= 0)
+				return 0;	/* EOF or reset */
+			if (idle) {
+				deadline = now_mono() +
+				    cf->cf_header_timeout / 1000.;
+				figure(ss, STATS_READING);
+				idle = 0;
 			}
+			if (len == 0 && !http_stream_busy(st))
+				ss->ss_req_start = now_mono();
+			len += (size_t)n;
+		}
+		held = 0;
+		do {
+			n = answer_all(ss, tr, st, ae->ae_rbuf, len, who,
+			    &linger, &answered);
+			if (n == -1)
+				return linger;
 			memmove(ae->ae_rbuf, ae->ae_rbuf + n, len - (size_t)n);
 			len -= (size_t)n;
-			/* keepalive_timeout runs from the end of a response;
-			 * header_timeout from the start of the next request,
-			 * here when it has begun already. */
 			if (answered) {
-				idle = len == 0 && !http_stream_busy(&st);
+				idle = len == 0 && !http_stream_busy(st);
 				deadline = now_mono() + (idle ?
 				    cf->cf_keepalive_timeout :
 				    cf->cf_header_timeout) / 1000.;
@@ -369,9 +340,34 @@ answer:
 			}
 		} while (answered && len > 0);
 	}
-done:
+}
+
+static void
+serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
+    const struct listener *li)
+{
+	const struct hd_config	*cf = ss->ss_cf;
+	struct transport	 tr;
+	struct http_stream	 st;
+	struct answer_peer	 who;
+	double			 deadline;
+	ssize_t			 held = 0;
+
+	transport_plain(&tr, fd);
+	answer_peer_init(&who, peer);
+	http_stream_init(&st);
+	figure(ss, STATS_READING);
+	deadline = now_mono() + cf->cf_header_timeout / 1000.;
+	if (set_send_timeout(fd, cf->cf_header_timeout / 1000.) == 0 &&
+	    (li->li_kind != HD_LISTEN_PROXY ||
+	    (held = read_proxy(ss, &tr, &who, &st, deadline)) != -1)) {
+		ss->ss_req_start = now_mono();
+		if (converse(ss, &tr, &st, &who, (size_t)held, deadline))
+			linger(ss, &tr);
+	}
 	figure(ss, -1);
-	close(fd);
+	if (tr_close(&tr) == -1)
+		log_warn("close() failed");
 }
 
 static void
@@ -418,8 +414,9 @@ sync_main(const struct hd_worker_ctx *ctx)
 		pfd[i].fd = ctx->wc_socks[i].so_fd;
 		pfd[i].events = POLLIN;
 	}
-	log_info("worker %d serving (generation %u, sync, %u listeners)",
-	    ctx->wc_slot, ctx->wc_generation, ctx->wc_nsocks);
+	log_info("worker %d serving (generation %u, sync, %u listener%s)",
+	    ctx->wc_slot, ctx->wc_generation, ctx->wc_nsocks,
+	    ctx->wc_nsocks == 1 ? "" : "s");
 
 	while (!sync_stop) {
 		if (sync_reopen) {

@@ -9,6 +9,7 @@ that a delay is seen not to block it) and --sync (one blocking worker)."""
 
 import re
 import socket
+import threading
 import time
 import unittest
 
@@ -161,6 +162,56 @@ class KnobsCases:
         self.assertGreaterEqual(took[2], 0.6, took)
         self.assertLess(took[4], 0.6 + MARGIN, took)
         self.assertTrue(closed)
+
+    def test_case39_delayed_answers_kept_while_output_waits(self):
+        # A delayed answer decided while earlier answers still wait for
+        # a slow reader must not be lost: 40,000 pipelined GETs on a
+        # connection with a 4 KiB receive buffer, every 301st delayed
+        # and padded by one byte, read in bursts.  Every answer arrives,
+        # in order: a lost one would shift the padded ones.
+        n, every = 40000, 301
+        plain, delayed = rq("/"), rq("/?delay=1ms&pad=1")
+        data = b"".join(delayed if i % every == 0 else plain
+                        for i in range(n))
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10.0)
+        s.connect((HOST, self.port))
+        sender = threading.Thread(target=s.sendall, args=(data,),
+                                  daemon=True)
+        sender.start()
+        buf, lengths, reads = bytearray(), [], 0
+        deadline = time.monotonic() + 60.0
+        try:
+            while len(lengths) < n:
+                self.assertLess(time.monotonic(), deadline,
+                                "%d of %d answers" % (len(lengths), n))
+                reads += 1
+                if reads % 4 == 0:          # bursts of reads, then a pause
+                    time.sleep(0.001)
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, "closed after %d answers"
+                                % len(lengths))
+                buf += chunk
+                while True:
+                    end = buf.find(b"\r\n\r\n")
+                    if end < 0:
+                        break
+                    m = re.search(rb"\r\nContent-Length: (\d+)\r\n",
+                                  bytes(buf[:end + 2]))
+                    self.assertIsNotNone(m, bytes(buf[:end]))
+                    total = end + 4 + int(m.group(1))
+                    if len(buf) < total:
+                        break
+                    self.assertTrue(buf.startswith(b"HTTP/1.1 200 OK\r\n"))
+                    lengths.append(int(m.group(1)))
+                    del buf[:total]
+        finally:
+            s.close()
+            sender.join(10.0)
+        wrong = [i for i, length in enumerate(lengths)
+                 if length != len(GREETING) + (i % every == 0)]
+        self.assertEqual(wrong[:5], [], "answers out of place")
 
     def test_case39_delay_and_other_connections(self):
         with connect(HOST, self.port, timeout=10.0) as a:

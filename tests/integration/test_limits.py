@@ -11,6 +11,8 @@ the limits are then read back from /proc with prlimit."""
 
 import contextlib
 import errno
+import http.client
+import json
 import os
 import re
 import resource
@@ -433,7 +435,9 @@ class Emfile(unittest.TestCase):
 
 
 class MaxConnections(unittest.TestCase):
-    """Case 27: max_connections is a per-worker limit, exactly."""
+    """Case 27: max_connections is a per-worker limit, exactly, while the
+    connections are in the middle of a request (idle ones are reclaimed:
+    ReclaimIdle)."""
 
     def test_case27_max_connections_exact(self):
         h, worker = start(self, "[server]\nworkers = 1\n[http]\n"
@@ -446,7 +450,9 @@ class MaxConnections(unittest.TestCase):
                 for i in range(7):
                     s = ht.connect(HOST, h.port)
                     held.append(s)
-                    s.sendall(KEEP)
+                    # The next request's start arrives with the first:
+                    # read before the answer, it is in progress after.
+                    s.sendall(KEEP + KEEP[:-2])
                     resp = ht.Reader(s).response()
                     self.assertEqual(resp.status, 200)
                     self.assertIsNone(resp.header("connection"))
@@ -470,7 +476,7 @@ class MaxConnections(unittest.TestCase):
                             what="the eighth connection to be closed")
                 ninth = ht.connect(HOST, h.port)
                 held.append(ninth)
-                ninth.sendall(KEEP)
+                ninth.sendall(KEEP + KEEP[:-2])
                 self.assertEqual(ht.Reader(ninth).response().status, 200)
                 tenth = ht.connect(HOST, h.port)
                 held.append(tenth)
@@ -484,6 +490,105 @@ class MaxConnections(unittest.TestCase):
                     s.close()
             wait_fds(self, worker, base)
             finish(self, h, worker)
+
+
+def status_json(port, timeout=5.0):
+    """The status server's /status.json."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", "/status.json")
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise AssertionError("/status.json: %d" % resp.status)
+        return json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+class ReclaimIdle(unittest.TestCase):
+    """At max_connections, idle keep-alive connections are closed, oldest
+    first, to admit new clients (as nginx does); connections in the
+    middle of a request never are."""
+
+    N = 1000
+
+    def setUp(self):
+        if not own_nofile(self.N + 500):
+            self.skipTest("cannot raise RLIMIT_NOFILE to %d" % (self.N + 500))
+
+    def test_case27_idle_connections_make_room(self):
+        port, sport = ht.free_port(), ht.free_port()
+        nofile = nofile_for_child(self.N + 500, self.N + 100)
+        if nofile is None:
+            self.skipTest("RLIMIT_NOFILE hard limit below %d"
+                          % (self.N + 100))
+        with child_nofile(nofile):
+            h = ht.Hellod("[server]\nlisten = %s:%d\nworkers = 1\n"
+                          "[http]\nmax_connections = %d\n"
+                          "keepalive_timeout = 60s\nheader_timeout = 60s\n"
+                          "[status]\nlisten = %s:%d\n"
+                          % (HOST, port, self.N, HOST, sport), port=port)
+        with h:
+            worker = ht.wait_for(
+                lambda: status_json(sport)["workers"][0]["pid"], 5.0,
+                what="the worker")
+            base = quiet_fd_count(worker)
+            with Flood(h.port) as fl:
+                idle = fl.open(self.N, data=KEEP, batch=250, timeout=30.0)
+                fl.wait(lambda: all(c.resp is not None for c in idle),
+                        20.0, "%d responses" % self.N)
+                self.assertTrue(all(c.ok() for c in idle))
+                ht.wait_for(lambda: fd_count(worker) == base + self.N, 10.0,
+                            what="%d idle connections" % self.N)
+                before = status_json(sport)["totals"][
+                    "connections_reclaimed"]
+                # Each new client is admitted at once, by closing the
+                # oldest idle connection; they stay connected.
+                new = []
+                try:
+                    for i in range(5):
+                        t = time.monotonic()
+                        s = ht.connect(HOST, h.port)
+                        new.append(s)
+                        s.sendall(KEEP)
+                        resp = ht.Reader(s).response()
+                        took = time.monotonic() - t
+                        self.assertEqual(resp.status, 200)
+                        self.assertEqual(resp.body, GREETING)
+                        self.assertLess(took, 0.1, "client %d waited %.3fs"
+                                        % (i, took))
+                finally:
+                    for s in new:
+                        s.close()
+                fl.wait(lambda: sum(c.t_eof is not None for c in idle) >= 5,
+                        5.0, "5 idle connections to be closed")
+                closed = [i for i, c in enumerate(idle)
+                          if c.t_eof is not None]
+                self.assertEqual(closed, list(range(5)),
+                                 "not the oldest idle connections")
+                self.assertTrue(all(not c.rest for c in idle))
+                self.assertEqual(status_json(sport)["totals"][
+                    "connections_reclaimed"], before + 5)
+                # A request in progress is never closed for a new one.
+                busy = idle[5:]
+                for c in busy:
+                    self.assertTrue(fl.send(c, KEEP[:-2]))
+                busy += fl.open(5, data=KEEP[:-2])
+                ht.wait_for(lambda: fd_count(worker) == base + self.N, 10.0,
+                            what="%d connections" % self.N)
+                late = ht.connect(HOST, h.port)
+                try:
+                    late.sendall(CLOSE)
+                    ht.assert_quiet(late, 0.5)
+                    fl.drop(busy[0])
+                    resp = ht.Reader(late).response()
+                    self.assertEqual(resp.status, 200)
+                finally:
+                    late.close()
+                self.assertTrue(all(c.t_eof is None for c in busy[1:]))
+            wait_fds(self, worker, base)
+            self.assertEqual(status_json(sport)["workers"][0]["pid"], worker)
+            self.assertEqual(h.stop(), 0, h.log()[-3000:])
 
 
 class TenThousandIdle(unittest.TestCase):

@@ -12,6 +12,7 @@ import html.parser
 import json
 import os
 import re
+import resource
 import select
 import shutil
 import signal
@@ -569,6 +570,39 @@ class Routes(unittest.TestCase):
                         got[:200])
         # And it still serves.
         self.assertEqual(health(self.srv.sport), (200, b"ok\n"))
+
+
+class SilentClients(unittest.TestCase):
+    """1,000 connections held open on the status listener, half silent
+    and half trickling a head, never keep /healthz from answering: a
+    balancer's health check gets its answer within 100 ms."""
+
+    N = 1000
+
+    def test_healthz_answers_beside_1000_idle_connections(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard < self.N + 200:
+            self.skipTest("RLIMIT_NOFILE hard limit %d" % hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE,
+                        (soft, hard))
+        srv = Server(self.addCleanup, "[http]\nheader_timeout = 60s\n")
+        held = []
+        self.addCleanup(lambda: [s.close() for s in held])
+        for i in range(self.N):
+            s = socket.create_connection((HOST, srv.sport), timeout=5.0)
+            if i % 2:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\n")
+            held.append(s)
+        worst = 0.0
+        for i in range(10):
+            t = time.monotonic()
+            self.assertEqual(health(srv.sport), (200, b"ok\n"))
+            worst = max(worst, time.monotonic() - t)
+        self.assertLess(worst, 0.1, "/healthz took %.3fs" % worst)
+        # The greeting is unaffected, and the server is still whole.
+        self.assertEqual(ht.get(HOST, srv.port).status, 200)
+        self.assertEqual(srv.h.stop(), 0)
 
 
 class StuckSyncWorker(unittest.TestCase):

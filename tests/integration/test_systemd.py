@@ -176,7 +176,7 @@ class SocketActivation(unittest.TestCase):
 
         self.assertTrue(answers(port, timeout=10.0), log())
         wait_for(lambda: len(re.findall(r"serving \(generation 1, async, "
-                                        r"1 listeners\)", log())) == 2,
+                                        r"1 listener\)", log())) == 2,
                  5.0, what="both workers to serve")
         self.assertIn("using 1 listeners passed by the service manager",
                       log())
@@ -197,7 +197,7 @@ class SocketActivation(unittest.TestCase):
         proc.send_signal(signal.SIGUSR2)
         wait_for(lambda: "upgraded in place from generation 2" in log() and
                  len(re.findall(r"serving \(generation 3, async, "
-                                r"1 listeners\)", log())) == 2,
+                                r"1 listener\)", log())) == 2,
                  10.0, what="the upgrade")
         for _ in range(20):
             self.assertTrue(answers(port))

@@ -192,7 +192,7 @@ class Upgrade(unittest.TestCase):
                               r"\(98: Address already in use\)" % port)
         # The configuration it had: one address, not the added one.
         self.assertRegex(log, r"worker \d+ serving \(generation 2, async, "
-                              r"1 listeners\)")
+                              r"1 listener\)")
         self.assertNotIn("generation 2, async, 2 listeners", log)
 
         # With the configuration mended, the same file upgrades.

@@ -382,12 +382,60 @@ test_unknown_status(void **state)
 	    "500 Internal Server Error\n");
 }
 
+/* A given body (the status server's): its type, no-store, its length;
+ * HEAD keeps the length and drops the body. */
+static void
+test_given_body(void **state)
+{
+	static const int statuses[] = { 200, 404, 503 };
+	struct http_response	 r;
+	size_t			 i;
+	char			 want[512];
+
+	(void)state;
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		r = response(statuses[i], 0, HTTP_CONN_CLOSE, NULL, 7);
+		r.rsp_body = "ok\n";
+		r.rsp_body_len = 3;
+		r.rsp_type = "text/plain; charset=utf-8";
+		r.rsp_nostore = 1;
+		snprintf(want, sizeof(want),
+		    "HTTP/1.1 %s\r\n"
+		    "Content-Type: text/plain; charset=utf-8\r\n"
+		    "Cache-Control: no-store\r\n"
+		    "Server: hellod\r\n"
+		    "Date: " DATE "\r\n"
+		    "Content-Length: 3\r\n"
+		    "Connection: close\r\n"
+		    "\r\n"
+		    "ok\n", statuses[i] == 200 ? "200 OK" : statuses[i] == 404 ?
+		    "404 Not Found" : "503 Service Unavailable");
+		assert_response(&r, want);
+		r.rsp_head = 1;
+		want[strlen(want) - 3] = '\0';
+		assert_response(&r, want);
+	}
+	/* The status server's own errors: no-store on the text body. */
+	r = response(404, 0, HTTP_CONN_CLOSE, NULL, 0);
+	r.rsp_nostore = 1;
+	assert_response(&r,
+	    "HTTP/1.1 404 Not Found\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "Server: hellod\r\n"
+	    "Date: " DATE "\r\n"
+	    "Content-Length: 14\r\n"
+	    "Connection: close\r\n"
+	    "\r\n"
+	    "404 Not Found\n");
+}
+
 /* size() == write() for every combination. */
 static void
 test_size_matches_write(void **state)
 {
-	static const int statuses[] = { 200, 400, 405, 408, 414, 431, 500,
-	    503, 505, 999 };
+	static const int statuses[] = { 200, 400, 404, 405, 408, 414, 431,
+	    500, 503, 505, 999 };
 	static const char *const addrs[] = { "1.2.3.4", "255.255.255.255",
 	    "::1", "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" };
 	static const size_t paddings[] = { 0, 1, 8, 9, 10, 99, 100, 12345 };
@@ -431,6 +479,7 @@ main(void)
 		cmocka_unit_test(test_error_exact_bytes),
 		cmocka_unit_test(test_unknown_status),
 		cmocka_unit_test(test_size_matches_write),
+		cmocka_unit_test(test_given_body),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
