@@ -12,6 +12,9 @@
 #include "proxy.h"
 #include "stats.h"
 
+_Static_assert(ANSWER_READ_ROOM >= PROXY_NEED_MAX,
+    "the read buffer holds a whole PROXY header");
+
 int
 answer_env_init(struct answer_env *ae, const struct hd_config *cf)
 {
@@ -27,6 +30,8 @@ answer_env_init(struct answer_env *ae, const struct hd_config *cf)
 		ae->ae_limits.lim_forward = fwd;
 		ae->ae_limits.lim_forward_len = strlen(fwd);
 	}
+	/* A worker holds a whole PROXY header, TLVs included, within
+	 * ae_rcap before it answers: the read room alone covers it. */
 	ae->ae_rcap = cf->cf_max_header_size + ANSWER_READ_ROOM;
 	/* ANSWER_WRITE_BATCH bytes, then one more of the largest response
 	 * (the padding only counts in its Content-Length). */
@@ -101,11 +106,14 @@ answer_proxy_refused(struct answer_env *ae, const struct answer_peer *ap)
  * The PROXY header at the start of buf[0..len) of a connection on a
  * proxy_listen address, in both workers: 0 while it is incomplete, -1
  * when it is missing or malformed (the connection closes without an
- * answer), or 1 with *used the bytes it took and the peer updated.
+ * answer), or 1 with *used the bytes it took, TLVs included, and the peer
+ * updated: the HTTP stream starts at buf + *used.  Until then the worker
+ * holds the incomplete header, at most PROXY_NEED_MAX bytes (within
+ * ae_rcap, see above).
  */
 int
 answer_proxy(struct answer_env *ae, struct answer_peer *ap,
-    struct http_stream *st, const char *buf, size_t len, size_t *used)
+    const char *buf, size_t len, size_t *used)
 {
 	struct proxy_header	 ph;
 
@@ -117,7 +125,6 @@ answer_proxy(struct answer_env *ae, struct answer_peer *ap,
 		return -1;
 	}
 	answer_peer_proxy(ae, ap, &ph);
-	st->st_skip = ph.ph_skip;
 	*used = ph.ph_consumed;
 	return 1;
 }

@@ -83,7 +83,7 @@ void	 answer_peer_proxy(struct answer_env *, struct answer_peer *,
 	    const struct proxy_header *);
 void	 answer_proxy_refused(struct answer_env *, const struct answer_peer *);
 int	 answer_proxy(struct answer_env *, struct answer_peer *,
-	    struct http_stream *, const char *, size_t, size_t *);
+	    const char *, size_t, size_t *);
 answer_decide_fn answer_decide;
 void	 answer_error(const struct http_request *, struct answer *);
 int	 answer_write(struct answer_env *, const struct answer *, int,

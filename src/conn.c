@@ -416,8 +416,7 @@ proxy_step(struct conn *c, const char *buf, size_t len, size_t *off)
 	ev_tstamp	 left;
 	int		 rc;
 
-	if ((rc = answer_proxy(&eg.e_env, &c->c_who, &c->c_stream, buf, len,
-	    off)) != 1)
+	if ((rc = answer_proxy(&eg.e_env, &c->c_who, buf, len, off)) != 1)
 		return rc;
 	left = c->c_node.tn_deadline - ev_now(eg.e_loop);
 	conn_state_set(c, CS_READING);

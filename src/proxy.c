@@ -2,11 +2,14 @@
  * PROXY protocol header parser, v1 and v2 (HAProxy doc/proxy-protocol.txt).
  *
  * proxy_parse() rescans buf from its start on every call: a v1 line is at
- * most 107 bytes and a v2 header is decided by its first 232, so nothing
- * is worth keeping between calls.  It answers NEED_MORE only for a proper
- * prefix of some header it would accept, and ERROR as soon as the bytes
- * rule that out: at the first byte no valid header has there, or when the
- * shortest completion of a v1 line would not fit in 107 bytes.
+ * most 107 bytes and a v2 header at most PROXY_V2_MAX, walked TLV by TLV
+ * (its CRC32C, if any, is computed once, when the header is whole), so
+ * nothing is worth keeping between calls.  It answers NEED_MORE only for
+ * a proper prefix of some header it would accept, and ERROR as soon as
+ * the bytes rule that out: at the first byte no valid header has there,
+ * when the shortest completion of a v1 line would not fit in 107 bytes,
+ * when a v2 length is over PROXY_V2_MAX, or at the first TLV that cannot
+ * end with the header.  A wrong CRC32C shows only at the last byte.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -317,12 +320,135 @@ static const unsigned char v2_sig[] = {
 #define V2_INET6_LEN	36
 #define V2_UNIX_LEN	216
 
+/*
+ * CRC32C (Castagnoli, reflected polynomial 0x82f63b78), four bits at a
+ * time: crc32c_table[i] is the remainder of the nibble i.
+ */
+static const uint32_t crc32c_table[16] = {
+	0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1,
+	0x417b1dbc, 0x5125dad3, 0x61c69362, 0x7198540d,
+	0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
+	0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75
+};
+
+/* The CRC32C of b[0..len) with the 4 bytes at hole read as zeroes. */
+static uint32_t
+crc32c_holed(const unsigned char *b, size_t len, size_t hole)
+{
+	uint32_t	 crc = 0xffffffff;
+	size_t		 i;
+
+	for (i = 0; i < len; i++) {
+		crc ^= i - hole < 4 ? 0 : b[i];
+		crc = (crc >> 4) ^ crc32c_table[crc & 0x0f];
+		crc = (crc >> 4) ^ crc32c_table[crc & 0x0f];
+	}
+	return crc ^ 0xffffffff;
+}
+
+int
+proxy_tlv_next(const uint8_t *block, size_t len, size_t *off,
+    struct proxy_tlv *out)
+{
+	size_t	 o = *off, vlen;
+
+	if (o >= len)
+		return o == len ? 0 : -1;
+	if (len - o < PROXY_TLV_HEAD)
+		return -1;
+	vlen = (size_t)block[o + 1] << 8 | block[o + 2];
+	if (len - o - PROXY_TLV_HEAD < vlen)
+		return -1;
+	out->pt_type = block[o];
+	out->pt_len = (uint16_t)vlen;
+	out->pt_value = block + o + PROXY_TLV_HEAD;
+	*off = o + PROXY_TLV_HEAD + vlen;
+	return 1;
+}
+
+int
+proxy_tlv_find(const uint8_t *block, size_t len, uint8_t type,
+    struct proxy_tlv *out)
+{
+	size_t	 off = 0;
+
+	while (proxy_tlv_next(block, len, &off, out) == 1)
+		if (out->pt_type == type)
+			return 1;
+	return 0;
+}
+
+/* An SSL TLV's value: client, verify, then sub-TLVs that tile the rest. */
+static int
+v2_ssl_valid(const unsigned char *v, size_t len)
+{
+	struct proxy_tlv	 t;
+	size_t			 off = 0;
+	int			 rc;
+
+	if (len < PROXY_TLV_SSL_HEAD)
+		return 0;
+	v += PROXY_TLV_SSL_HEAD;
+	len -= PROXY_TLV_SSL_HEAD;
+	while ((rc = proxy_tlv_next(v, len, &off, &t)) == 1)
+		;
+	return rc == 0;
+}
+
+/*
+ * The TLVs of b[from..total), walked as far as b[0..avail) reaches:
+ * ERROR at the first one that cannot end by total or breaks its type's
+ * rule, NEED_MORE while all are good so far, DONE when they tile
+ * b[from..total) exactly.  *crc: where the value of the CRC32C TLV is (0:
+ * none).  Only one CRC32C TLV is taken: a second could not be verified.
+ */
+static int
+v2_tlvs(const unsigned char *b, size_t avail, size_t from, size_t total,
+    size_t *crc)
+{
+	size_t	 o = from, vlen;
+
+	*crc = 0;
+	/* from <= total and avail <= total; o may pass avail, never total */
+	while (o < total) {
+		if (total - o < PROXY_TLV_HEAD)
+			return PROXY_ERROR;
+		if (avail < o + PROXY_TLV_HEAD)
+			return PROXY_NEED_MORE;
+		vlen = (size_t)b[o + 1] << 8 | b[o + 2];
+		if (total - o - PROXY_TLV_HEAD < vlen)
+			return PROXY_ERROR;
+		switch (b[o]) {
+		case PROXY_TLV_CRC32C:
+			if (vlen != 4 || *crc != 0)
+				return PROXY_ERROR;
+			*crc = o + PROXY_TLV_HEAD;
+			break;
+		case PROXY_TLV_UNIQUE_ID:
+			if (vlen > PROXY_TLV_UNIQUE_ID_MAX)
+				return PROXY_ERROR;
+			break;
+		case PROXY_TLV_SSL:
+			if (vlen < PROXY_TLV_SSL_HEAD)
+				return PROXY_ERROR;
+			if (avail < o + PROXY_TLV_HEAD + vlen)
+				return PROXY_NEED_MORE;
+			if (!v2_ssl_valid(b + o + PROXY_TLV_HEAD, vlen))
+				return PROXY_ERROR;
+			break;
+		}
+		o += PROXY_TLV_HEAD + vlen;
+	}
+	return PROXY_DONE;
+}
+
 static int
 v2_parse(const unsigned char *b, size_t len, struct proxy_header *ph)
 {
-	size_t		 total, need;
+	size_t		 total, need, crc;
 	unsigned char	 fam;
-	int		 local;
+	uint32_t	 sum;
+	int		 local, rc;
 
 	if (memcmp(b, v2_sig, len < V2_SIG_LEN ? len : V2_SIG_LEN) != 0)
 		return PROXY_ERROR;
@@ -344,10 +470,12 @@ v2_parse(const unsigned char *b, size_t len, struct proxy_header *ph)
 		return PROXY_NEED_MORE;
 
 	/*
-	 * LOCAL ignores fam.  PROXY takes TCP only: UDP (0x12, 0x22) and
-	 * UNIX datagrams (0x32) cannot be what reached a stream listener.
-	 * UNSPEC and UNIX carry nothing to greet: the socket's own peer is
-	 * used, but a UNIX block must still be there whole.
+	 * LOCAL ignores fam, and the block after the fixed part with it,
+	 * TLVs included (doc/proxy-protocol.txt: "discard the protocol
+	 * block including the family").  PROXY takes TCP only: UDP (0x12,
+	 * 0x22) and UNIX datagrams (0x32) cannot be what reached a stream
+	 * listener.  UNSPEC and UNIX carry nothing to greet: the socket's
+	 * own peer is used, but a UNIX block must still be there whole.
 	 */
 	fam = b[13];
 	need = PROXY_V2_FIXED;
@@ -371,16 +499,31 @@ v2_parse(const unsigned char *b, size_t len, struct proxy_header *ph)
 	if (len < PROXY_V2_FIXED)
 		return PROXY_NEED_MORE;
 	total = PROXY_V2_FIXED + ((size_t)b[14] << 8 | b[15]);
-	if (total < need)
+	if (total < need || total > PROXY_V2_MAX)
 		return PROXY_ERROR;
-	if (len < need)
+	crc = 0;
+	if (!local) {
+		/* NEED_MORE only while len < total */
+		rc = v2_tlvs(b, len < total ? len : total, need, total, &crc);
+		if (rc == PROXY_ERROR)
+			return PROXY_ERROR;
+	}
+	if (len < total)
 		return PROXY_NEED_MORE;
+	/* The whole header is here; its TLVs tile b[need..total). */
+	if (crc != 0) {
+		sum = (uint32_t)b[crc] << 24 | (uint32_t)b[crc + 1] << 16 |
+		    (uint32_t)b[crc + 2] << 8 | b[crc + 3];
+		if (crc32c_holed(b, total, crc) != sum)
+			return PROXY_ERROR;
+	}
 
-	/* TLVs after the address block are skipped unread, and need not
-	 * have arrived yet. */
-	ph->ph_consumed = len < total ? len : total;
-	ph->ph_skip = total - ph->ph_consumed;
+	ph->ph_consumed = total;
 	ph->ph_version = 2;
+	if (!local) {
+		ph->ph_tlv_off = need;
+		ph->ph_tlv_len = total - need;
+	}
 	b += PROXY_V2_FIXED;
 	if (local || fam == V2_UNSPEC || fam == V2_UNIX_STREAM)
 		ph->ph_local = 1;

@@ -240,14 +240,14 @@ answer_all(struct sync_state *ss, struct transport *tr, struct http_stream *st,
 }
 
 /*
- * Reads until the PROXY header at the start of the connection is whole
- * (answer_proxy()), within the head's deadline.  Returns the bytes read
- * past it (left at the front of the read buffer), or -1 to close without
- * an answer.
+ * Reads until the PROXY header at the start of the connection is whole,
+ * TLVs included (answer_proxy()), within the head's deadline; the read
+ * buffer holds it.  Returns the bytes read past it (left at the front of
+ * the read buffer), or -1 to close without an answer.
  */
 static ssize_t
 read_proxy(struct sync_state *ss, struct transport *tr,
-    struct answer_peer *who, struct http_stream *st, double deadline)
+    struct answer_peer *who, double deadline)
 {
 	struct answer_env	*ae = &ss->ss_env;
 	struct pollfd		 pfd;
@@ -267,8 +267,7 @@ read_proxy(struct sync_state *ss, struct transport *tr,
 		if ((n = tr_recv(tr, ae->ae_rbuf + len, ae->ae_rcap - len)) <= 0)
 			break;
 		len += (size_t)n;
-		if ((rc = answer_proxy(ae, who, st, ae->ae_rbuf, len,
-		    &used)) == -1)
+		if ((rc = answer_proxy(ae, who, ae->ae_rbuf, len, &used)) == -1)
 			return -1;
 		if (rc == 1) {
 			memmove(ae->ae_rbuf, ae->ae_rbuf + used, len - used);
@@ -360,7 +359,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 	deadline = now_mono() + cf->cf_header_timeout / 1000.;
 	if (set_send_timeout(fd, cf->cf_header_timeout / 1000.) == 0 &&
 	    (li->li_kind != HD_LISTEN_PROXY ||
-	    (held = read_proxy(ss, &tr, &who, &st, deadline)) != -1)) {
+	    (held = read_proxy(ss, &tr, &who, deadline)) != -1)) {
 		ss->ss_req_start = now_mono();
 		if (converse(ss, &tr, &st, &who, (size_t)held, deadline))
 			linger(ss, &tr);

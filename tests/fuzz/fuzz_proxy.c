@@ -17,9 +17,11 @@
  *
  * Every answer is checked against the bytes on its own, independently of
  * the parser: a v1 line is split at its spaces and its fields read with
- * inet_pton() and strtoul(); a v2 header is read at its fixed offsets;
+ * inet_pton() and strtoul(); a v2 header is read at its fixed offsets and
+ * its TLV block walked with proxy_tlv_next(), which must tile it exactly
+ * (an SSL TLV's sub-TLVs too), with a CRC32C recomputed bit by bit;
  * NEED_MORE must leave a proper prefix of a header.  All three ways must
- * agree on the answer, the length of the header (consumed + skip), the
+ * agree on the answer, the length of the header, its TLV block, the
  * version and the addresses.
  *
  * A violated invariant prints what failed and aborts.  The file builds as
@@ -45,7 +47,9 @@ static const unsigned char v2_sig[12] = {
 /* What one answer says about the connection, offsets from its start. */
 struct outcome {
 	int			 o_rc;
-	size_t			 o_end;	/* DONE: consumed + skip */
+	size_t			 o_end;	/* DONE: consumed */
+	size_t			 o_tlv_off;
+	size_t			 o_tlv_len;
 	int			 o_version;
 	int			 o_local;
 	struct sockaddr_storage	 o_src;
@@ -59,7 +63,9 @@ outcome_from(struct outcome *o, int rc, const struct proxy_header *ph)
 	o->o_rc = rc;
 	if (rc != PROXY_DONE)
 		return;
-	o->o_end = ph->ph_consumed + ph->ph_skip;
+	o->o_end = ph->ph_consumed;
+	o->o_tlv_off = ph->ph_tlv_off;
+	o->o_tlv_len = ph->ph_tlv_len;
 	o->o_version = ph->ph_version;
 	o->o_local = ph->ph_local;
 	memcpy(&o->o_src, &ph->ph_src, sizeof(o->o_src));
@@ -70,6 +76,7 @@ static void
 compare(const struct outcome *a, const struct outcome *b, const char *what)
 {
 	if (a->o_rc != b->o_rc || a->o_end != b->o_end ||
+	    a->o_tlv_off != b->o_tlv_off || a->o_tlv_len != b->o_tlv_len ||
 	    a->o_version != b->o_version || a->o_local != b->o_local ||
 	    memcmp(&a->o_src, &b->o_src, sizeof(a->o_src)) != 0 ||
 	    memcmp(&a->o_dst, &b->o_dst, sizeof(a->o_dst)) != 0) {
@@ -151,7 +158,7 @@ check_v1(const char *buf, size_t n, const struct proxy_header *ph)
 	uint16_t	 port[2];
 	int		 af, i;
 
-	CHECK(ph->ph_skip == 0);
+	CHECK(ph->ph_tlv_off == 0 && ph->ph_tlv_len == 0);
 	CHECK(n <= PROXY_V1_MAX);
 	CHECK(n >= 2 && buf[n - 2] == '\r' && buf[n - 1] == '\n');
 	CHECK(memchr(buf, '\n', n - 1) == NULL);
@@ -215,12 +222,83 @@ v2_block(unsigned char fam)
 	}
 }
 
+static uint32_t
+be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+/* CRC32C, bit by bit, of b[0..len) with the 4 bytes at hole as zeroes. */
+static uint32_t
+crc32c_bitwise(const unsigned char *b, size_t len, size_t hole)
+{
+	uint32_t	 crc = 0xffffffff;
+	size_t		 i;
+	int		 k;
+
+	for (i = 0; i < len; i++) {
+		crc ^= i >= hole && i < hole + 4 ? 0 : b[i];
+		for (k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78 : crc >> 1;
+	}
+	return ~crc;
+}
+
+/*
+ * Walks block[0..len) with proxy_tlv_next(): each TLV starts where the
+ * last ended, its value right after its 3-byte head, and the walk ends
+ * exactly at len (returns 1) or fails (returns 0) with *off unchanged.
+ * *crc: the offset in block of the only CRC32C value, or (size_t)-1.
+ */
+static int
+tile(const unsigned char *block, size_t len, int top, size_t *crc)
+{
+	struct proxy_tlv	 t;
+	size_t			 off = 0, prev = 0;
+	int			 rc;
+
+	while ((rc = proxy_tlv_next(block, len, &off, &t)) == 1) {
+		CHECK(t.pt_value == block + prev + 3);
+		CHECK(t.pt_type == block[prev]);
+		CHECK(t.pt_len == ((size_t)block[prev + 1] << 8 |
+		    block[prev + 2]));
+		CHECK(off == prev + 3 + t.pt_len && off <= len);
+		prev = off;
+		if (!top)
+			continue;
+		switch (t.pt_type) {
+		case PROXY_TLV_CRC32C:
+			if (t.pt_len != 4 || *crc != (size_t)-1)
+				return 0;
+			*crc = (size_t)(t.pt_value - block);
+			break;
+		case PROXY_TLV_UNIQUE_ID:
+			if (t.pt_len > PROXY_TLV_UNIQUE_ID_MAX)
+				return 0;
+			break;
+		case PROXY_TLV_SSL:
+			if (t.pt_len < PROXY_TLV_SSL_HEAD ||
+			    !tile(t.pt_value + PROXY_TLV_SSL_HEAD,
+			    t.pt_len - PROXY_TLV_SSL_HEAD, 0, crc))
+				return 0;
+			break;
+		}
+	}
+	CHECK(off == prev);
+	if (rc == -1)
+		return 0;
+	CHECK(rc == 0 && off == len);
+	return 1;
+}
+
 /* A DONE v2 header at the start of buf[0..len). */
 static void
 check_v2(const unsigned char *b, size_t len, const struct proxy_header *ph)
 {
-	size_t	 total;
-	int	 local, block;
+	struct proxy_tlv	 t;
+	size_t			 total, crc = (size_t)-1;
+	int			 local, block;
 
 	CHECK(len >= PROXY_V2_FIXED && ph->ph_consumed >= PROXY_V2_FIXED);
 	CHECK(memcmp(b, v2_sig, sizeof(v2_sig)) == 0);
@@ -229,10 +307,26 @@ check_v2(const unsigned char *b, size_t len, const struct proxy_header *ph)
 	block = local ? 0 : v2_block(b[13]);
 	CHECK(block >= 0);
 	total = PROXY_V2_FIXED + ((size_t)b[14] << 8 | b[15]);
+	CHECK(total <= PROXY_V2_MAX);
 	CHECK(total >= PROXY_V2_FIXED + (size_t)block);
-	CHECK(len >= PROXY_V2_FIXED + (size_t)block);
-	CHECK(ph->ph_consumed == (len < total ? len : total));
-	CHECK(ph->ph_consumed + ph->ph_skip == total);
+	/* The whole header, TLVs included, and nothing after it. */
+	CHECK(ph->ph_consumed == total && total <= len);
+	if (local) {
+		CHECK(ph->ph_tlv_off == 0 && ph->ph_tlv_len == 0);
+	} else {
+		CHECK(ph->ph_tlv_off == PROXY_V2_FIXED + (size_t)block);
+		CHECK(ph->ph_tlv_off + ph->ph_tlv_len == total);
+		/* The iterated TLVs tile the block exactly, and the type
+		 * rules hold; a CRC32C matches, computed another way. */
+		CHECK(tile(b + ph->ph_tlv_off, ph->ph_tlv_len, 1, &crc));
+		if (crc != (size_t)-1) {
+			crc += ph->ph_tlv_off;
+			CHECK(crc32c_bitwise(b, total, crc) == be32(b + crc));
+			CHECK(proxy_tlv_find(b + ph->ph_tlv_off,
+			    ph->ph_tlv_len, PROXY_TLV_CRC32C, &t) == 1);
+			CHECK(t.pt_value == b + crc);
+		}
+	}
 	if (local || b[13] == 0x00 || b[13] == 0x31) {
 		CHECK(ph->ph_local == 1);
 		CHECK(is_zero(&ph->ph_src, sizeof(ph->ph_src)));
@@ -256,7 +350,7 @@ static void
 check_prefix(const char *buf, size_t len)
 {
 	const unsigned char	*b = (const unsigned char *)buf;
-	size_t			 k;
+	size_t			 k, total, o;
 	int			 block;
 
 	CHECK(len < PROXY_NEED_MAX);
@@ -277,16 +371,24 @@ check_prefix(const char *buf, size_t len)
 	CHECK(b[12] == 0x20 || b[12] == 0x21);
 	if (len <= 13)
 		return;
-	if (b[12] == 0x20) {		/* LOCAL is done at 16 bytes */
-		CHECK(len < PROXY_V2_FIXED);
-		return;
-	}
-	block = v2_block(b[13]);
+	block = b[12] == 0x20 ? 0 : v2_block(b[13]);
 	CHECK(block >= 0);
 	if (len < PROXY_V2_FIXED)
 		return;
-	CHECK(((size_t)b[14] << 8 | b[15]) >= (size_t)block);
-	CHECK(len < PROXY_V2_FIXED + (size_t)block);
+	total = PROXY_V2_FIXED + ((size_t)b[14] << 8 | b[15]);
+	CHECK(total >= PROXY_V2_FIXED + (size_t)block);
+	CHECK(total <= PROXY_V2_MAX);
+	/* Short of its end: every TLV head that arrived fits in it. */
+	CHECK(len < total);
+	if (b[12] == 0x20)
+		return;
+	for (o = PROXY_V2_FIXED + (size_t)block; o < total;
+	    o += 3 + ((size_t)b[o + 1] << 8 | b[o + 2])) {
+		CHECK(total - o >= 3);
+		if (o + 3 > len)
+			break;
+		CHECK(((size_t)b[o + 1] << 8 | b[o + 2]) <= total - o - 3);
+	}
 }
 
 /* One call on buf[0..len): checks the answer and returns it. */
@@ -299,7 +401,6 @@ parse_checked(const char *buf, size_t len, struct proxy_header *ph)
 	switch (rc) {
 	case PROXY_DONE:
 		CHECK(ph->ph_consumed > 0 && ph->ph_consumed <= len);
-		CHECK(ph->ph_skip == 0 || ph->ph_consumed == len);
 		if (ph->ph_version == 1)
 			check_v1(buf, ph->ph_consumed, ph);
 		else {
@@ -311,7 +412,8 @@ parse_checked(const char *buf, size_t len, struct proxy_header *ph)
 		check_prefix(buf, len);
 		/* FALLTHROUGH */
 	case PROXY_ERROR:
-		CHECK(ph->ph_consumed == 0 && ph->ph_skip == 0);
+		CHECK(ph->ph_consumed == 0 && ph->ph_tlv_off == 0 &&
+		    ph->ph_tlv_len == 0);
 		break;
 	default:
 		CHECK(!"unknown result");

@@ -36,6 +36,47 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Walks a TLV block with proxy_tlv_next(), into the SSL sub-TLVs too;
+ * stores up to max types met (sub-TLVs included) in types[].  Returns the
+ * number of TLVs met, or -1 if the walk fails; asserts that they tile the
+ * block.
+ */
+static int
+walk(const char *block, size_t len, uint8_t *types, size_t max)
+{
+	const uint8_t		*b = (const uint8_t *)block;
+	struct proxy_tlv	 t, st;
+	size_t			 off = 0, prev = 0, soff;
+	int			 rc, src, n = 0;
+
+	while ((rc = proxy_tlv_next(b, len, &off, &t)) == 1) {
+		assert_int_equal(t.pt_value, b + prev + PROXY_TLV_HEAD);
+		assert_int_equal(off, prev + PROXY_TLV_HEAD + t.pt_len);
+		prev = off;
+		if ((size_t)n < max)
+			types[n] = t.pt_type;
+		n++;
+		if (t.pt_type != PROXY_TLV_SSL)
+			continue;
+		if (t.pt_len < PROXY_TLV_SSL_HEAD)
+			return -1;
+		soff = 0;
+		while ((src = proxy_tlv_next(t.pt_value + PROXY_TLV_SSL_HEAD,
+		    t.pt_len - PROXY_TLV_SSL_HEAD, &soff, &st)) == 1) {
+			if ((size_t)n < max)
+				types[n] = st.pt_type;
+			n++;
+		}
+		if (src == -1)
+			return -1;
+	}
+	if (rc == -1)
+		return -1;
+	assert_int_equal(off, len);
+	return n;
+}
+
 /* proxy_parse() on a private copy of exactly len bytes, so that a read
  * past len is caught by ASan/valgrind.  Checks what holds for any input. */
 static int
@@ -47,15 +88,22 @@ parse(const char *raw, size_t len, struct proxy_header *ph)
 	assert_non_null(copy);
 	memcpy(copy, raw, len);
 	rc = proxy_parse(copy, len, ph);
-	free(copy);
+	raw = copy;
 	switch (rc) {
 	case PROXY_DONE:
 		assert_true(ph->ph_consumed > 0 && ph->ph_consumed <= len);
-		assert_true(ph->ph_skip == 0 || ph->ph_consumed == len);
 		assert_true(ph->ph_version == 1 || ph->ph_version == 2);
 		if (ph->ph_version == 1) {
 			assert_true(ph->ph_consumed <= PROXY_V1_MAX);
-			assert_int_equal(ph->ph_skip, 0);
+			assert_int_equal(ph->ph_tlv_len, 0);
+		} else
+			assert_true(ph->ph_consumed <= PROXY_V2_MAX);
+		/* The TLV block ends the header, and walks to its end. */
+		if (ph->ph_tlv_len > 0) {
+			assert_int_equal(ph->ph_tlv_off + ph->ph_tlv_len,
+			    ph->ph_consumed);
+			assert_true(walk(raw + ph->ph_tlv_off,
+			    ph->ph_tlv_len, NULL, 0) >= 0);
 		}
 		break;
 	case PROXY_NEED_MORE:
@@ -63,11 +111,12 @@ parse(const char *raw, size_t len, struct proxy_header *ph)
 		/* FALLTHROUGH */
 	case PROXY_ERROR:
 		assert_int_equal(ph->ph_consumed, 0);
-		assert_int_equal(ph->ph_skip, 0);
+		assert_int_equal(ph->ph_tlv_len, 0);
 		break;
 	default:
 		fail_msg("result %d", rc);
 	}
+	free(copy);
 	return rc;
 }
 
@@ -111,7 +160,6 @@ struct valid_case {
 	const char	*name;
 	const char	*raw;		/* the header, TLVs included */
 	size_t		 len;
-	size_t		 done_at;	/* the shortest DONE prefix */
 	int		 version;
 	int		 local;
 	int		 af;
@@ -119,19 +167,41 @@ struct valid_case {
 	unsigned	 sport;
 	const char	*dst;
 	unsigned	 dport;
+	const char	*tlvs;		/* the types walked, SSL's included */
 };
 
 #define V1(name, lit, af, src, sport, dst, dport)			\
-	{ name, RAW(lit), sizeof(lit) - 1, 1, 0, af, src, sport, dst, dport }
+	{ name, RAW(lit), 1, 0, af, src, sport, dst, dport, "" }
 #define V1_LOCAL(name, lit)						\
-	{ name, RAW(lit), sizeof(lit) - 1, 1, 1, 0, NULL, 0, NULL, 0 }
-#define V2(name, lit, done_at, af, src, sport, dst, dport)		\
-	{ name, RAW(lit), done_at, 2, 0, af, src, sport, dst, dport }
-#define V2_LOCAL(name, lit, done_at)					\
-	{ name, RAW(lit), done_at, 2, 1, 0, NULL, 0, NULL, 0 }
+	{ name, RAW(lit), 1, 1, 0, NULL, 0, NULL, 0, "" }
+#define V2(name, lit, af, src, sport, dst, dport, tlvs)			\
+	{ name, RAW(lit), 2, 0, af, src, sport, dst, dport, tlvs }
+#define V2_LOCAL(name, lit, tlvs)					\
+	{ name, RAW(lit), 2, 1, 0, NULL, 0, NULL, 0, tlvs }
+
+/* TLVs (doc/proxy-protocol.txt 2.2), as HAProxy sends them. */
+#define T_ALPN		"\x01\x00\x02" "h2"
+#define T_AUTHORITY	"\x02\x00\x0b" "example.com"
+#define T_NOOP		"\x04\x00\x03\0\0\0"
+#define T_NOOP0		"\x04\x00\x00"
+#define T_UNIQUE_ID	"\x05\x00\x10" "0123456789abcdef"
+/* SSL: client 0x07 (SSL, cert in connection and session), verify 0,
+ * then VERSION, CN, CIPHER, SIG_ALG, KEY_ALG. */
+#define T_SSL		"\x20\x00\x4d" "\x07" "\0\0\0\0"		\
+	"\x21\x00\x07" "TLSv1.3"					\
+	"\x22\x00\x0b" "client.test"					\
+	"\x23\x00\x16" "TLS_AES_256_GCM_SHA384"				\
+	"\x24\x00\x0a" "RSA-SHA256"					\
+	"\x25\x00\x07" "RSA2048"
+#define T_SSL_EMPTY	"\x20\x00\x05" "\x00" "\0\0\0\0"
+#define T_CUSTOM	"\xe0\x00\x12" "GET / HTTP/1.1\r\n\r\n"
 
 /* A v2 PROXY header over UNIX stream sockets, built at setup. */
 static char	 unix_case[16 + 216 + 7];
+/* A 128-byte UNIQUE_ID (the most it may carry), and a header of exactly
+ * PROXY_V2_MAX bytes: one NOOP fills it.  Built at setup. */
+static char	 unique_case[16 + 12 + 3 + PROXY_TLV_UNIQUE_ID_MAX];
+static char	 max_case[PROXY_V2_MAX];
 
 static struct valid_case valid_cases[] = {
 	V1("v1 TCP4",
@@ -167,28 +237,60 @@ static struct valid_case valid_cases[] = {
 	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n"),
 	V2("v2 PROXY TCP4",
 	    SIG "\x21\x11\x00\x0c" ADDR4_SRC ADDR4_DST "\xdc\x04\x01\xbb",
-	    28, AF_INET, "192.0.2.1", 56324, "198.51.100.2", 443),
+	    AF_INET, "192.0.2.1", 56324, "198.51.100.2", 443, ""),
 	V2("v2 PROXY TCP4 with TLVs",
 	    SIG "\x21\x11\x00\x2c" ADDR4_SRC ADDR4_DST "\x00\x50\xff\xff"
 	    "\x01\x00\x02" "h2" "\x02\x00\x0b" "example.com"
-	    "\x04\x00\x03\0\0\0" "\x03\x00\x04\x12\x34\x56\x78",
-	    28, AF_INET, "192.0.2.1", 80, "198.51.100.2", 65535),
+	    "\x04\x00\x03\0\0\0" "\x07\x00\x04\x12\x34\x56\x78",
+	    AF_INET, "192.0.2.1", 80, "198.51.100.2", 65535,
+	    "\x01\x02\x04\x07"),
+	V2("v2 PROXY TCP4, ALPN, AUTHORITY, UNIQUE_ID, SSL, NOOP",
+	    SIG "\x21\x11\x00\x85" ADDR4_SRC ADDR4_DST "\x00\x50\x01\xbb"
+	    T_ALPN T_AUTHORITY T_UNIQUE_ID T_SSL T_NOOP0,
+	    AF_INET, "192.0.2.1", 80, "198.51.100.2", 443,
+	    "\x01\x02\x05\x20\x21\x22\x23\x24\x25\x04"),
+	V2("v2 PROXY TCP4, an SSL TLV without sub-TLVs",
+	    SIG "\x21\x11\x00\x14" ADDR4_SRC ADDR4_DST "\x00\x50\x01\xbb"
+	    T_SSL_EMPTY,
+	    AF_INET, "192.0.2.1", 80, "198.51.100.2", 443, "\x20"),
+	V2("v2 PROXY TCP4, a request in a TLV's value",
+	    SIG "\x21\x11\x00\x21" ADDR4_SRC ADDR4_DST "\x00\x50\x01\xbb"
+	    T_CUSTOM,
+	    AF_INET, "192.0.2.1", 80, "198.51.100.2", 443, "\xe0"),
+	/* CRC32C over the whole header with its value zeroed: 0x1546b057 */
+	V2("v2 PROXY TCP4, CRC32C",
+	    SIG "\x21\x11\x00\x1d" ADDR4_SRC ADDR4_DST "\xdc\x04\x01\xbb"
+	    T_ALPN "\x03\x00\x04\x15\x46\xb0\x57" "\x04\x00\x02\0\0",
+	    AF_INET, "192.0.2.1", 56324, "198.51.100.2", 443,
+	    "\x01\x03\x04"),
+	V2("v2 PROXY TCP4, 128-byte UNIQUE_ID", "",	/* unique_case */
+	    AF_INET, "192.0.2.1", 80, "198.51.100.2", 443, "\x05"),
+	V2("v2 PROXY TCP4 of exactly PROXY_V2_MAX bytes", "",	/* max_case */
+	    AF_INET, "192.0.2.1", 80, "198.51.100.2", 443, "\x04"),
 	V2("v2 PROXY TCP6",
 	    SIG "\x21\x21\x00\x24" ADDR6_SRC ADDR6_DST "\x04\xd2\x00\x50",
-	    52, AF_INET6, "2001:db8::1", 1234, "2001:db8::2", 80),
+	    AF_INET6, "2001:db8::1", 1234, "2001:db8::2", 80, ""),
 	V2("v2 PROXY TCP6 with TLVs",
 	    SIG "\x21\x21\x00\x2b" ADDR6_SRC ADDR6_DST "\x00\x00\x01\xbb"
 	    "\x01\x00\x04" "http",
-	    52, AF_INET6, "2001:db8::1", 0, "2001:db8::2", 443),
-	V2_LOCAL("v2 PROXY UNSPEC", SIG "\x21\x00\x00\x00", 16),
+	    AF_INET6, "2001:db8::1", 0, "2001:db8::2", 443, "\x01"),
+	V2_LOCAL("v2 PROXY UNSPEC", SIG "\x21\x00\x00\x00", ""),
 	V2_LOCAL("v2 PROXY UNSPEC with TLVs",
-	    SIG "\x21\x00\x00\x07" "\x04\x00\x04\0\0\0\0", 16),
-	V2_LOCAL("v2 PROXY UNIX", "", 16 + 216),	/* unix_case */
-	V2_LOCAL("v2 LOCAL", SIG "\x20\x00\x00\x00", 16),
+	    SIG "\x21\x00\x00\x07" "\x04\x00\x04\0\0\0\0", "\x04"),
+	/* CRC32C 0x3ec9894e */
+	V2_LOCAL("v2 PROXY UNSPEC, CRC32C alone",
+	    SIG "\x21\x00\x00\x07" "\x03\x00\x04\x3e\xc9\x89\x4e", "\x03"),
+	V2_LOCAL("v2 PROXY UNIX", "", "\x04"),	/* unix_case */
+	V2_LOCAL("v2 LOCAL", SIG "\x20\x00\x00\x00", ""),
 	V2_LOCAL("v2 LOCAL with an INET block",
-	    SIG "\x20\x11\x00\x0c" ADDR4_SRC ADDR4_DST "\x00\x50\x00\x50", 16),
-	V2_LOCAL("v2 LOCAL ignores fam", SIG "\x20\xff\x00\x03" "abc", 16),
-	V2_LOCAL("v2 LOCAL UDP", SIG "\x20\x12\x00\x00", 16),
+	    SIG "\x20\x11\x00\x0c" ADDR4_SRC ADDR4_DST "\x00\x50\x00\x50", ""),
+	V2_LOCAL("v2 LOCAL ignores fam", SIG "\x20\xff\x00\x03" "abc", ""),
+	V2_LOCAL("v2 LOCAL UDP", SIG "\x20\x12\x00\x00", ""),
+	/* LOCAL: the block is ignored whole, TLVs or not. */
+	V2_LOCAL("v2 LOCAL, TLVs ignored",
+	    SIG "\x20\x00\x00\x0c" T_ALPN "\x03\x00\x04\0\0\0\0", ""),
+	V2_LOCAL("v2 LOCAL, no TLV structure",
+	    SIG "\x20\x00\x00\x02" "\x04\x00", ""),
 };
 
 #define NVALID		(sizeof(valid_cases) / sizeof(valid_cases[0]))
@@ -205,11 +307,25 @@ setup_cases(void **state)
 	strcpy(unix_case + 16, "/run/lb/client.sock");
 	strcpy(unix_case + 16 + 108, "/run/hellod.sock");
 	memcpy(unix_case + 16 + 216, RAW("\x04\x00\x04" "abcd"));
+
+	memset(unique_case, 'u', sizeof(unique_case));
+	memcpy(unique_case, RAW(SIG "\x21\x11\x00\x8f" ADDR4_SRC ADDR4_DST
+	    "\x00\x50\x01\xbb" "\x05\x00\x80"));
+
+	memset(max_case, 0, sizeof(max_case));
+	memcpy(max_case, RAW(SIG "\x21\x11\x0f\xf0" ADDR4_SRC ADDR4_DST
+	    "\x00\x50\x01\xbb" "\x04\x0f\xe1"));
+
 	for (i = 0; i < NVALID; i++) {
 		c = &valid_cases[i];
-		if (c->len == 0) {
+		if (strcmp(c->name, "v2 PROXY UNIX") == 0) {
 			c->raw = unix_case;
 			c->len = sizeof(unix_case);
+		} else if (c->len == 0) {
+			c->raw = strstr(c->name, "UNIQUE") != NULL ?
+			    unique_case : max_case;
+			c->len = c->raw == unique_case ?
+			    sizeof(unique_case) : sizeof(max_case);
 		}
 	}
 	return 0;
@@ -228,15 +344,16 @@ with_request(const struct valid_case *c, size_t *lenp)
 	return buf;
 }
 
-/* A DONE result for c, when buf had `have' bytes. */
+/* A DONE result for c on buf, which starts with c's header. */
 static void
 assert_header(const struct valid_case *c, const struct proxy_header *ph,
-    size_t have)
+    const char *buf)
 {
-	size_t	 want = have < c->len ? have : c->len;
+	uint8_t	 types[32];
+	size_t	 ntypes = strlen(c->tlvs);
+	int	 n;
 
-	assert_int_equal(ph->ph_consumed, want);
-	assert_int_equal(ph->ph_skip, c->len - want);
+	assert_int_equal(ph->ph_consumed, c->len);
 	assert_int_equal(ph->ph_version, c->version);
 	assert_int_equal(ph->ph_local, c->local);
 	if (c->local) {
@@ -246,6 +363,11 @@ assert_header(const struct valid_case *c, const struct proxy_header *ph,
 		assert_addr(&ph->ph_src, c->af, c->src, c->sport);
 		assert_addr(&ph->ph_dst, c->af, c->dst, c->dport);
 	}
+	n = walk(buf + ph->ph_tlv_off, ph->ph_tlv_len, types, sizeof(types));
+	if (n < 0 || (size_t)n != ntypes || memcmp(types, c->tlvs, ntypes))
+		fail_msg("%s: %d TLVs, expected %zu", c->name, n, ntypes);
+	if (ph->ph_tlv_len == 0)
+		assert_int_equal(ntypes, 0);
 }
 
 static void
@@ -260,22 +382,22 @@ test_valid_whole(void **state)
 		const struct valid_case *c = &valid_cases[i];
 
 		assert_true(c->len <= (c->version == 1 ? PROXY_V1_MAX :
-		    PROXY_V2_FIXED + 0xffff));
+		    PROXY_V2_MAX));
 		buf = with_request(c, &len);
 		if (parse(buf, len, &ph) != PROXY_DONE)
 			fail_msg("%s: not done", c->name);
-		assert_header(c, &ph, len);
+		assert_header(c, &ph, buf);
 		/* Nothing after it is needed. */
 		assert_int_equal(parse(c->raw, c->len, &ph), PROXY_DONE);
-		assert_header(c, &ph, c->len);
+		assert_header(c, &ph, c->raw);
 		free(buf);
 	}
 }
 
 /*
  * Two writes, split at every offset: the first part needs more until it
- * holds the header (v2: up to its address block), then the whole is
- * parsed exactly as in one piece.
+ * holds the whole header, TLVs included, then the whole is parsed exactly
+ * as in one piece.
  */
 static void
 test_valid_split_every_offset(void **state)
@@ -292,19 +414,11 @@ test_valid_split_every_offset(void **state)
 		buf = with_request(c, &len);
 		for (k = 0; k <= len; k++) {
 			rc = parse(buf, k, &ph);
-			if (k < c->done_at) {
-				if (rc != PROXY_NEED_MORE)
-					fail_msg("%s: prefix of %zu bytes: %d",
-					    c->name, k, rc);
-				assert_int_equal(parse(buf, len, &ph),
-				    PROXY_DONE);
-				assert_header(c, &ph, len);
-			} else {
-				if (rc != PROXY_DONE)
-					fail_msg("%s: prefix of %zu bytes: %d",
-					    c->name, k, rc);
-				assert_header(c, &ph, k);
-			}
+			if (rc != (k < c->len ? PROXY_NEED_MORE : PROXY_DONE))
+				fail_msg("%s: prefix of %zu bytes: %d",
+				    c->name, k, rc);
+			if (rc == PROXY_DONE)
+				assert_header(c, &ph, buf);
 		}
 		free(buf);
 	}
@@ -313,8 +427,8 @@ test_valid_split_every_offset(void **state)
 /*
  * A connection delivering raw in segments that end at cuts[] (the last at
  * len), buffered like a worker: unconsumed bytes are kept and the next
- * segment appended; after DONE, ph_skip more bytes are dropped as they
- * arrive.  Returns what follows the header, NUL-terminated; the caller
+ * segment appended until the header is done; what follows it is the
+ * stream.  Returns what follows the header, NUL-terminated; the caller
  * frees.
  */
 static char *
@@ -325,7 +439,7 @@ run_conn(const struct valid_case *c, const char *raw, size_t len,
 	char			*buf = malloc(len + 1);
 	char			*rest = malloc(len + 1);
 	size_t			 have = 0, arrived = 0, upto, seg, n;
-	size_t			 skip = 0, nrest = 0;
+	size_t			 nrest = 0;
 	int			 done = 0, rc;
 
 	assert_non_null(buf);
@@ -335,15 +449,8 @@ run_conn(const struct valid_case *c, const char *raw, size_t len,
 		assert_true(upto >= arrived && upto <= len);
 		n = upto - arrived;
 		if (done) {
-			/* Past the header: drop what it still owns. */
-			if (skip >= n) {
-				skip -= n;
-			} else {
-				memcpy(rest + nrest, raw + arrived + skip,
-				    n - skip);
-				nrest += n - skip;
-				skip = 0;
-			}
+			memcpy(rest + nrest, raw + arrived, n);
+			nrest += n;
 			arrived = upto;
 			continue;
 		}
@@ -352,20 +459,17 @@ run_conn(const struct valid_case *c, const char *raw, size_t len,
 		arrived = upto;
 		rc = parse(buf, have, &ph);
 		if (rc == PROXY_NEED_MORE) {
-			assert_true(have < c->done_at);
+			assert_true(have < c->len);
 			continue;
 		}
 		if (rc != PROXY_DONE)
 			fail_msg("%s: %d after %zu bytes", c->name, rc, have);
-		assert_true(have >= c->done_at);
-		assert_header(c, &ph, have);
+		assert_header(c, &ph, buf);
 		done = 1;
-		skip = ph.ph_skip;
 		memcpy(rest, buf + ph.ph_consumed, have - ph.ph_consumed);
 		nrest = have - ph.ph_consumed;
 	}
 	assert_true(done);
-	assert_int_equal(skip, 0);
 	rest[nrest] = '\0';
 	free(buf);
 	return rest;
@@ -404,9 +508,9 @@ test_valid_connection(void **state)
 	}
 }
 
-/* v2 TLVs need not have arrived: DONE as soon as the addresses are in. */
+/* v2 TLVs must all have arrived: NEED_MORE until the last byte. */
 static void
-test_v2_tlvs_not_received(void **state)
+test_v2_whole_header_needed(void **state)
 {
 	struct proxy_header	 ph;
 	char			 buf[16 + 12 + 1000];
@@ -415,43 +519,187 @@ test_v2_tlvs_not_received(void **state)
 	(void)state;
 	memcpy(buf, RAW(SIG "\x21\x11\x03\xf4" ADDR4_SRC ADDR4_DST
 	    "\x30\x39\x00\x50"));
-	/* NOOP TLVs of 250 bytes */
+	/* four NOOP TLVs of 250 bytes */
 	for (i = 28; i < sizeof(buf); i++)
 		buf[i] = (char)((i - 28) % 250 == 0 ? 0x04 :
 		    (i - 28) % 250 == 1 ? 0x00 : (i - 28) % 250 == 2 ? 247 : 0);
 
-	assert_int_equal(parse(buf, 28 + 100, &ph), PROXY_DONE);
-	assert_int_equal(ph.ph_consumed, 128);
-	assert_int_equal(ph.ph_skip, 900);
+	assert_int_equal(parse(buf, 28, &ph), PROXY_NEED_MORE);
+	assert_int_equal(parse(buf, 28 + 100, &ph), PROXY_NEED_MORE);
+	assert_int_equal(parse(buf, sizeof(buf) - 1, &ph), PROXY_NEED_MORE);
+	assert_int_equal(parse(buf, sizeof(buf), &ph), PROXY_DONE);
+	assert_int_equal(ph.ph_consumed, sizeof(buf));
+	assert_int_equal(ph.ph_tlv_off, 28);
+	assert_int_equal(ph.ph_tlv_len, 1000);
 	assert_int_equal(ph.ph_local, 0);
 	assert_addr(&ph.ph_src, AF_INET, "192.0.2.1", 12345);
 	assert_addr(&ph.ph_dst, AF_INET, "198.51.100.2", 80);
 
-	assert_int_equal(parse(buf, 28, &ph), PROXY_DONE);
-	assert_int_equal(ph.ph_consumed, 28);
-	assert_int_equal(ph.ph_skip, 1000);
-	assert_int_equal(parse(buf, 27, &ph), PROXY_NEED_MORE);
-
+	/* LOCAL: the whole block too, though it is ignored. */
+	buf[12] = 0x20;
+	assert_int_equal(parse(buf, 16, &ph), PROXY_NEED_MORE);
+	assert_int_equal(parse(buf, sizeof(buf) - 1, &ph), PROXY_NEED_MORE);
 	assert_int_equal(parse(buf, sizeof(buf), &ph), PROXY_DONE);
 	assert_int_equal(ph.ph_consumed, sizeof(buf));
-	assert_int_equal(ph.ph_skip, 0);
-
-	/* LOCAL: DONE with the fixed part alone. */
-	buf[12] = 0x20;
-	assert_int_equal(parse(buf, 15, &ph), PROXY_NEED_MORE);
-	assert_int_equal(parse(buf, 16, &ph), PROXY_DONE);
-	assert_int_equal(ph.ph_consumed, 16);
-	assert_int_equal(ph.ph_skip, 1012);
+	assert_int_equal(ph.ph_tlv_len, 0);
 	assert_int_equal(ph.ph_local, 1);
-	assert_int_equal(parse(buf, 16 + 100, &ph), PROXY_DONE);
-	assert_int_equal(ph.ph_consumed, 116);
-	assert_int_equal(ph.ph_skip, 912);
 
-	/* The largest declared length. */
+	/* Past PROXY_V2_MAX: refused at the length, whatever follows. */
+	memcpy(buf, RAW(SIG "\x21\x11\x0f\xf1"));
+	assert_int_equal(parse(buf, 15, &ph), PROXY_NEED_MORE);
+	assert_int_equal(parse(buf, 16, &ph), PROXY_ERROR);
+	memcpy(buf, RAW(SIG "\x20\x00\x0f\xf1"));
+	assert_int_equal(parse(buf, 16, &ph), PROXY_ERROR);
 	memcpy(buf, RAW(SIG "\x21\x21\xff\xff"));
-	assert_int_equal(parse(buf, 52, &ph), PROXY_DONE);
-	assert_int_equal(ph.ph_consumed, 52);
-	assert_int_equal(ph.ph_skip, 16 + 65535 - 52);
+	assert_int_equal(parse(buf, 16, &ph), PROXY_ERROR);
+	/* ... and exactly PROXY_V2_MAX is taken (max_case). */
+	memcpy(buf, RAW(SIG "\x21\x11\x0f\xf0"));
+	assert_int_equal(parse(buf, 16, &ph), PROXY_NEED_MORE);
+}
+
+/* The TLV iterator on blocks of its own. */
+static void
+test_tlv_iterator(void **state)
+{
+	static const char	 block[] = T_ALPN T_NOOP0 T_SSL T_CUSTOM;
+	const uint8_t		*b = (const uint8_t *)block;
+	struct proxy_tlv	 t;
+	size_t			 off = 0, len = sizeof(block) - 1, soff;
+
+	(void)state;
+	assert_int_equal(proxy_tlv_next(b, len, &off, &t), 1);
+	assert_int_equal(t.pt_type, PROXY_TLV_ALPN);
+	assert_int_equal(t.pt_len, 2);
+	assert_memory_equal(t.pt_value, "h2", 2);
+	assert_int_equal(off, 5);
+	assert_int_equal(proxy_tlv_next(b, len, &off, &t), 1);
+	assert_int_equal(t.pt_type, PROXY_TLV_NOOP);
+	assert_int_equal(t.pt_len, 0);
+	assert_int_equal(t.pt_value, b + 8);
+	assert_int_equal(proxy_tlv_next(b, len, &off, &t), 1);
+	assert_int_equal(t.pt_type, PROXY_TLV_SSL);
+	assert_int_equal(t.pt_len, 77);
+	assert_int_equal(t.pt_value[0], 0x07);
+
+	/* The SSL sub-TLVs, from the value's sixth byte. */
+	soff = 0;
+	{
+		const uint8_t	*sv = t.pt_value + PROXY_TLV_SSL_HEAD;
+		size_t		 slen = t.pt_len - PROXY_TLV_SSL_HEAD;
+		struct proxy_tlv st;
+
+		assert_int_equal(proxy_tlv_next(sv, slen, &soff, &st), 1);
+		assert_int_equal(st.pt_type, PROXY_TLV_SSL_VERSION);
+		assert_memory_equal(st.pt_value, "TLSv1.3", 7);
+		assert_int_equal(proxy_tlv_next(sv, slen, &soff, &st), 1);
+		assert_int_equal(st.pt_type, PROXY_TLV_SSL_CN);
+		assert_memory_equal(st.pt_value, "client.test", 11);
+		assert_int_equal(proxy_tlv_find(sv, slen,
+		    PROXY_TLV_SSL_KEY_ALG, &st), 1);
+		assert_memory_equal(st.pt_value, "RSA2048", 7);
+		assert_int_equal(proxy_tlv_find(sv, slen, PROXY_TLV_ALPN, &st),
+		    0);
+	}
+
+	assert_int_equal(proxy_tlv_next(b, len, &off, &t), 1);
+	assert_int_equal(t.pt_type, 0xe0);
+	assert_int_equal(t.pt_len, 18);
+	assert_int_equal(off, len);
+	assert_int_equal(proxy_tlv_next(b, len, &off, &t), 0);
+	assert_int_equal(proxy_tlv_next(b, len, &off, &t), 0);
+	assert_int_equal(off, len);
+
+	/* The getter. */
+	assert_int_equal(proxy_tlv_find(b, len, PROXY_TLV_NOOP, &t), 1);
+	assert_int_equal(t.pt_value, b + 8);
+	assert_int_equal(proxy_tlv_find(b, len, PROXY_TLV_AUTHORITY, &t), 0);
+
+	/* Empty, and malformed blocks: -1, *off left where it was. */
+	off = 0;
+	assert_int_equal(proxy_tlv_next(b, 0, &off, &t), 0);
+	for (len = 1; len < 5; len++) {
+		off = 0;
+		assert_int_equal(proxy_tlv_next(b, len, &off, &t), -1);
+		assert_int_equal(off, 0);
+	}
+	off = 5;
+	assert_int_equal(proxy_tlv_next(b, 7, &off, &t), -1);
+	assert_int_equal(off, 5);
+	off = 9;
+	assert_int_equal(proxy_tlv_next(b, 8, &off, &t), -1);
+	/* A length of 0xffff in a short block. */
+	assert_int_equal(proxy_tlv_next((const uint8_t *)"\x04\xff\xff" "ab",
+	    5, &(size_t){ 0 }, &t), -1);
+	assert_int_equal(proxy_tlv_find((const uint8_t *)"\x04\x00", 2,
+	    PROXY_TLV_NOOP, &t), 0);
+}
+
+/* The CRC32C the parser computes, against a bitwise one: the check value
+ * of "123456789" (RFC 3720 B.4), then every header of valid_cases
+ * with a CRC32C TLV, and one bit flipped anywhere in it. */
+static uint32_t
+crc32c_bitwise(const char *p, size_t len)
+{
+	uint32_t	 crc = 0xffffffff;
+	size_t		 i;
+	int		 k;
+
+	for (i = 0; i < len; i++) {
+		crc ^= (unsigned char)p[i];
+		for (k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78 : crc >> 1;
+	}
+	return ~crc;
+}
+
+static void
+test_crc32c(void **state)
+{
+	struct proxy_header	 ph;
+	struct proxy_tlv	 t;
+	char			*copy;
+	size_t			 i, k, off;
+	uint32_t		 want;
+	int			 bit, found = 0;
+
+	(void)state;
+	assert_int_equal(crc32c_bitwise(RAW("123456789")), 0xe3069283);
+	for (i = 0; i < NVALID; i++) {
+		const struct valid_case *c = &valid_cases[i];
+
+		if (c->version != 2 || strchr(c->tlvs, PROXY_TLV_CRC32C) ==
+		    NULL)
+			continue;
+		found++;
+		assert_int_equal(parse(c->raw, c->len, &ph), PROXY_DONE);
+		assert_int_equal(proxy_tlv_find((const uint8_t *)c->raw +
+		    ph.ph_tlv_off, ph.ph_tlv_len, PROXY_TLV_CRC32C, &t), 1);
+		off = (size_t)((const char *)t.pt_value - c->raw);
+		copy = malloc(c->len);
+		assert_non_null(copy);
+		memcpy(copy, c->raw, c->len);
+		memset(copy + off, 0, 4);
+		want = crc32c_bitwise(copy, c->len);
+		assert_int_equal(want, (uint32_t)t.pt_value[0] << 24 |
+		    (uint32_t)t.pt_value[1] << 16 |
+		    (uint32_t)t.pt_value[2] << 8 | t.pt_value[3]);
+		/* Any one bit flipped: not taken (refused, or a longer
+		 * header).  But PROXY turned LOCAL ignores its block, and
+		 * a CRC32C TLV turned another type is no checksum. */
+		for (k = 0; k < c->len; k++) {
+			for (bit = 0; bit < 8; bit++) {
+				if ((k == 12 && bit == 0) || k == off - 3)
+					continue;
+				memcpy(copy, c->raw, c->len);
+				copy[k] ^= (char)(1 << bit);
+				if (parse(copy, c->len, &ph) == PROXY_DONE)
+					fail_msg("%s: byte %zu bit %d flipped: "
+					    "taken", c->name, k, bit);
+			}
+		}
+		free(copy);
+	}
+	assert_int_equal(found, 2);
 }
 
 /* ------------------------------------------------------------------ */
@@ -615,6 +863,54 @@ static const struct bad_case bad_cases[] = {
 	BAD("v2 INET6 length 12", SIG "\x21\x21\x00\x0c" ADDR4_SRC ADDR4_DST
 	    "\x00\x50\x00\x50", 16),
 	BAD("v2 UNIX length 215", SIG "\x21\x31\x00\xd7", 16),
+
+	/* v2 TLVs: each must end by the header's end. (31) */
+	BAD("v2 TLV runs past the header",
+	    SIG "\x21\x11\x00\x11" ADDR4_SRC ADDR4_DST "\x00\x50\x00\x50"
+	    "\x04\x00\x03" "ab" REQUEST, 31),
+	BAD("v2 second TLV runs past the header",
+	    SIG "\x21\x11\x00\x1c" ADDR4_SRC ADDR4_DST "\x00\x50\x00\x50"
+	    T_ALPN "\x02\x00\x09" "a.example" REQUEST, 36),
+	BAD("v2 UNSPEC, TLV runs past the header",
+	    SIG "\x21\x00\x00\x03" "\x04\x00\x01" "x", 19),
+	BAD("v2 two bytes after the last TLV",
+	    SIG "\x21\x11\x00\x0e" ADDR4_SRC ADDR4_DST "\x00\x50\x00\x50"
+	    "\x04\x00", 16),
+	BAD("v2 one byte after the addresses",
+	    SIG "\x21\x11\x00\x0d" ADDR4_SRC ADDR4_DST "\x00\x50\x00\x50"
+	    "\x04", 16),
+	BAD("v2 one byte after a TLV",
+	    SIG "\x21\x00\x00\x06" T_ALPN "\x04", 19),
+	/* Types with rules: CRC32C, UNIQUE_ID, SSL. */
+	BAD("v2 CRC32C wrong",
+	    SIG "\x21\x11\x00\x1d" ADDR4_SRC ADDR4_DST "\xdc\x04\x01\xbb"
+	    T_ALPN "\x03\x00\x04\x15\x46\xb0\x58" "\x04\x00\x02\0\0"
+	    REQUEST, 45),
+	BAD("v2 CRC32C zero",
+	    SIG "\x21\x00\x00\x07" "\x03\x00\x04\0\0\0\0", 23),
+	BAD("v2 CRC32C of 3 bytes",
+	    SIG "\x21\x00\x00\x06" "\x03\x00\x03" "abc", 19),
+	BAD("v2 CRC32C of 5 bytes",
+	    SIG "\x21\x00\x00\x08" "\x03\x00\x05" "abcde", 19),
+	BAD("v2 two CRC32C",
+	    SIG "\x21\x00\x00\x0e" "\x03\x00\x04\x3e\xc9\x89\x4e"
+	    "\x03\x00\x04\0\0\0\0", 26),
+	BAD("v2 UNIQUE_ID of 129 bytes",
+	    SIG "\x21\x00\x00\x84" "\x05\x00\x81" "x", 19),
+	BAD("v2 SSL of 4 bytes",
+	    SIG "\x21\x00\x00\x07" "\x20\x00\x04" "\x07\0\0\0", 19),
+	BAD("v2 SSL sub-TLV runs past its value",
+	    SIG "\x21\x00\x00\x0d" "\x20\x00\x0a" "\x07\0\0\0\0"
+	    "\x21\x00\x03" "ab", 29),
+	BAD("v2 SSL, two bytes after its last sub-TLV",
+	    SIG "\x21\x00\x00\x0a" "\x20\x00\x07" "\x07\0\0\0\0"
+	    "\x21\x00", 26),
+	/* Over PROXY_V2_MAX, refused at its length. */
+	BAD("v2 header of PROXY_V2_MAX + 1 bytes",
+	    SIG "\x21\x11\x0f\xf1" ADDR4_SRC ADDR4_DST "\x00\x50\x00\x50"
+	    REQUEST, 16),
+	BAD("v2 LOCAL header of 65551 bytes", SIG "\x20\x00\xff\xff", 16),
+	BAD("v2 UNSPEC header of 65551 bytes", SIG "\x21\x00\xff\xff", 16),
 };
 
 #define NBAD		(sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -659,10 +955,13 @@ test_cut_off(void **state)
 	assert_int_equal(parse(RAW(SIG), &ph), PROXY_NEED_MORE);
 	assert_int_equal(parse(RAW(SIG "\x21\x31\x00\xd8"), &ph),
 	    PROXY_NEED_MORE);
-	/* The most a caller ever holds without an answer. */
-	assert_int_equal(parse(unix_case, PROXY_NEED_MAX - 1, &ph),
+	assert_int_equal(parse(unix_case, sizeof(unix_case) - 1, &ph),
 	    PROXY_NEED_MORE);
-	assert_int_equal(parse(unix_case, PROXY_NEED_MAX, &ph), PROXY_DONE);
+	/* The most a caller ever holds without an answer. */
+	assert_int_equal(sizeof(max_case), PROXY_NEED_MAX);
+	assert_int_equal(parse(max_case, PROXY_NEED_MAX - 1, &ph),
+	    PROXY_NEED_MORE);
+	assert_int_equal(parse(max_case, PROXY_NEED_MAX, &ph), PROXY_DONE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -893,7 +1192,9 @@ main(void)
 		cmocka_unit_test(test_valid_whole),
 		cmocka_unit_test(test_valid_split_every_offset),
 		cmocka_unit_test(test_valid_connection),
-		cmocka_unit_test(test_v2_tlvs_not_received),
+		cmocka_unit_test(test_v2_whole_header_needed),
+		cmocka_unit_test(test_tlv_iterator),
+		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_cut_off),
 		cmocka_unit_test(test_address_texts),
