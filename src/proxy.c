@@ -397,10 +397,11 @@ v2_ssl_valid(const unsigned char *v, size_t len)
 
 /*
  * The TLVs of b[from..total), walked as far as b[0..avail) reaches:
- * ERROR at the first one that cannot end by total or breaks its type's
- * rule, NEED_MORE while all are good so far, DONE when they tile
- * b[from..total) exactly.  *crc: where the value of the CRC32C TLV is (0:
- * none).  Only one CRC32C TLV is taken: a second could not be verified.
+ * -1 at the first one that cannot end by total or breaks its type's rule
+ * (an SSL TLV's once its value is whole), 0 when none does; with avail ==
+ * total, 0 means that they tile b[from..total) exactly.  *crc: where the
+ * value of the CRC32C TLV is (0: none).  Only one CRC32C TLV is taken: a
+ * second could not be verified.
  */
 static int
 v2_tlvs(const unsigned char *b, size_t avail, size_t from, size_t total,
@@ -412,34 +413,33 @@ v2_tlvs(const unsigned char *b, size_t avail, size_t from, size_t total,
 	/* from <= total and avail <= total; o may pass avail, never total */
 	while (o < total) {
 		if (total - o < PROXY_TLV_HEAD)
-			return PROXY_ERROR;
+			return -1;
 		if (avail < o + PROXY_TLV_HEAD)
-			return PROXY_NEED_MORE;
+			return 0;
 		vlen = (size_t)b[o + 1] << 8 | b[o + 2];
 		if (total - o - PROXY_TLV_HEAD < vlen)
-			return PROXY_ERROR;
+			return -1;
 		switch (b[o]) {
 		case PROXY_TLV_CRC32C:
 			if (vlen != 4 || *crc != 0)
-				return PROXY_ERROR;
+				return -1;
 			*crc = o + PROXY_TLV_HEAD;
 			break;
 		case PROXY_TLV_UNIQUE_ID:
 			if (vlen > PROXY_TLV_UNIQUE_ID_MAX)
-				return PROXY_ERROR;
+				return -1;
 			break;
 		case PROXY_TLV_SSL:
 			if (vlen < PROXY_TLV_SSL_HEAD)
-				return PROXY_ERROR;
-			if (avail < o + PROXY_TLV_HEAD + vlen)
-				return PROXY_NEED_MORE;
-			if (!v2_ssl_valid(b + o + PROXY_TLV_HEAD, vlen))
-				return PROXY_ERROR;
+				return -1;
+			if (avail >= o + PROXY_TLV_HEAD + vlen &&
+			    !v2_ssl_valid(b + o + PROXY_TLV_HEAD, vlen))
+				return -1;
 			break;
 		}
 		o += PROXY_TLV_HEAD + vlen;
 	}
-	return PROXY_DONE;
+	return 0;
 }
 
 static int
@@ -448,7 +448,7 @@ v2_parse(const unsigned char *b, size_t len, struct proxy_header *ph)
 	size_t		 total, need, crc;
 	unsigned char	 fam;
 	uint32_t	 sum;
-	int		 local, rc;
+	int		 local;
 
 	if (memcmp(b, v2_sig, len < V2_SIG_LEN ? len : V2_SIG_LEN) != 0)
 		return PROXY_ERROR;
@@ -502,12 +502,9 @@ v2_parse(const unsigned char *b, size_t len, struct proxy_header *ph)
 	if (total < need || total > PROXY_V2_MAX)
 		return PROXY_ERROR;
 	crc = 0;
-	if (!local) {
-		/* NEED_MORE only while len < total */
-		rc = v2_tlvs(b, len < total ? len : total, need, total, &crc);
-		if (rc == PROXY_ERROR)
-			return PROXY_ERROR;
-	}
+	if (!local && v2_tlvs(b, len < total ? len : total, need, total,
+	    &crc) == -1)
+		return PROXY_ERROR;
 	if (len < total)
 		return PROXY_NEED_MORE;
 	/* The whole header is here; its TLVs tile b[need..total). */

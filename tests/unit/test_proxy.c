@@ -905,6 +905,9 @@ static const struct bad_case bad_cases[] = {
 	BAD("v2 SSL, two bytes after its last sub-TLV",
 	    SIG "\x21\x00\x00\x0a" "\x20\x00\x07" "\x07\0\0\0\0"
 	    "\x21\x00", 26),
+	BAD("v2 two bytes after an SSL TLV still arriving",
+	    SIG "\x21\x00\x00\x0a" "\x20\x00\x05" "\x07\0\0\0\0" "\x04\x00",
+	    19),
 	/* Over PROXY_V2_MAX, refused at its length. */
 	BAD("v2 header of PROXY_V2_MAX + 1 bytes",
 	    SIG "\x21\x11\x0f\xf1" ADDR4_SRC ADDR4_DST "\x00\x50\x00\x50"
