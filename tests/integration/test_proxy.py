@@ -74,6 +74,43 @@ def tlv(kind, value):
 TLVS = (tlv(0x01, b"http/1.1") + tlv(0x02, b"www.example.com") +
         tlv(0x04, b"\0" * 7) + tlv(0xE0, b"GET / HTTP/1.1\r\n\r\n"))
 
+# SSL (client 0x07: SSL, certificate in the connection and the session;
+# verify 0) with VERSION, CN, CIPHER, SIG_ALG and KEY_ALG sub-TLVs.
+SSL_TLV = tlv(0x20, b"\x07\0\0\0\0" + tlv(0x21, b"TLSv1.3") +
+              tlv(0x22, b"client.example") +
+              tlv(0x23, b"TLS_AES_256_GCM_SHA384") +
+              tlv(0x24, b"RSA-SHA256") + tlv(0x25, b"RSA2048"))
+UNIQUE_ID = tlv(0x05, b"u" * 128)        # the most it may carry
+
+# The largest v2 header taken, fixed part and TLVs included.
+V2_MAX = 4096
+
+
+def crc32c(data):
+    """CRC32C (Castagnoli), bit by bit."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def v2_crc(ver_cmd=V2_PROXY, fam=TCP4, before=b"", after=b"", flip=False):
+    """A v2 header whose block is before, a CRC32C TLV, after; its value
+    computed over the whole header (wrong with flip)."""
+    head = v2(ver_cmd, fam, before + tlv(0x03, b"\0" * 4) + after)
+    at = 16 + len(before) + 3
+    crc = crc32c(head) ^ (1 if flip else 0)
+    return head[:at] + struct.pack("!I", crc) + head[at + 4:]
+
+
+# Everything HAProxy may send at once, a request in a TLV's value, and a
+# CRC32C over it all.
+ALL_TLVS = (tlv(0x01, b"h2") + tlv(0x02, b"www.example.com") + UNIQUE_ID +
+            SSL_TLV + tlv(0x04, b"") + tlv(0xE0, b"GET /tlv HTTP/1.1\r\n"
+                                           b"Host: t\r\n\r\n"))
+
 
 def rq(path="/", *fields, close=True, method=b"GET"):
     lines = [method + b" " + path.encode() + b" HTTP/1.1", b"Host: test"]
@@ -294,7 +331,7 @@ class ProxyCases:
                      v2(V2_LOCAL, TCP4, inet4("192.0.2.30")),
                      v2(V2_LOCAL, TCP6, inet6("2001:db8::30")),
                      v2(V2_PROXY, AF_UNSPEC),
-                     v2(V2_PROXY, AF_UNSPEC, b"\x01\x02\x03\x04"),
+                     v2(V2_PROXY, AF_UNSPEC, tlv(0x04, b"\x01\x02\x03")),
                      v2(V2_PROXY, UNIX_STREAM, unix_block()),
                      v2(V2_PROXY, UNIX_STREAM, unix_block() + TLVS)):
             with self.subTest(head=head[12:20]):
@@ -302,12 +339,13 @@ class ProxyCases:
 
     def test_case30_v2_tlvs(self):
         head = v2(body=inet4("192.0.2.40") + TLVS)
-        # The TLVs (one of them holds request bytes) are skipped, never
-        # parsed as a request.
+        # The TLVs (one of them holds request bytes) belong to the
+        # header, never parsed as a request.
         self.served(head + REQ, "192.0.2.40")
         self.served(v2(fam=TCP6, body=inet6("2001:db8::40") + TLVS) + REQ,
                     "2001:db8::40")
-        # The TLVs arrive in later writes than the address block.
+        # The TLVs arrive in later writes than the address block: no
+        # answer before the header's last byte.
         addr_end = 16 + 12
         for cuts in ((addr_end,), (addr_end, addr_end + 5),
                      (addr_end + 3, len(head)),
@@ -327,22 +365,58 @@ class ProxyCases:
                     self.assertTrue(r.closed())
                     self.assertEqual(r.buf, b"")
 
-    def test_case30_v2_largest_tlv_block(self):
-        # A 16-bit length: the most a header can carry, arriving over
-        # many segments, none of it read as a request.
+    def test_case30_v2_tlv_kinds(self):
+        # Each kind of TLV, alone and all at once, then two pipelined
+        # requests: two greetings, nothing read from the TLVs.
+        reqs = rq("/1", close=False) + REQ
+        a4, a6 = inet4("192.0.2.42"), inet6("2001:db8::42")
+        for head, addr in (
+                (v2(body=a4 + tlv(0x01, b"h2")), "192.0.2.42"),
+                (v2(body=a4 + tlv(0x02, b"www.example.com")), "192.0.2.42"),
+                (v2(body=a4 + UNIQUE_ID), "192.0.2.42"),
+                (v2(body=a4 + SSL_TLV), "192.0.2.42"),
+                (v2(body=a4 + tlv(0x04, b"") + tlv(0x04, b"\0" * 300)),
+                 "192.0.2.42"),
+                (v2_crc(before=a4), "192.0.2.42"),
+                (v2_crc(before=a4 + tlv(0x01, b"h2"), after=ALL_TLVS),
+                 "192.0.2.42"),
+                (v2_crc(fam=TCP6, before=a6, after=ALL_TLVS),
+                 "2001:db8::42"),
+                (v2_crc(fam=AF_UNSPEC, after=ALL_TLVS), HOST),
+                (v2_crc(V2_LOCAL, AF_UNSPEC), HOST),
+                (v2_crc(V2_LOCAL, AF_UNSPEC, flip=True), HOST)):
+            with self.subTest(head=head[12:40]):
+                out, rest = ht.exchange_all(head + reqs, HOST, self.pport)
+                self.assertEqual(len(out), 2, [r.raw[:100] for r in out])
+                for resp in out:
+                    self.check_greeting(resp, addr)
+                self.assertEqual(rest, b"")
+
+    def test_case30_v2_tlv_block_up_to_4096(self):
+        # A header of exactly V2_MAX bytes over several writes is taken,
+        # none of its TLV value read as a request.
         body = inet4("192.0.2.41")
-        pad = b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n" * 3000
-        value = pad[:65535 - len(body) - 3]
+        pad = b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n" * 200
+        value = pad[:V2_MAX - 16 - len(body) - 3]
         head = v2(body=body + tlv(0x04, value))
-        self.assertEqual(len(head), 16 + 65535)
+        self.assertEqual(len(head), V2_MAX)
         with connect(HOST, self.pport) as s:
-            s.sendall(head[:20000])
-            ht.assert_quiet(s, 0.02)
-            s.sendall(head[20000:] + REQ)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for a, b in ((0, 1000), (1000, 2000), (2000, V2_MAX - 1)):
+                s.sendall(head[a:b])
+                ht.assert_quiet(s, 0.02)
+            s.sendall(head[V2_MAX - 1:] + REQ)
             r = Reader(s)
             out = ht.read_responses(r)
         self.assertEqual(len(out), 1, [x.raw[:100] for x in out])
         self.check_greeting(out[0], "192.0.2.41")
+        # One byte more, or the largest length the field holds: refused
+        # at the length, before the TLVs arrive.
+        self.refused(v2(body=body + tlv(0x04, value + b"x")) + REQ)
+        self.refused(head[:14] + b"\x0f\xf1")
+        self.refused(v2(body=body, length=0xFFFF))
+        self.refused(v2(V2_LOCAL, AF_UNSPEC, length=0xFFFF))
+        self.alive()
 
     def split_every_offset(self, data, addr):
         """data on one fresh connection per offset, in two writes; no
@@ -394,6 +468,32 @@ class ProxyCases:
         self.one_byte_at_a_time(
             v2(fam=TCP6, body=inet6("2001:db8::53") + tlv(0x01, b"h2"))
             + REQ, "2001:db8::53")
+
+    def test_case30_v2_tlvs_split_at_every_offset(self):
+        # TLVs of every kind, a CRC32C over them, a request in a TLV's
+        # value: one greeting whatever the split.
+        self.split_every_offset(
+            v2_crc(before=inet4("192.0.2.55") + tlv(0x01, b"h2"),
+                   after=SSL_TLV + tlv(0xE0, b"GET / HTTP/1.1\r\n\r\n"))
+            + REQ, "192.0.2.55")
+        self.alive()
+
+    def test_case30_v2_tlvs_one_byte_at_a_time(self):
+        # Then two pipelined requests, still one byte at a time.
+        data = (v2_crc(fam=TCP6, before=inet6("2001:db8::56"),
+                       after=ALL_TLVS) + rq("/1", close=False) + REQ)
+        with connect(HOST, self.pport) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(len(data)):
+                s.sendall(data[i:i + 1])
+                if i < len(data) - len(REQ) - 1:
+                    ht.assert_quiet(s, 0.001)
+            r = Reader(s)
+            out = ht.read_responses(r)
+        self.assertEqual(len(out), 2, [x.raw[:100] for x in out])
+        for resp in out:
+            self.check_greeting(resp, "2001:db8::56")
+        self.assertEqual(r.buf, b"")
 
     def test_case30_pipelined_after_the_header(self):
         reqs = rq("/1", close=False) + rq("/2", close=False,
@@ -491,6 +591,26 @@ class ProxyCases:
         b"\r\n\r\n\x00\r\nQUIT\r" + v2(body=inet4("192.0.2.1"))[12:],
     ]
 
+    # TLVs that do not tile the block, break their type's rule, or fail
+    # the CRC32C; headers over V2_MAX.
+    BAD_V2_TLVS = [
+        v2(body=inet4("192.0.2.1") + tlv(0x04, b"abc")[:-1]),  # overrun
+        v2(body=inet4("192.0.2.1") + tlv(0x01, b"h2") + b"\x04"),
+        v2(body=inet4("192.0.2.1") + tlv(0x01, b"h2") + b"\x04\x00"),
+        v2(body=inet4("192.0.2.1") + tlv(0x01, b"h2")[:4]),
+        v2(V2_PROXY, AF_UNSPEC, tlv(0x02, b"a.example")[:-1]),
+        v2(V2_PROXY, AF_UNSPEC, b"\x01\x02\x03\x04"),  # not TLVs
+        v2_crc(before=inet4("192.0.2.1"), flip=True),       # wrong CRC32C
+        v2_crc(before=inet4("192.0.2.1"), after=ALL_TLVS, flip=True),
+        v2_crc(fam=AF_UNSPEC, after=tlv(0x03, b"\0" * 4)),  # two CRC32C
+        v2(body=inet4("192.0.2.1") + tlv(0x03, b"abc")),     # 3 bytes
+        v2(body=inet4("192.0.2.1") + tlv(0x05, b"u" * 129)),  # UNIQUE_ID
+        v2(body=inet4("192.0.2.1") + tlv(0x20, b"\x07\0\0\0")),  # SSL
+        v2(body=inet4("192.0.2.1") +
+           tlv(0x20, b"\x07\0\0\0\0" + tlv(0x21, b"TLSv1.3")[:-1])),
+        v2(body=inet4("192.0.2.1") + tlv(0x04, b"\0" * (V2_MAX - 30))),
+    ]
+
     GARBAGE = [
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\xaa" * 40,
         b"\x00" * 64,
@@ -509,6 +629,26 @@ class ProxyCases:
         for data in self.BAD_V2:
             with self.subTest(data=data):
                 self.refused(data + REQ)
+        self.alive()
+
+    def test_case31_malformed_v2_tlvs_refused(self):
+        # In one write with a request after it, and one byte at a time:
+        # closed without a byte, the request never answered.
+        for data in self.BAD_V2_TLVS:
+            with self.subTest(data=data[12:40]):
+                self.refused(data + REQ)
+        for data in self.BAD_V2_TLVS[:2] + self.BAD_V2_TLVS[5:7]:
+            with self.subTest(trickled=data[12:40]):
+                with connect(HOST, self.pport) as s:
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    try:
+                        for i in range(len(data)):
+                            s.sendall(data[i:i + 1])
+                        s.sendall(REQ)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    got, _ = ht.wait_eof(s, 5.0)
+                self.assertEqual(got, b"")
         self.alive()
 
     def test_case31_garbage_refused(self):
@@ -597,8 +737,10 @@ class ProxyCases:
             self.refused(b"", half_close=True, port=pport)
             self.served(V1 + REQ, V1_SRC, port=pport)
             spells(0, "a connection closed before its first byte")
+            # The last: cut within its TLVs.
             for n, cut in enumerate((V1[:20], v2(body=inet4("192.0.2.1"))
-                                     [:20]), 1):
+                                     [:20], v2(body=inet4("192.0.2.1") +
+                                               TLVS)[:40]), 1):
                 self.refused(cut, half_close=True, port=pport)
                 self.served(V1 + REQ, V1_SRC, port=pport)
                 spells(n, "a header cut off by EOF: %r" % cut)
@@ -607,7 +749,7 @@ class ProxyCases:
                 got, _ = ht.wait_eof(s, 5.0)
             self.assertEqual(got, b"")
             self.served(V1 + REQ, V1_SRC, port=pport)
-            spells(3, "a header cut off by header_timeout")
+            spells(4, "a header cut off by header_timeout")
             self.assertEqual(h.stop(), 0, h.log())
         finally:
             h.close()
