@@ -435,7 +435,7 @@ class Balancers(unittest.TestCase):
         self.assert_quiet("open")
 
     def test_2_haproxy_send_proxy_v2_with_tlv(self):
-        # proxy-v2-options crc32c: a TLV after the addresses, skipped.
+        # proxy-v2-options crc32c: a TLV after the addresses, verified.
         self.need_haproxy()
         start = self.access_size("async")
         self.assert_greets(V2_CRC, self.client.addr, requests=2)
