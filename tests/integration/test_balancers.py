@@ -75,8 +75,8 @@ def haproxy_conf(topo, stats_socket):
         (V1, "tcp", (a, PROXY), "send-proxy check-send-proxy " + check, []),
         (V2, "tcp", (a, PROXY), "send-proxy-v2 check-send-proxy " + check,
          []),
-        (V2_CRC, "tcp", (a, PROXY), "send-proxy-v2 proxy-v2-options crc32c",
-         []),
+        (V2_CRC, "tcp", (a, PROXY),
+         "send-proxy-v2 proxy-v2-options crc32c,unique-id", []),
         (XFF, "http", (a, PLAIN), check,
          ["option forwardfor", "http-reuse always"]),
         (SYNC_V2, "tcp", (s, PROXY), "send-proxy-v2 check-send-proxy "
@@ -100,6 +100,8 @@ def haproxy_conf(topo, stats_socket):
              "    timeout client 10s",
              "    timeout server 10s",
              "    timeout check 2s",
+             # a UNIQUE_ID TLV where a server sends one
+             "    unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",
              ""]
     for port, mode, (addr, sport), options, extra in paths:
         lines += ["frontend fe%d" % port,
