@@ -630,7 +630,7 @@ conn_new(void *arg, int fd, const struct sockaddr_storage *ss,
 	answer_peer_init(&c->c_who, ss);
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
-	conn_enter(c, li->li_kind == HD_LISTEN_PROXY ? CS_PROXY : CS_READING);
+	conn_enter(c, li->li_opts & HD_LO_PROXY ? CS_PROXY : CS_READING);
 	/* The request usually arrives with the connection. */
 	conn_run(c, 1, 0);
 }

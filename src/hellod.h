@@ -15,7 +15,7 @@
 #include "client.h"
 
 #define HELLOD_NAME		"hellod"
-#define HD_MAX_LISTEN		16
+#define HD_MAX_LISTEN		16	/* addresses of one kind */
 #define HD_MAX_WORKERS		256
 #define HD_NAME_MAX		64
 #define HD_DEFAULT_USER		"nobody"	/* workers, started as root */
@@ -45,14 +45,45 @@ struct hd_addr {
 	char			 a_text[80];	/* as written, for messages */
 };
 
+/*
+ * What a listen address serves.  A listener's kind is its options: none
+ * is plain HTTP.  The values are part of the upgrade description
+ * (sock=OPTS:...), so a bit keeps its value once given.
+ */
+enum hd_listen_opt {
+	HD_LO_PROXY	= 0x1,	/* a PROXY protocol header first */
+	HD_LO_STATUS	= 0x2	/* [status] listen: not for the workers */
+};
+
+#define HD_LO_PLAIN		0
+#define HD_LISTEN_KINDS		3	/* plain, PROXY, status */
+#define HD_MAX_LISTENERS	(HD_LISTEN_KINDS * HD_MAX_LISTEN)
+
+/* One listen address of the configuration. */
+struct hd_listen {
+	struct hd_addr	 ln_addr;
+	unsigned	 ln_opts;	/* HD_LO_* */
+	int		 ln_line;	/* in cf_file; 0: built in or -l */
+};
+
+/* A listen address given on the command line, by its options. */
+struct hd_listen_arg {
+	const char	*la_text;
+	unsigned	 la_opts;
+};
+
 struct hd_config {
 	char		 cf_file[PATH_MAX];	/* "" when built-in defaults */
 
-	/* [server] */
-	struct hd_addr	 cf_listen[HD_MAX_LISTEN];
+	/*
+	 * [server] listen, proxy_listen and [status] listen, in the order
+	 * given: at most HD_MAX_LISTEN of a kind, an address at most once
+	 * over all kinds, at least one plain address.
+	 */
+	struct hd_listen cf_listen[HD_MAX_LISTENERS];
 	unsigned	 cf_nlisten;
-	struct hd_addr	 cf_proxy_listen[HD_MAX_LISTEN];
-	unsigned	 cf_nproxy_listen;
+
+	/* [server] */
 	enum hd_mode	 cf_mode;
 	unsigned	 cf_workers;		/* 0 = auto */
 	int		 cf_backlog;
@@ -86,9 +117,7 @@ struct hd_config {
 	struct client_trust cf_trusted;		/* empty: nobody */
 	enum client_header cf_forward_header;
 
-	/* [status] */
-	struct hd_addr	 cf_status_listen[HD_MAX_LISTEN];
-	unsigned	 cf_nstatus_listen;	/* 0: off */
+	/* [status]: listen is in cf_listen */
 	unsigned	 cf_drain_notice;	/* ms */
 };
 
@@ -97,10 +126,10 @@ struct hd_overrides {
 	const char	*ov_config;
 	int		 ov_sync;
 	const char	*ov_workers;
-	const char	*ov_listen[HD_MAX_LISTEN];
+	/* -l, --proxy-listen: each replaces the file's addresses of its
+	 * kind */
+	struct hd_listen_arg ov_listen[HD_MAX_LISTENERS];
 	unsigned	 ov_nlisten;
-	const char	*ov_proxy_listen[HD_MAX_LISTEN];
-	unsigned	 ov_nproxy_listen;
 	int		 ov_foreground;	/* -f: stays attached to stderr */
 };
 
@@ -113,28 +142,24 @@ int	 config_apply_overrides(struct hd_config *,
 int	 config_read(struct hd_config *, const struct hd_overrides *,
 	    char *, size_t);
 unsigned config_worker_count(const struct hd_config *);
+unsigned config_listen_count(const struct hd_config *, unsigned);
+const char *config_listen_key(unsigned);
+int	 config_add_listen_arg(struct hd_overrides *, const char *, unsigned,
+	    char *, size_t);
 int	 config_parse_duration(const char *, unsigned *);
 int	 config_parse_size(const char *, size_t *);
 
 /* listen.c */
-enum hd_listener_kind {
-	HD_LISTEN_PLAIN,	/* HTTP from the first byte */
-	HD_LISTEN_PROXY,	/* a PROXY protocol header first */
-	HD_LISTEN_STATUS	/* [status] listen: not for the workers */
-};
-
 /* A listen address and its sockets: one per worker slot, or one in
  * li_fd[0] (li_shared) when the service manager passed it or it is a
- * status listener. */
+ * status listener.  li_opts is a combination listen_opts_valid() knows. */
 struct listener {
 	struct hd_addr		 li_addr;
-	enum hd_listener_kind	 li_kind;
+	unsigned		 li_opts;	/* HD_LO_*, as configured */
 	int			 li_shared;
 	int			 li_passed;	/* by the service manager */
 	int			 li_fd[HD_MAX_WORKERS];	/* -1: none */
 };
-
-#define HD_MAX_LISTENERS	(3 * HD_MAX_LISTEN)	/* plain, PROXY, status */
 
 struct listeners {
 	struct listener		 ls_list[HD_MAX_LISTENERS];
@@ -160,6 +185,8 @@ enum hd_accept_verdict {
 
 #define HD_ACCEPT_PAUSE_TIME	0.1	/* s, after HD_ACCEPT_PAUSE */
 
+int	 listen_opts_valid(unsigned);
+const char *listen_opts_note(unsigned);
 int	 listen_parse_addr(const char *, struct hd_addr *, char *, size_t);
 int	 listen_open(const struct hd_addr *, int);
 int	 listen_same_addr(const struct hd_addr *, const struct hd_addr *);

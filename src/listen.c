@@ -189,6 +189,30 @@ listen_accept_ok(int *failing)
 	}
 }
 
+/* The option sets a listener may have: plain, PROXY, status. */
+int
+listen_opts_valid(unsigned opts)
+{
+	return opts == HD_LO_PLAIN || opts == HD_LO_PROXY ||
+	    opts == HD_LO_STATUS;
+}
+
+/* A listener's kind after its address in messages: "", " (status)". */
+const char *
+listen_opts_note(unsigned opts)
+{
+	switch (opts) {
+	case HD_LO_PLAIN:
+		return "";
+	case HD_LO_PROXY:
+		return " (PROXY protocol)";
+	case HD_LO_STATUS:
+		return " (status)";
+	default:
+		return " (?)";
+	}
+}
+
 void
 listeners_init(struct listeners *ls)
 {
@@ -223,7 +247,7 @@ listeners_activate(struct listeners *ls, const int *fds, unsigned n)
 		}
 		snprintf(li->li_addr.a_text, sizeof(li->li_addr.a_text),
 		    "fd %d", fds[a]);
-		li->li_kind = HD_LISTEN_PLAIN;
+		li->li_opts = HD_LO_PLAIN;
 		li->li_shared = li->li_passed = 1;
 		li->li_fd[0] = fds[a];
 		if (li->li_addr.a_ss.ss_family != AF_UNIX &&
@@ -264,7 +288,7 @@ listeners_slot_sockets(const struct listeners *ls, unsigned slot,
 
 	for (a = 0; a < ls->ls_n; a++) {
 		li = &ls->ls_list[a];
-		if (li->li_kind == HD_LISTEN_STATUS)
+		if (li->li_opts & HD_LO_STATUS)
 			continue;
 		if (li->li_shared) {
 			out[n].so_fd = li->li_fd[0];
@@ -287,7 +311,7 @@ listeners_status_sockets(const struct listeners *ls, struct hd_socket *out)
 	unsigned	 a, n = 0;
 
 	for (a = 0; a < ls->ls_n; a++)
-		if (ls->ls_list[a].li_kind == HD_LISTEN_STATUS) {
+		if (ls->ls_list[a].li_opts & HD_LO_STATUS) {
 			out[n].so_fd = ls->ls_list[a].li_fd[0];
 			out[n++].so_listener = &ls->ls_list[a];
 		}
@@ -368,42 +392,18 @@ listen_defer(int fd, const struct hd_addr *a, int on)
 		    a->a_text);
 }
 
-/* The listener of cur with the same address and kind, or NULL. */
+/* The listener of cur with the same address and options, or NULL: a
+ * socket changes neither. */
 static const struct listener *
-listener_find(const struct listeners *cur, const struct hd_addr *a,
-    enum hd_listener_kind kind)
+listener_find(const struct listeners *cur, const struct hd_listen *ln)
 {
 	unsigned	 b;
 
 	for (b = 0; b < cur->ls_n; b++)
 		if (!cur->ls_list[b].li_passed &&
-		    cur->ls_list[b].li_kind == kind &&
-		    listen_same_addr(&cur->ls_list[b].li_addr, a))
+		    cur->ls_list[b].li_opts == ln->ln_opts &&
+		    listen_same_addr(&cur->ls_list[b].li_addr, &ln->ln_addr))
 			return &cur->ls_list[b];
-	return NULL;
-}
-
-/* The configuration's i-th address over all its lists, or NULL. */
-static const struct hd_addr *
-config_addr(const struct hd_config *cf, int activated, unsigned i,
-    enum hd_listener_kind *kind)
-{
-	unsigned	 nplain = activated ? 0 : cf->cf_nlisten;
-
-	if (i < nplain) {
-		*kind = HD_LISTEN_PLAIN;
-		return &cf->cf_listen[i];
-	}
-	i -= nplain;
-	if (i < cf->cf_nproxy_listen) {
-		*kind = HD_LISTEN_PROXY;
-		return &cf->cf_proxy_listen[i];
-	}
-	i -= cf->cf_nproxy_listen;
-	if (i < cf->cf_nstatus_listen) {
-		*kind = HD_LISTEN_STATUS;
-		return &cf->cf_status_listen[i];
-	}
 	return NULL;
 }
 
@@ -424,9 +424,9 @@ listeners_update(const struct listeners *cur, struct listeners *next,
     unsigned *nretired)
 {
 	const struct listener	*old;
+	const struct hd_listen	*ln;
 	const struct hd_addr	*addr;
 	struct listener		*li;
-	enum hd_listener_kind	 kind;
 	unsigned		 a, i, s, keep;
 	int			 fd, migrate = migrate_req_enabled();
 
@@ -441,13 +441,19 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 			listen_defer(li->li_fd[0], &li->li_addr,
 			    cf->cf_mode == HD_MODE_ASYNC && cf->cf_defer_accept);
 		}
-	for (i = 0; (addr = config_addr(cf, next->ls_activated, i, &kind)) !=
-	    NULL; i++) {
+	for (i = 0; i < cf->cf_nlisten; i++) {
+		ln = &cf->cf_listen[i];
+		/* Passed sockets stand for the plain addresses. */
+		if (next->ls_activated && ln->ln_opts == HD_LO_PLAIN)
+			continue;
+		if (next->ls_n == HD_MAX_LISTENERS)
+			goto fail;
+		addr = &ln->ln_addr;
 		li = &next->ls_list[next->ls_n++];
 		li->li_addr = *addr;
-		li->li_kind = kind;
-		li->li_shared = kind == HD_LISTEN_STATUS;
-		old = listener_find(cur, addr, kind);
+		li->li_opts = ln->ln_opts;
+		li->li_shared = (ln->ln_opts & HD_LO_STATUS) != 0;
+		old = listener_find(cur, ln);
 		keep = li->li_shared ? 1 : nslots;
 		if (!li->li_shared && old != NULL && cur->ls_nslots > nslots &&
 		    !migrate)
@@ -466,7 +472,7 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 			    -1)
 				goto fail;
 			li->li_fd[s] = fd;
-			if (kind != HD_LISTEN_STATUS)
+			if (!(ln->ln_opts & HD_LO_STATUS))
 				listen_defer(fd, addr, cf->cf_mode ==
 				    HD_MODE_ASYNC && cf->cf_defer_accept);
 		}

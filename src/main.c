@@ -10,12 +10,6 @@
 
 #include "hellod.h"
 
-static const char *const	 kind_note[] = {
-	[HD_LISTEN_PLAIN] = "",
-	[HD_LISTEN_PROXY] = " (PROXY protocol)",
-	[HD_LISTEN_STATUS] = " (status)",
-};
-
 static struct hd_config		 config;
 static struct listeners		 listeners;
 
@@ -56,6 +50,7 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 		{ "help",	 no_argument,	    NULL, 'h' },
 		{ NULL,		 0,		    NULL, 0 }
 	};
+	char	 err[HD_ERRLEN];
 	int	 ch;
 
 	while ((ch = getopt_long(argc, argv, "c:fw:l:tvh", longopts,
@@ -74,21 +69,12 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 			ov->ov_workers = optarg;
 			break;
 		case 'l':
-			if (ov->ov_nlisten == HD_MAX_LISTEN) {
-				fprintf(stderr, "%s: --listen: more than %d "
-				    "addresses\n", HELLOD_NAME, HD_MAX_LISTEN);
-				return -1;
-			}
-			ov->ov_listen[ov->ov_nlisten++] = optarg;
-			break;
 		case 'p':
-			if (ov->ov_nproxy_listen == HD_MAX_LISTEN) {
-				fprintf(stderr, "%s: --proxy-listen: more than "
-				    "%d addresses\n", HELLOD_NAME,
-				    HD_MAX_LISTEN);
+			if (config_add_listen_arg(ov, optarg, ch == 'p' ?
+			    HD_LO_PROXY : HD_LO_PLAIN, err, sizeof(err)) == -1) {
+				fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
 				return -1;
 			}
-			ov->ov_proxy_listen[ov->ov_nproxy_listen++] = optarg;
 			break;
 		case 't':
 			*test = 1;
@@ -229,7 +215,7 @@ main(int argc, char *argv[])
 	}
 	for (a = 0; a < listeners.ls_n; a++)
 		log_info("listening on %s%s", listeners.ls_list[a].li_addr.a_text,
-		    kind_note[listeners.ls_list[a].li_kind]);
+		    listen_opts_note(listeners.ls_list[a].li_opts));
 	if ((!ov.ov_foreground && !us.us_active && daemonize() == -1) ||
 	    (pidfd != -1 && pidfile_write(pidfd) == -1)) {
 		upgrade_abandon("cannot write the pid file");

@@ -400,7 +400,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	 * upgrade in place hands over the region, figures and all. */
 	if (stats_init(HD_MAX_WORKERS + MAX_RETIRING,
 	    us->us_active ? us->us_statsfd : -1) == -1 &&
-	    m.m_cf->cf_nstatus_listen > 0) {
+	    config_listen_count(m.m_cf, HD_LO_STATUS) > 0) {
 		upgrade_abandon("cannot map the statistics");
 		log_error("cannot map the statistics; exiting");
 		return 1;

@@ -162,7 +162,7 @@ status_main(const struct status_ctx *ctx)
 		cf.cf_max_header_size = ctx->stc_max_header_size;
 	cf.cf_keepalive_timeout = 0;
 	cf.cf_delay = 0;
-	li.li_kind = HD_LISTEN_STATUS;
+	li.li_opts = HD_LO_STATUS;
 	for (i = 0; i < ctx->stc_nfds; i++) {
 		socks[i].so_fd = ctx->stc_fds[i];
 		socks[i].so_listener = &li;
@@ -189,7 +189,7 @@ status_run(const struct listeners *ls, const struct hd_config *cf)
 		fds[a] = socks[a].so_fd;
 	for (a = 0; a < ls->ls_n; a++) {
 		li = &ls->ls_list[a];
-		if (li->li_kind == HD_LISTEN_STATUS)
+		if (li->li_opts & HD_LO_STATUS)
 			continue;
 		for (s = 0; s < ls->ls_nslots; s++)
 			if (li->li_fd[s] != -1) {

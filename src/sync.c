@@ -358,7 +358,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 	figure(ss, STATS_READING);
 	deadline = now_mono() + cf->cf_header_timeout / 1000.;
 	if (set_send_timeout(fd, cf->cf_header_timeout / 1000.) == 0 &&
-	    (li->li_kind != HD_LISTEN_PROXY ||
+	    (!(li->li_opts & HD_LO_PROXY) ||
 	    (held = read_proxy(ss, &tr, &who, deadline)) != -1)) {
 		ss->ss_req_start = now_mono();
 		if (converse(ss, &tr, &st, &who, (size_t)held, deadline))

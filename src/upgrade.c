@@ -17,7 +17,7 @@
  *
  * What the new image inherits is described in one environment variable:
  *   HELLOD_UPGRADE=gen=G pidfd=F stats=FD old=PID,... retired=FD,...
- *       sock=KIND:SLOT:PASSED:FD,... conf=FD exe=FD
+ *       sock=OPTS:SLOT:PASSED:FD,... conf=FD exe=FD
  * and, when the previous image is executed again, why, in
  *   HELLOD_UPGRADE_FAILED=TEXT
  * Keys an image does not know are ignored.
@@ -367,9 +367,9 @@ upgrade_exec(const struct upgrade_state *us)
 		for (s = 0; s < us->us_listeners->ls_nslots; s++) {
 			if (li->li_fd[s] == -1)
 				continue;
-			if (append(env, sizeof(env), &len, "%s%d:%u:%d:%d",
+			if (append(env, sizeof(env), &len, "%s%u:%u:%d:%d",
 			    nfds > (int)us->us_nretired ? "," : "",
-			    (int)li->li_kind, s, li->li_passed,
+			    li->li_opts, s, li->li_passed,
 			    li->li_fd[s]) == -1)
 				goto fail;
 			fds[nfds++] = li->li_fd[s];
@@ -435,17 +435,19 @@ parse_list(char *v, long *out, unsigned max, unsigned *n)
 	return 0;
 }
 
-/* One "KIND:SLOT:PASSED:FD" element into the inherited listener set. */
+/* One "OPTS:SLOT:PASSED:FD" element into the inherited listener set.
+ * OPTS is the listener's HD_LO_* bits, which were its kind's number
+ * (0 plain, 1 PROXY, 2 status) before options. */
 static int
 inherit_socket(struct listeners *ls, const char *v)
 {
 	struct hd_addr	 addr;
 	struct listener	*li;
-	unsigned	 kind, slot, a;
+	unsigned	 opts, slot, a;
 	int		 passed, fd, n;
 
-	if (sscanf(v, "%u:%u:%d:%d%n", &kind, &slot, &passed, &fd, &n) != 4 ||
-	    v[n] != '\0' || kind > HD_LISTEN_STATUS || slot >= HD_MAX_WORKERS ||
+	if (sscanf(v, "%u:%u:%d:%d%n", &opts, &slot, &passed, &fd, &n) != 4 ||
+	    v[n] != '\0' || !listen_opts_valid(opts) || slot >= HD_MAX_WORKERS ||
 	    fd < 0)
 		return -1;
 	memset(&addr, 0, sizeof(addr));
@@ -459,7 +461,7 @@ inherit_socket(struct listeners *ls, const char *v)
 	set_cloexec(fd, 1);
 	for (a = 0; a < ls->ls_n; a++) {
 		li = &ls->ls_list[a];
-		if (li->li_kind == kind && li->li_passed == passed &&
+		if (li->li_opts == opts && li->li_passed == passed &&
 		    listen_same_addr(&li->li_addr, &addr))
 			break;
 	}
@@ -469,9 +471,9 @@ inherit_socket(struct listeners *ls, const char *v)
 		li = &ls->ls_list[ls->ls_n++];
 		li->li_addr = addr;
 		listen_addr_text(&li->li_addr);
-		li->li_kind = kind;
+		li->li_opts = opts;
 		li->li_passed = passed;
-		li->li_shared = passed || kind == HD_LISTEN_STATUS;
+		li->li_shared = passed || (opts & HD_LO_STATUS) != 0;
 		if (passed)
 			ls->ls_activated = 1;
 	}
@@ -586,7 +588,7 @@ keep_descriptors(const char *v)
 		save2 = NULL;
 		for (el = strtok_r(e, ",", &save2); el != NULL;
 		    el = strtok_r(NULL, ",", &save2)) {
-			/* sock=KIND:SLOT:PASSED:FD: the last field. */
+			/* sock=OPTS:SLOT:PASSED:FD: the last field. */
 			c = strrchr(el, ':');
 			fd = strtol(c != NULL ? c + 1 : el, NULL, 10);
 			if (fd >= 0 && fd <= INT_MAX)

@@ -5,9 +5,10 @@
  * temporary file (created once, rewritten with ftruncate + pwrite for each
  * input) and loaded over the built-in defaults with config_load().
  *
- * On success every value must be within its documented range (listen
- * 1-16 distinct addresses with a port, workers 0-256, backlog 1-65535,
- * max_header_size 256-1m, ...), every string terminated, the paths
+ * On success every value must be within its documented range (listen:
+ * 1-16 plain addresses, at most 16 of each kind, all distinct and with a
+ * port; workers 0-256, backlog 1-65535, max_header_size 256-1m, ...),
+ * every string terminated, the paths
  * absolute, each listen address must parse back from its text, and no
  * line may be longer than inih's line buffer allows (longer lines are an
  * error).  On failure the message must name the file, and a line number
@@ -135,13 +136,20 @@ check_config(const struct hd_config *cf)
 	CHECK(strcmp(cf->cf_file, load_path) == 0);
 
 	/* [server] */
-	CHECK(cf->cf_nlisten >= 1 && cf->cf_nlisten <= HD_MAX_LISTEN);
+	/* One list: an address once over every kind, at most
+	 * HD_MAX_LISTEN of a kind, at least one plain address. */
+	CHECK(cf->cf_nlisten >= 1 && cf->cf_nlisten <= HD_MAX_LISTENERS);
 	for (i = 0; i < cf->cf_nlisten; i++) {
-		check_addr(&cf->cf_listen[i]);
+		check_addr(&cf->cf_listen[i].ln_addr);
+		CHECK(listen_opts_valid(cf->cf_listen[i].ln_opts));
+		CHECK(cf->cf_listen[i].ln_line >= 0);
+		CHECK(config_listen_count(cf, cf->cf_listen[i].ln_opts) <=
+		    HD_MAX_LISTEN);
 		for (j = 0; j < i; j++)
-			CHECK(!listen_same_addr(&cf->cf_listen[i],
-			    &cf->cf_listen[j]));
+			CHECK(!listen_same_addr(&cf->cf_listen[i].ln_addr,
+			    &cf->cf_listen[j].ln_addr));
 	}
+	CHECK(config_listen_count(cf, HD_LO_PLAIN) >= 1);
 	CHECK(cf->cf_mode == HD_MODE_ASYNC || cf->cf_mode == HD_MODE_SYNC);
 	CHECK(cf->cf_workers <= HD_MAX_WORKERS);
 	CHECK(cf->cf_backlog >= 1 && cf->cf_backlog <= 65535);

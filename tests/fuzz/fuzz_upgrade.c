@@ -111,9 +111,7 @@ check_parsed(const struct upgrade_state *us, const struct listeners *ls)
 	CHECK(ls->ls_nslots <= HD_MAX_WORKERS);
 	for (a = 0; a < ls->ls_n; a++) {
 		li = &ls->ls_list[a];
-		CHECK(li->li_kind == HD_LISTEN_PLAIN ||
-		    li->li_kind == HD_LISTEN_PROXY ||
-		    li->li_kind == HD_LISTEN_STATUS);
+		CHECK(listen_opts_valid(li->li_opts));
 		for (s = 0; s < HD_MAX_WORKERS; s++) {
 			fd = li->li_fd[s];
 			if (fd == -1)
@@ -162,7 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    us1.us_nretired * sizeof(us1.us_retired[0])) == 0);
 		CHECK(ls1.ls_n == ls2.ls_n && ls1.ls_nslots == ls2.ls_nslots);
 		for (i = 0; i < ls1.ls_n; i++) {
-			CHECK(ls1.ls_list[i].li_kind == ls2.ls_list[i].li_kind);
+			CHECK(ls1.ls_list[i].li_opts == ls2.ls_list[i].li_opts);
 			CHECK(memcmp(ls1.ls_list[i].li_fd,
 			    ls2.ls_list[i].li_fd,
 			    sizeof(ls1.ls_list[i].li_fd)) == 0);

@@ -109,7 +109,7 @@ static void
 assert_defaults(const struct hd_config *cf)
 {
 	assert_int_equal(cf->cf_nlisten, 1);
-	assert_ipv4(&cf->cf_listen[0], "0.0.0.0", 8080, "0.0.0.0:8080");
+	assert_ipv4(&cf->cf_listen[0].ln_addr, "0.0.0.0", 8080, "0.0.0.0:8080");
 	assert_int_equal(cf->cf_mode, HD_MODE_ASYNC);
 	assert_int_equal(cf->cf_workers, 0);
 	assert_int_equal(cf->cf_backlog, 4096);
@@ -187,9 +187,9 @@ test_every_key(void **state)
 	    "access_format = json\n", &cf);
 
 	assert_int_equal(cf.cf_nlisten, 3);
-	assert_ipv4(&cf.cf_listen[0], "127.0.0.1", 8081, "127.0.0.1:8081");
-	assert_ipv6(&cf.cf_listen[1], "::1", 8082, "[::1]:8082");
-	assert_ipv4(&cf.cf_listen[2], "10.1.2.3", 9, "10.1.2.3:9");
+	assert_ipv4(&cf.cf_listen[0].ln_addr, "127.0.0.1", 8081, "127.0.0.1:8081");
+	assert_ipv6(&cf.cf_listen[1].ln_addr, "::1", 8082, "[::1]:8082");
+	assert_ipv4(&cf.cf_listen[2].ln_addr, "10.1.2.3", 9, "10.1.2.3:9");
 	assert_int_equal(cf.cf_mode, HD_MODE_SYNC);
 	assert_int_equal(cf.cf_workers, 7);
 	assert_int_equal(cf.cf_backlog, 128);
@@ -288,14 +288,14 @@ test_listen_in_file(void **state)
 	(void)state;
 	load_ok("[server]\nlisten = [2001:db8::7]:443\n", &cf);
 	assert_int_equal(cf.cf_nlisten, 1);
-	assert_ipv6(&cf.cf_listen[0], "2001:db8::7", 443, "[2001:db8::7]:443");
+	assert_ipv6(&cf.cf_listen[0].ln_addr, "2001:db8::7", 443, "[2001:db8::7]:443");
 
 	load_ok("[server]\nlisten = [::]:80,0.0.0.0:80\t[::ffff:10.0.0.1]:81\n",
 	    &cf);
 	assert_int_equal(cf.cf_nlisten, 3);
-	assert_ipv6(&cf.cf_listen[0], "::", 80, "[::]:80");
-	assert_ipv4(&cf.cf_listen[1], "0.0.0.0", 80, "0.0.0.0:80");
-	assert_ipv6(&cf.cf_listen[2], "::ffff:10.0.0.1", 81,
+	assert_ipv6(&cf.cf_listen[0].ln_addr, "::", 80, "[::]:80");
+	assert_ipv4(&cf.cf_listen[1].ln_addr, "0.0.0.0", 80, "0.0.0.0:80");
+	assert_ipv6(&cf.cf_listen[2].ln_addr, "::ffff:10.0.0.1", 81,
 	    "[::ffff:10.0.0.1]:81");
 
 	/* 16 addresses, the most allowed */
@@ -307,7 +307,7 @@ test_listen_in_file(void **state)
 	load_ok(text, &cf);
 	assert_int_equal(cf.cf_nlisten, HD_MAX_LISTEN);
 	for (i = 0; i < HD_MAX_LISTEN; i++)
-		assert_int_equal(addr_port(&cf.cf_listen[i]), i + 1);
+		assert_int_equal(addr_port(&cf.cf_listen[i].ln_addr), i + 1);
 }
 
 /* listen may be given on several lines: they add up. */
@@ -323,9 +323,9 @@ test_listen_several_lines(void **state)
 	load_ok("[server]\nlisten = 127.0.0.1:1\nworkers = 2\n"
 	    "listen = [::1]:2, 127.0.0.1:3\n", &cf);
 	assert_int_equal(cf.cf_nlisten, 3);
-	assert_ipv4(&cf.cf_listen[0], "127.0.0.1", 1, "127.0.0.1:1");
-	assert_ipv6(&cf.cf_listen[1], "::1", 2, "[::1]:2");
-	assert_ipv4(&cf.cf_listen[2], "127.0.0.1", 3, "127.0.0.1:3");
+	assert_ipv4(&cf.cf_listen[0].ln_addr, "127.0.0.1", 1, "127.0.0.1:1");
+	assert_ipv6(&cf.cf_listen[1].ln_addr, "::1", 2, "[::1]:2");
+	assert_ipv4(&cf.cf_listen[2].ln_addr, "127.0.0.1", 3, "127.0.0.1:3");
 
 	/* 16 IPv6 addresses, four per line */
 	len = (size_t)snprintf(text, sizeof(text), "[server]\n");
@@ -336,8 +336,8 @@ test_listen_several_lines(void **state)
 	load_ok(text, &cf);
 	assert_int_equal(cf.cf_nlisten, HD_MAX_LISTEN);
 	for (i = 0; i < HD_MAX_LISTEN; i++)
-		assert_int_equal(addr_port(&cf.cf_listen[i]), 8080);
-	assert_ipv6(&cf.cf_listen[15], "2001:db8::16", 8080,
+		assert_int_equal(addr_port(&cf.cf_listen[i].ln_addr), 8080);
+	assert_ipv6(&cf.cf_listen[15].ln_addr, "2001:db8::16", 8080,
 	    "[2001:db8::16]:8080");
 
 	/* a 17th on a further line */
@@ -348,6 +348,224 @@ test_listen_several_lines(void **state)
 	    ":4: [server] listen: duplicate address '127.0.0.1:1'");
 	load_fails("[server]\nlisten = 127.0.0.1:1\nlisten =\n",
 	    ":3: [server] listen: no address given");
+}
+
+/* ------------------------------------------------------------------ */
+/* The listen list: every kind in one list of {address, options}       */
+/* ------------------------------------------------------------------ */
+
+static void
+assert_listen(const struct hd_config *cf, unsigned i, uint16_t port,
+    unsigned opts, int line)
+{
+	char	 text[32];
+
+	assert_true(i < cf->cf_nlisten);
+	snprintf(text, sizeof(text), "127.0.0.1:%u", port);
+	assert_ipv4(&cf->cf_listen[i].ln_addr, "127.0.0.1", port, text);
+	assert_int_equal(cf->cf_listen[i].ln_opts, opts);
+	assert_int_equal(cf->cf_listen[i].ln_line, line);
+}
+
+static const char file_with_kinds[] =
+    "[server]\n"
+    "proxy_listen = 127.0.0.1:21\n"			/* line 2 */
+    "listen = 127.0.0.1:11 127.0.0.1:12\n"		/* line 3 */
+    "[status]\n"
+    "listen = 127.0.0.1:31\n"				/* line 5 */
+    "[server]\n"
+    "proxy_listen = 127.0.0.1:22\n"			/* line 7 */
+    "listen = 127.0.0.1:13\n";				/* line 8 */
+
+/* The file's order is kept over kinds, each address with its line. */
+static void
+test_listen_list_order(void **state)
+{
+	struct hd_config	 cf;
+
+	(void)state;
+	load_ok_apply(file_with_kinds, &cf);
+	assert_int_equal(cf.cf_nlisten, 6);
+	assert_listen(&cf, 0, 21, HD_LO_PROXY, 2);
+	assert_listen(&cf, 1, 11, HD_LO_PLAIN, 3);
+	assert_listen(&cf, 2, 12, HD_LO_PLAIN, 3);
+	assert_listen(&cf, 3, 31, HD_LO_STATUS, 5);
+	assert_listen(&cf, 4, 22, HD_LO_PROXY, 7);
+	assert_listen(&cf, 5, 13, HD_LO_PLAIN, 8);
+	assert_int_equal(config_listen_count(&cf, HD_LO_PLAIN), 3);
+	assert_int_equal(config_listen_count(&cf, HD_LO_PROXY), 2);
+	assert_int_equal(config_listen_count(&cf, HD_LO_STATUS), 1);
+
+	/* Without [server] listen the built-in address stays, first. */
+	load_ok_apply("[status]\nlisten = 127.0.0.1:31\n[server]\n"
+	    "proxy_listen = 127.0.0.1:21\n", &cf);
+	assert_int_equal(cf.cf_nlisten, 3);
+	assert_ipv4(&cf.cf_listen[0].ln_addr, "0.0.0.0", 8080,
+	    "0.0.0.0:8080");
+	assert_int_equal(cf.cf_listen[0].ln_opts, HD_LO_PLAIN);
+	assert_int_equal(cf.cf_listen[0].ln_line, 0);
+	assert_listen(&cf, 1, 31, HD_LO_STATUS, 2);
+	assert_listen(&cf, 2, 21, HD_LO_PROXY, 4);
+
+	/* Empty PROXY and status values add nothing. */
+	load_ok_apply("[server]\nproxy_listen =\n[status]\nlisten =\n", &cf);
+	assert_int_equal(cf.cf_nlisten, 1);
+	assert_int_equal(config_listen_count(&cf, HD_LO_PLAIN), 1);
+}
+
+/* 16 of each kind: 48 in all. */
+static void
+test_listen_list_limits(void **state)
+{
+	static const char *const keys[] = { "[server]\nlisten",
+	    "[server]\nproxy_listen", "[status]\nlisten" };
+	struct hd_config	 cf;
+	char			 text[4096];
+	size_t			 len = 0;
+	unsigned		 k, i;
+
+	(void)state;
+	for (k = 0; k < 3; k++)
+		for (i = 0; i < HD_MAX_LISTEN; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			    "%s = 127.0.0.1:%u\n", keys[k], 100 * (k + 1) + i);
+	load_ok_apply(text, &cf);
+	assert_int_equal(cf.cf_nlisten, HD_MAX_LISTENERS);
+	assert_int_equal(config_listen_count(&cf, HD_LO_PLAIN), HD_MAX_LISTEN);
+	assert_int_equal(config_listen_count(&cf, HD_LO_PROXY), HD_MAX_LISTEN);
+	assert_int_equal(config_listen_count(&cf, HD_LO_STATUS),
+	    HD_MAX_LISTEN);
+	assert_listen(&cf, 0, 100, HD_LO_PLAIN, 2);
+	assert_listen(&cf, 47, 315, HD_LO_STATUS, 96);
+	/* a 17th PROXY address */
+	snprintf(text + len, sizeof(text) - len,
+	    "[server]\nproxy_listen = 127.0.0.1:216\n");
+	load_fails(text, ":98: [server] proxy_listen: more than 16 addresses");
+}
+
+/* An address stands once in the list, whatever its kind; the message
+ * names where it stands already. */
+static void
+test_listen_list_duplicates(void **state)
+{
+	struct hd_config	 cf;
+
+	(void)state;
+	load_fails("[server]\nlisten = 127.0.0.1:1\n"
+	    "proxy_listen = 127.0.0.1:1\n",
+	    ":3: [server] proxy_listen: duplicate address '127.0.0.1:1' "
+	    "(also [server] listen, line 2)");
+	load_fails("[server]\nproxy_listen = 127.0.0.1:2\n[status]\n"
+	    "listen = [::1]:3 127.0.0.1:2\n",
+	    ":4: [status] listen: duplicate address '127.0.0.1:2' "
+	    "(also [server] proxy_listen, line 2)");
+	load_fails("[status]\nlisten = 127.0.0.1:4\n[server]\n"
+	    "listen = 127.0.0.1:4\n",
+	    ":4: [server] listen: duplicate address '127.0.0.1:4' "
+	    "(also [status] listen, line 2)");
+	/* the built-in address, before the file's listen replaces it */
+	load_fails("[server]\nproxy_listen = 0.0.0.0:8080\n",
+	    ":2: [server] proxy_listen: duplicate address '0.0.0.0:8080' "
+	    "(also [server] listen)");
+	/* once replaced, it is free */
+	load_ok_apply("[server]\nlisten = 127.0.0.1:1\n"
+	    "proxy_listen = 0.0.0.0:8080\n", &cf);
+	assert_int_equal(cf.cf_nlisten, 2);
+}
+
+static int
+apply_kinds(struct hd_config *cf, const struct hd_listen_arg *args,
+    unsigned n, char err[HD_ERRLEN])
+{
+	struct hd_overrides	 ov;
+	unsigned		 i;
+
+	memset(&ov, 0, sizeof(ov));
+	for (i = 0; i < n; i++)
+		assert_int_equal(config_add_listen_arg(&ov, args[i].la_text,
+		    args[i].la_opts, err, HD_ERRLEN), 0);
+	err[0] = '\0';
+	return config_apply_overrides(cf, &ov, err, HD_ERRLEN);
+}
+
+/* -l and --proxy-listen replace the file's addresses of their kind only,
+ * and come after the others, in their order. */
+static void
+test_listen_list_command_line(void **state)
+{
+	static const struct hd_listen_arg plain[] = {
+		{ "127.0.0.1:41", HD_LO_PLAIN },
+		{ "127.0.0.1:42,127.0.0.1:43", HD_LO_PLAIN } };
+	static const struct hd_listen_arg proxy[] = {
+		{ "127.0.0.1:51", HD_LO_PROXY } };
+	static const struct hd_listen_arg both[] = {
+		{ "127.0.0.1:51", HD_LO_PROXY },
+		{ "127.0.0.1:41", HD_LO_PLAIN } };
+	static const struct hd_listen_arg taken[] = {
+		{ "127.0.0.1:31", HD_LO_PLAIN } };
+	static const struct hd_listen_arg own[] = {
+		{ "127.0.0.1:11", HD_LO_PROXY } };
+	struct hd_overrides	 ov;
+	struct hd_config	 cf;
+	char			 err[HD_ERRLEN];
+	unsigned		 i;
+
+	(void)state;
+	load_ok(file_with_kinds, &cf);
+	assert_int_equal(apply_kinds(&cf, plain, 2, err), 0);
+	assert_int_equal(cf.cf_nlisten, 6);
+	assert_listen(&cf, 0, 21, HD_LO_PROXY, 2);
+	assert_listen(&cf, 1, 31, HD_LO_STATUS, 5);
+	assert_listen(&cf, 2, 22, HD_LO_PROXY, 7);
+	assert_listen(&cf, 3, 41, HD_LO_PLAIN, 0);
+	assert_listen(&cf, 4, 42, HD_LO_PLAIN, 0);
+	assert_listen(&cf, 5, 43, HD_LO_PLAIN, 0);
+
+	load_ok(file_with_kinds, &cf);
+	assert_int_equal(apply_kinds(&cf, proxy, 1, err), 0);
+	assert_int_equal(cf.cf_nlisten, 5);
+	assert_listen(&cf, 0, 11, HD_LO_PLAIN, 3);
+	assert_listen(&cf, 1, 12, HD_LO_PLAIN, 3);
+	assert_listen(&cf, 2, 31, HD_LO_STATUS, 5);
+	assert_listen(&cf, 3, 13, HD_LO_PLAIN, 8);
+	assert_listen(&cf, 4, 51, HD_LO_PROXY, 0);
+
+	load_ok(file_with_kinds, &cf);
+	assert_int_equal(apply_kinds(&cf, both, 2, err), 0);
+	assert_int_equal(cf.cf_nlisten, 3);
+	assert_listen(&cf, 0, 31, HD_LO_STATUS, 5);
+	assert_listen(&cf, 1, 51, HD_LO_PROXY, 0);
+	assert_listen(&cf, 2, 41, HD_LO_PLAIN, 0);
+
+	/* the file's status address is not replaced: still a duplicate */
+	load_ok(file_with_kinds, &cf);
+	assert_int_equal(apply_kinds(&cf, taken, 1, err), -1);
+	assert_string_equal(err, "--listen: duplicate address '127.0.0.1:31' "
+	    "(also [status] listen, line 5)");
+	/* nor is the file's plain address by --proxy-listen */
+	load_ok(file_with_kinds, &cf);
+	assert_int_equal(apply_kinds(&cf, own, 1, err), -1);
+	assert_string_equal(err, "--proxy-listen: duplicate address "
+	    "'127.0.0.1:11' (also [server] listen, line 3)");
+
+	/* at most 16 options of a kind */
+	memset(&ov, 0, sizeof(ov));
+	for (i = 0; i < HD_MAX_LISTEN; i++) {
+		assert_int_equal(config_add_listen_arg(&ov, "127.0.0.1:1",
+		    HD_LO_PLAIN, err, sizeof(err)), 0);
+		assert_int_equal(config_add_listen_arg(&ov, "127.0.0.1:2",
+		    HD_LO_PROXY, err, sizeof(err)), 0);
+	}
+	assert_int_equal(config_add_listen_arg(&ov, "127.0.0.1:1",
+	    HD_LO_PLAIN, err, sizeof(err)), -1);
+	assert_string_equal(err, "--listen: more than 16 addresses");
+	assert_int_equal(config_add_listen_arg(&ov, "127.0.0.1:2",
+	    HD_LO_PROXY, err, sizeof(err)), -1);
+	assert_string_equal(err, "--proxy-listen: more than 16 addresses");
+	/* status addresses have no option */
+	assert_int_equal(config_add_listen_arg(&ov, "127.0.0.1:3",
+	    HD_LO_STATUS, err, sizeof(err)), -1);
+	assert_int_equal(ov.ov_nlisten, 2 * HD_MAX_LISTEN);
 }
 
 /*
@@ -763,8 +981,10 @@ apply(struct hd_config *cf, const char *workers, int sync,
 	memset(&ov, 0, sizeof(ov));
 	ov.ov_workers = workers;
 	ov.ov_sync = sync;
-	for (i = 0; i < nlisten; i++)
-		ov.ov_listen[i] = listen[i];
+	for (i = 0; i < nlisten; i++) {
+		ov.ov_listen[i].la_text = listen[i];
+		ov.ov_listen[i].la_opts = HD_LO_PLAIN;
+	}
 	ov.ov_nlisten = nlisten;
 	err[0] = '\0';
 	return config_apply_overrides(cf, &ov, err, HD_ERRLEN);
@@ -822,14 +1042,14 @@ test_override_listen(void **state)
 	load_ok(file_with_server, &cf);
 	assert_int_equal(apply(&cf, NULL, 0, one, 1, err), 0);
 	assert_int_equal(cf.cf_nlisten, 1);
-	assert_ipv6(&cf.cf_listen[0], "::1", 8080, "[::1]:8080");
+	assert_ipv6(&cf.cf_listen[0].ln_addr, "::1", 8080, "[::1]:8080");
 	assert_int_equal(cf.cf_workers, 2);	/* untouched */
 
 	load_ok(file_with_server, &cf);
 	assert_int_equal(apply(&cf, "3", 0, two, 2, err), 0);
 	assert_int_equal(cf.cf_nlisten, 2);
-	assert_ipv4(&cf.cf_listen[0], "127.0.0.1", 9, "127.0.0.1:9");
-	assert_ipv6(&cf.cf_listen[1], "::", 9, "[::]:9");
+	assert_ipv4(&cf.cf_listen[0].ln_addr, "127.0.0.1", 9, "127.0.0.1:9");
+	assert_ipv6(&cf.cf_listen[1].ln_addr, "::", 9, "[::]:9");
 	assert_int_equal(cf.cf_workers, 3);
 
 	load_ok(file_with_server, &cf);
@@ -892,14 +1112,14 @@ test_config_read(void **state)
 	memset(&ov, 0, sizeof(ov));
 	ov.ov_config = path;
 	ov.ov_workers = "6";
-	ov.ov_listen[0] = listen[0];
+	ov.ov_listen[0].la_text = listen[0];
 	ov.ov_nlisten = 1;
 	memset(&cf, 0x5a, sizeof(cf));
 	assert_int_equal(config_read(&cf, &ov, err, sizeof(err)), 0);
 	assert_string_equal(cf.cf_file, path);
 	assert_int_equal(cf.cf_workers, 6);		/* command line */
 	assert_int_equal(cf.cf_nlisten, 1);
-	assert_ipv4(&cf.cf_listen[0], "127.0.0.2", 7000, "127.0.0.2:7000");
+	assert_ipv4(&cf.cf_listen[0].ln_addr, "127.0.0.2", 7000, "127.0.0.2:7000");
 	assert_int_equal(cf.cf_delay, 20);		/* file */
 	assert_int_equal(cf.cf_backlog, 4096);		/* default */
 	unlink(path);
@@ -1130,6 +1350,10 @@ main(void)
 		cmocka_unit_test(test_other_values),
 		cmocka_unit_test(test_listen_in_file),
 		cmocka_unit_test(test_listen_several_lines),
+		cmocka_unit_test(test_listen_list_order),
+		cmocka_unit_test(test_listen_list_limits),
+		cmocka_unit_test(test_listen_list_duplicates),
+		cmocka_unit_test(test_listen_list_command_line),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_comments_and_indent),
 		cmocka_unit_test(test_invalid_values),

@@ -108,7 +108,19 @@ addr_of(uint16_t port, struct hd_addr *a)
 		fail_msg("%s", err);
 }
 
-/* The configuration's addresses: nplain, nproxy and nstatus ports. */
+/* One more address of the configuration. */
+static void
+listen_of(uint16_t port, unsigned opts)
+{
+	struct hd_listen	*ln = &cf.cf_listen[cf.cf_nlisten++];
+
+	memset(ln, 0, sizeof(*ln));
+	addr_of(port, &ln->ln_addr);
+	ln->ln_opts = opts;
+}
+
+/* The configuration's addresses: nplain, nproxy and nstatus ports, in
+ * that order. */
 static void
 config_ports(const uint16_t *plain, unsigned nplain, const uint16_t *proxy,
     unsigned nproxy, const uint16_t *status, unsigned nstatus)
@@ -116,15 +128,13 @@ config_ports(const uint16_t *plain, unsigned nplain, const uint16_t *proxy,
 	unsigned	 i;
 
 	config_defaults(&cf);
+	cf.cf_nlisten = 0;
 	for (i = 0; i < nplain; i++)
-		addr_of(plain[i], &cf.cf_listen[i]);
-	cf.cf_nlisten = nplain;
+		listen_of(plain[i], HD_LO_PLAIN);
 	for (i = 0; i < nproxy; i++)
-		addr_of(proxy[i], &cf.cf_proxy_listen[i]);
-	cf.cf_nproxy_listen = nproxy;
+		listen_of(proxy[i], HD_LO_PROXY);
 	for (i = 0; i < nstatus; i++)
-		addr_of(status[i], &cf.cf_status_listen[i]);
-	cf.cf_nstatus_listen = nstatus;
+		listen_of(status[i], HD_LO_STATUS);
 }
 
 static int
@@ -194,14 +204,14 @@ assert_listener_socket(int fd, uint16_t port)
 
 /* li has exactly n sockets, in slots 0 to n-1, on port. */
 static void
-assert_slots(const struct listener *li, enum hd_listener_kind kind,
+assert_slots(const struct listener *li, unsigned opts,
     uint16_t port, unsigned n)
 {
 	unsigned	 s;
 
-	assert_int_equal(li->li_kind, kind);
+	assert_int_equal(li->li_opts, opts);
 	assert_int_equal(li->li_passed, 0);
-	assert_int_equal(li->li_shared, kind == HD_LISTEN_STATUS);
+	assert_int_equal(li->li_shared, opts == HD_LO_STATUS);
 	for (s = 0; s < n; s++)
 		assert_listener_socket(li->li_fd[s], port);
 	for (; s < HD_MAX_WORKERS; s++)
@@ -346,13 +356,13 @@ test_initial_open(void **state)
 	lb = &next.ls_list[1];
 	lp = &next.ls_list[2];
 	ls = &next.ls_list[3];
-	assert_slots(la, HD_LISTEN_PLAIN, pa, 3);
-	assert_slots(lb, HD_LISTEN_PLAIN, pb, 3);
-	assert_slots(lp, HD_LISTEN_PROXY, pp, 3);
-	assert_slots(ls, HD_LISTEN_STATUS, ps, 1);
-	assert_true(listen_same_addr(&la->li_addr, &cf.cf_listen[0]));
-	assert_true(listen_same_addr(&lp->li_addr, &cf.cf_proxy_listen[0]));
-	assert_true(listen_same_addr(&ls->li_addr, &cf.cf_status_listen[0]));
+	assert_slots(la, HD_LO_PLAIN, pa, 3);
+	assert_slots(lb, HD_LO_PLAIN, pb, 3);
+	assert_slots(lp, HD_LO_PROXY, pp, 3);
+	assert_slots(ls, HD_LO_STATUS, ps, 1);
+	assert_true(listen_same_addr(&la->li_addr, &cf.cf_listen[0].ln_addr));
+	assert_true(listen_same_addr(&lp->li_addr, &cf.cf_listen[2].ln_addr));
+	assert_true(listen_same_addr(&ls->li_addr, &cf.cf_listen[3].ln_addr));
 	assert_distinct(&next);
 	assert_int_equal(count_fds(), before + 10);
 
@@ -404,9 +414,9 @@ test_grow(void **state)
 	op = &next.ls_list[1];
 	na = &third.ls_list[0];
 	np = &third.ls_list[1];
-	assert_slots(na, HD_LISTEN_PLAIN, pa, 4);
-	assert_slots(np, HD_LISTEN_PROXY, pp, 4);
-	assert_slots(&third.ls_list[2], HD_LISTEN_STATUS, ps, 1);
+	assert_slots(na, HD_LO_PLAIN, pa, 4);
+	assert_slots(np, HD_LO_PROXY, pp, 4);
+	assert_slots(&third.ls_list[2], HD_LO_STATUS, ps, 1);
 	/* The old sockets keep their slots, the new ones are new. */
 	for (s = 0; s < 2; s++) {
 		assert_int_equal(na->li_fd[s], oa->li_fd[s]);
@@ -463,8 +473,8 @@ test_shrink(void **state)
 		print_message("net.ipv4.tcp_migrate_req is on: surplus "
 		    "sockets retired\n");
 		assert_int_equal(third.ls_nslots, 2);
-		assert_slots(na, HD_LISTEN_PLAIN, pa, 2);
-		assert_slots(np, HD_LISTEN_PROXY, pp, 2);
+		assert_slots(na, HD_LO_PLAIN, pa, 2);
+		assert_slots(np, HD_LO_PROXY, pp, 2);
 		assert_retired(&third, (int[]){ a[2], a[3], p[2], p[3] }, 4);
 		assert_worker(&third, 0, 2, (int[]){ a[0], p[0] }, 2);
 		assert_worker(&third, 1, 2, (int[]){ a[1], p[1] }, 2);
@@ -476,8 +486,8 @@ test_shrink(void **state)
 
 	assert_int_equal(nretired, 0);
 	assert_int_equal(third.ls_nslots, 4);
-	assert_slots(na, HD_LISTEN_PLAIN, pa, 4);
-	assert_slots(np, HD_LISTEN_PROXY, pp, 4);
+	assert_slots(na, HD_LO_PLAIN, pa, 4);
+	assert_slots(np, HD_LO_PROXY, pp, 4);
 	for (s = 0; s < 4; s++) {
 		assert_int_equal(na->li_fd[s], a[s]);
 		assert_int_equal(np->li_fd[s], p[s]);
@@ -526,8 +536,8 @@ test_shrink_add_grow(void **state)
 	assert_int_equal(third.ls_nslots, 4);
 	la = &third.ls_list[0];
 	lb = &third.ls_list[1];
-	assert_slots(la, HD_LISTEN_PLAIN, pa, 4);
-	assert_slots(lb, HD_LISTEN_PLAIN, pb, 2);
+	assert_slots(la, HD_LO_PLAIN, pa, 4);
+	assert_slots(lb, HD_LO_PLAIN, pb, 2);
 	for (s = 0; s < 4; s++)
 		assert_int_equal(la->li_fd[s], a[s]);
 	for (s = 0; s < 2; s++)
@@ -542,8 +552,8 @@ test_shrink_add_grow(void **state)
 	    &nretired), 0);
 	assert_int_equal(nretired, 0);
 	assert_int_equal(next.ls_nslots, 4);
-	assert_slots(&next.ls_list[0], HD_LISTEN_PLAIN, pa, 4);
-	assert_slots(&next.ls_list[1], HD_LISTEN_PLAIN, pb, 4);
+	assert_slots(&next.ls_list[0], HD_LO_PLAIN, pa, 4);
+	assert_slots(&next.ls_list[1], HD_LO_PLAIN, pb, 4);
 	for (s = 0; s < 4; s++)
 		assert_int_equal(next.ls_list[0].li_fd[s], a[s]);
 	for (s = 0; s < 2; s++)
@@ -586,9 +596,9 @@ test_address_added_removed(void **state)
 	assert_int_equal(third.ls_n, 3);
 	lc = &third.ls_list[0];
 	la = &third.ls_list[1];
-	assert_slots(lc, HD_LISTEN_PLAIN, pc, 2);
-	assert_slots(la, HD_LISTEN_PLAIN, pa, 2);
-	assert_slots(&third.ls_list[2], HD_LISTEN_STATUS, pt, 1);
+	assert_slots(lc, HD_LO_PLAIN, pc, 2);
+	assert_slots(la, HD_LO_PLAIN, pa, 2);
+	assert_slots(&third.ls_list[2], HD_LO_STATUS, pt, 1);
 	for (s = 0; s < 2; s++) {
 		assert_int_equal(la->li_fd[s], a[s]);
 		assert_false(listeners_has_fd(&next, lc->li_fd[s]));
@@ -618,7 +628,7 @@ test_kind_changed(void **state)
 	config_ports(&pa, 1, &px, 1, NULL, 0);
 	assert_int_equal(listeners_update(&cur, &next, &cf, 2, retired,
 	    &nretired), 0);
-	assert_slots(&next.ls_list[1], HD_LISTEN_PROXY, px, 2);
+	assert_slots(&next.ls_list[1], HD_LO_PROXY, px, 2);
 	for (s = 0; s < 2; s++)
 		x[s] = next.ls_list[1].li_fd[s];
 
@@ -627,7 +637,7 @@ test_kind_changed(void **state)
 	    &nretired), 0);
 	assert_int_equal(third.ls_n, 2);
 	lx = &third.ls_list[1];
-	assert_slots(lx, HD_LISTEN_PLAIN, px, 2);
+	assert_slots(lx, HD_LO_PLAIN, px, 2);
 	for (s = 0; s < 2; s++)
 		assert_false(listeners_has_fd(&next, lx->li_fd[s]));
 	assert_retired(&third, x, 2);
@@ -729,7 +739,7 @@ test_activation(void **state)
 	assert_int_equal(cur.ls_activated, 1);
 	for (s = 0; s < 2; s++) {
 		l0 = &cur.ls_list[s];
-		assert_int_equal(l0->li_kind, HD_LISTEN_PLAIN);
+		assert_int_equal(l0->li_opts, HD_LO_PLAIN);
 		assert_int_equal(l0->li_passed, 1);
 		assert_int_equal(l0->li_shared, 1);
 		assert_int_equal(l0->li_fd[0], passed[s]);
@@ -758,8 +768,8 @@ test_activation(void **state)
 	assert_int_equal(l0->li_fd[0], passed[0]);
 	assert_int_equal(l1->li_fd[0], passed[1]);
 	assert_int_equal(l0->li_passed && l1->li_passed, 1);
-	assert_slots(lp, HD_LISTEN_PROXY, pp, 4);
-	assert_slots(&next.ls_list[3], HD_LISTEN_STATUS, ps, 1);
+	assert_slots(lp, HD_LO_PROXY, pp, 4);
+	assert_slots(&next.ls_list[3], HD_LO_STATUS, ps, 1);
 	assert_int_equal(count_fds(), before + 2 + 5);
 	for (w = 0; w < 4; w++)
 		assert_worker(&next, w, 4,
