@@ -253,6 +253,38 @@ void	 sync_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 
 /* upgrade.c: what an image replaced in place hands to the next */
 #define UPGRADE_MAX_OLD	(4 * HD_MAX_WORKERS + 1)
+#define UPGRADE_MAX_FD	(1 << 20)	/* descriptors are below (nr_open) */
+#define UPGRADE_MAX_PID	(1 << 22)	/* PID_MAX_LIMIT */
+#define UPGRADE_MAX_FDS	(2 * HD_MAX_SOCKETS + 4)	/* all of a desc */
+
+/* One inherited listening socket: sock=OPTS:SLOT:PASSED:FD. */
+struct upgrade_sock {
+	unsigned		 uk_opts;	/* listen_opts_valid() */
+	unsigned		 uk_slot;	/* < HD_MAX_WORKERS */
+	int			 uk_passed;	/* 0 or 1 */
+	int			 uk_fd;
+};
+
+/*
+ * The HELLOD_UPGRADE value, as upgrade_parse() accepts it and
+ * upgrade_format() writes it.  Invariants of a parsed one: every
+ * descriptor is in 0..UPGRADE_MAX_FD-1, or -1 (none) for pidfd, stats,
+ * conf and exe, and no descriptor is named twice; every pid is in
+ * 1..UPGRADE_MAX_PID; every count is within its array.
+ */
+struct upgrade_desc {
+	unsigned		 ud_generation;
+	int			 ud_pidfd;	/* the pid file's, locked */
+	int			 ud_statsfd;	/* the counters' memfd */
+	pid_t			 ud_old[UPGRADE_MAX_OLD];	/* children */
+	unsigned		 ud_nold;
+	int			 ud_retired[HD_MAX_SOCKETS];	/* to close */
+	unsigned		 ud_nretired;
+	struct upgrade_sock	 ud_socks[HD_MAX_SOCKETS];
+	unsigned		 ud_nsocks;
+	int			 ud_conf;	/* the way back: saved config */
+	int			 ud_exe;	/* and executable */
+};
 
 struct upgrade_state {
 	int			 us_active;	/* started by an upgrade */
@@ -267,6 +299,9 @@ struct upgrade_state {
 	const struct hd_config	*us_cf;		/* the running configuration */
 };
 
+int	 upgrade_parse(const char *, struct upgrade_desc *, char *, size_t);
+int	 upgrade_format(const struct upgrade_desc *, char *, size_t);
+unsigned upgrade_desc_fds(const struct upgrade_desc *, int *);
 void	 upgrade_init(char **);
 const char *upgrade_resuming(void);
 int	 upgrade_saved_config(struct hd_config *, char *, size_t);

@@ -20,7 +20,9 @@
  *       sock=OPTS:SLOT:PASSED:FD,... conf=FD exe=FD
  * and, when the previous image is executed again, why, in
  *   HELLOD_UPGRADE_FAILED=TEXT
- * Keys an image does not know are ignored.
+ * upgrade_parse() is its only reader: it turns the value into a struct
+ * upgrade_desc, which everything else reads; upgrade_format() is its only
+ * writer.  Keys an image does not know are ignored.
  */
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -66,6 +68,7 @@ static char		 received[65536];	/* HELLOD_UPGRADE, as given */
 static char		 resume_why[256];	/* HELLOD_UPGRADE_FAILED */
 static int		 resuming;
 static int		 back_conf = -1, back_exe = -1;	/* inherited */
+static struct upgrade_desc desc;	/* the last value parsed */
 
 static void
 copy_printable(char *dst, size_t cap, const char *src)
@@ -113,31 +116,6 @@ upgrade_resuming(void)
 	return resuming ? resume_why : NULL;
 }
 
-/* The number after "key=" in an HELLOD_UPGRADE value; -1 when absent. */
-static long
-env_number(const char *env, const char *key)
-{
-	const char	*p = env;
-	char		*end;
-	size_t		 klen = strlen(key);
-	long		 v;
-
-	while (*p != '\0') {
-		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
-			errno = 0;
-			v = strtol(p + klen + 1, &end, 10);
-			if (errno != 0 || end == p + klen + 1 ||
-			    (*end != ' ' && *end != '\0') || v < 0 ||
-			    v > INT_MAX)
-				return -1;
-			return v;
-		}
-		p += strcspn(p, " ");
-		p += strspn(p, " ");
-	}
-	return -1;
-}
-
 static int
 set_cloexec(int fd, int on)
 {
@@ -161,14 +139,15 @@ upgrade_saved_config(struct hd_config *cf, char *err, size_t errlen)
 {
 	static struct upgrade_saved	 sv;
 	const char	*v = getenv(UPGRADE_ENV);
-	long		 fd;
+	char		 why[128];
 
-	if (v == NULL || (fd = env_number(v, "conf")) == -1) {
+	if (v == NULL || upgrade_parse(v, &desc, why, sizeof(why)) == -1 ||
+	    desc.ud_conf == -1) {
 		snprintf(err, errlen, "upgrade: no saved configuration to "
 		    "resume with");
 		return -1;
 	}
-	if (pread((int)fd, &sv, sizeof(sv), UPGRADE_ARGS_MAX) !=
+	if (pread(desc.ud_conf, &sv, sizeof(sv), UPGRADE_ARGS_MAX) !=
 	    (ssize_t)sizeof(sv) ||
 	    memcmp(sv.sv_magic, UPGRADE_MAGIC, sizeof(sv.sv_magic)) != 0 ||
 	    sv.sv_size != sizeof(sv)) {
@@ -319,6 +298,318 @@ append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
 }
 
 /*
+ * The description, parsed once.  Grammar (one space between items, none
+ * before the first or after the last):
+ *
+ *   value  = item *( " " item )
+ *   item   = key "=" *( %x21-7E )            ; a key this image knows
+ *                                            ; has its own syntax below
+ *   key    = %x61-7A *( %x61-7A / DIGIT / "_" )
+ *   gen    = NUM                             ; required
+ *   pidfd, stats = FD / "-1"
+ *   conf, exe    = FD
+ *   old     = [ PID *( "," PID ) ]
+ *   retired = [ FD *( "," FD ) ]
+ *   sock    = [ S *( "," S ) ]    S = OPTS ":" SLOT ":" ("0" / "1") ":" FD
+ *   NUM    = "0" / %x31-39 *DIGIT            ; no sign, no leading zero
+ *
+ * A known key given twice, a number out of its range, a descriptor named
+ * twice or anything else is malformed.  Keys of later versions are
+ * ignored, once their syntax is that of an item.  Only gen is required:
+ * earlier images did not write stats, conf or exe.
+ */
+enum {
+	UK_GEN, UK_PIDFD, UK_STATS, UK_OLD, UK_RETIRED, UK_SOCK, UK_CONF,
+	UK_EXE, UK_NKEYS
+};
+
+static const char *const upgrade_keys[UK_NKEYS] = {
+	[UK_GEN] = "gen", [UK_PIDFD] = "pidfd", [UK_STATS] = "stats",
+	[UK_OLD] = "old", [UK_RETIRED] = "retired", [UK_SOCK] = "sock",
+	[UK_CONF] = "conf", [UK_EXE] = "exe",
+};
+
+/* A decimal number at *p, at most max; *p moves past it. */
+static int
+parse_num(const char **p, unsigned long long max, unsigned long long *out)
+{
+	const char		*s = *p;
+	unsigned long long	 v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	if (*s == '0' && s[1] >= '0' && s[1] <= '9')
+		return -1;
+	/* max is at most UINT_MAX: v * 10 + 9 cannot wrap. */
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > max / 10 || v * 10 + (unsigned long long)(*s - '0') >
+		    max)
+			return -1;
+		v = v * 10 + (unsigned long long)(*s - '0');
+	}
+	*p = s;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_fd(const char **p, int none_ok, int *fd)
+{
+	unsigned long long	 v;
+
+	if (none_ok && (*p)[0] == '-' && (*p)[1] == '1') {
+		*p += 2;
+		*fd = -1;
+		return 0;
+	}
+	if (parse_num(p, UPGRADE_MAX_FD - 1, &v) == -1)
+		return -1;
+	*fd = (int)v;
+	return 0;
+}
+
+/* The end of an item's value: a space before another item, or the end. */
+static int
+item_end(const char *p)
+{
+	return *p == '\0' || (*p == ' ' && p[1] != '\0' && p[1] != ' ');
+}
+
+/* The separator c at *p, which then moves past it. */
+static int
+expect(const char **p, char c)
+{
+	if (**p != c)
+		return -1;
+	(*p)++;
+	return 0;
+}
+
+/* Whether another element of a list follows: a comma, then not the end
+ * of the item. */
+static int
+list_next(const char **p)
+{
+	if (**p != ',' || item_end(*p + 1))
+		return 0;
+	(*p)++;
+	return 1;
+}
+
+static int
+parse_sock(const char **p, struct upgrade_sock *uk)
+{
+	unsigned long long	 opts, slot, passed;
+
+	if (parse_num(p, UINT_MAX, &opts) == -1 ||
+	    !listen_opts_valid((unsigned)opts) || expect(p, ':') == -1 ||
+	    parse_num(p, HD_MAX_WORKERS - 1, &slot) == -1 ||
+	    expect(p, ':') == -1 || parse_num(p, 1, &passed) == -1 ||
+	    expect(p, ':') == -1 || parse_fd(p, 0, &uk->uk_fd) == -1)
+		return -1;
+	uk->uk_opts = (unsigned)opts;
+	uk->uk_slot = (unsigned)slot;
+	uk->uk_passed = (int)passed;
+	return 0;
+}
+
+/* The value of a known key at *p, into ud. */
+static int
+parse_value(int key, const char **p, struct upgrade_desc *ud)
+{
+	unsigned long long	 v;
+
+	switch (key) {
+	case UK_GEN:
+		if (parse_num(p, UINT_MAX, &v) == -1)
+			return -1;
+		ud->ud_generation = (unsigned)v;
+		return 0;
+	case UK_PIDFD:
+		return parse_fd(p, 1, &ud->ud_pidfd);
+	case UK_STATS:
+		return parse_fd(p, 1, &ud->ud_statsfd);
+	case UK_CONF:
+		return parse_fd(p, 0, &ud->ud_conf);
+	case UK_EXE:
+		return parse_fd(p, 0, &ud->ud_exe);
+	}
+	if (item_end(*p))
+		return 0;	/* an empty list */
+	do {
+		switch (key) {
+		case UK_OLD:
+			if (ud->ud_nold == UPGRADE_MAX_OLD ||
+			    parse_num(p, UPGRADE_MAX_PID, &v) == -1 || v == 0)
+				return -1;
+			ud->ud_old[ud->ud_nold++] = (pid_t)v;
+			break;
+		case UK_RETIRED:
+			if (ud->ud_nretired == HD_MAX_SOCKETS ||
+			    parse_fd(p, 0, &ud->ud_retired[ud->ud_nretired]) ==
+			    -1)
+				return -1;
+			ud->ud_nretired++;
+			break;
+		case UK_SOCK:
+			if (ud->ud_nsocks == HD_MAX_SOCKETS ||
+			    parse_sock(p, &ud->ud_socks[ud->ud_nsocks]) == -1)
+				return -1;
+			ud->ud_nsocks++;
+			break;
+		default:
+			return -1;
+		}
+	} while (list_next(p));
+	return 0;
+}
+
+/* Every descriptor ud names, into fds (UPGRADE_MAX_FDS of room). */
+unsigned
+upgrade_desc_fds(const struct upgrade_desc *ud, int *fds)
+{
+	unsigned	 i, n = 0;
+
+	if (ud->ud_pidfd != -1)
+		fds[n++] = ud->ud_pidfd;
+	if (ud->ud_statsfd != -1)
+		fds[n++] = ud->ud_statsfd;
+	for (i = 0; i < ud->ud_nretired; i++)
+		fds[n++] = ud->ud_retired[i];
+	for (i = 0; i < ud->ud_nsocks; i++)
+		fds[n++] = ud->ud_socks[i].uk_fd;
+	if (ud->ud_conf != -1)
+		fds[n++] = ud->ud_conf;
+	if (ud->ud_exe != -1)
+		fds[n++] = ud->ud_exe;
+	return n;
+}
+
+/* Whether a descriptor is named twice. */
+static int
+fds_repeat(const struct upgrade_desc *ud)
+{
+	static int		 fds[UPGRADE_MAX_FDS];
+	static unsigned char	 seen[UPGRADE_MAX_FD / 8];
+	unsigned		 i, n = upgrade_desc_fds(ud, fds);
+	int			 dup = 0;
+
+	for (i = 0; i < n && !dup; i++) {
+		if (seen[fds[i] >> 3] & (1u << (fds[i] & 7)))
+			dup = 1;
+		seen[fds[i] >> 3] |= (unsigned char)(1u << (fds[i] & 7));
+	}
+	while (i-- > 0)
+		seen[fds[i] >> 3] = 0;
+	return dup;
+}
+
+/*
+ * Parses an HELLOD_UPGRADE value into ud.  Returns 0, or -1 with why in
+ * err; ud is then undefined.  Pure: no descriptor is looked at.
+ */
+int
+upgrade_parse(const char *v, struct upgrade_desc *ud, char *err,
+    size_t errlen)
+{
+	const char	*p = v, *key;
+	size_t		 klen;
+	unsigned	 seen = 0;
+	int		 k;
+
+	ud->ud_generation = 0;
+	ud->ud_pidfd = ud->ud_statsfd = ud->ud_conf = ud->ud_exe = -1;
+	ud->ud_nold = ud->ud_nretired = ud->ud_nsocks = 0;
+	for (;;) {
+		key = p;
+		if (*p < 'a' || *p > 'z')
+			goto bad;
+		while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_')
+			p++;
+		klen = (size_t)(p - key);
+		if (*p++ != '=')
+			goto bad;
+		for (k = 0; k < UK_NKEYS; k++)
+			if (strlen(upgrade_keys[k]) == klen &&
+			    strncmp(upgrade_keys[k], key, klen) == 0)
+				break;
+		if (k == UK_NKEYS) {
+			/* A later version's: its value is its own. */
+			while (*p > ' ' && *p < 0x7f)
+				p++;
+		} else {
+			if (seen & (1u << k)) {
+				snprintf(err, errlen, "%s given twice",
+				    upgrade_keys[k]);
+				return -1;
+			}
+			seen |= 1u << k;
+			if (parse_value(k, &p, ud) == -1) {
+				snprintf(err, errlen, "invalid %s",
+				    upgrade_keys[k]);
+				return -1;
+			}
+		}
+		if (*p == '\0')
+			break;
+		if (!item_end(p))
+			goto bad;
+		p++;
+	}
+	if (!(seen & (1u << UK_GEN))) {
+		snprintf(err, errlen, "no gen");
+		return -1;
+	}
+	if (fds_repeat(ud)) {
+		snprintf(err, errlen, "a descriptor named twice");
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "syntax error at offset %zu", (size_t)(p - v));
+	return -1;
+}
+
+/* Writes ud as an HELLOD_UPGRADE value; -1 when it does not fit. */
+int
+upgrade_format(const struct upgrade_desc *ud, char *buf, size_t cap)
+{
+	const struct upgrade_sock *uk;
+	size_t		 len = 0;
+	unsigned	 i;
+
+	if (append(buf, cap, &len, "gen=%u pidfd=%d stats=%d old=",
+	    ud->ud_generation, ud->ud_pidfd, ud->ud_statsfd) == -1)
+		return -1;
+	for (i = 0; i < ud->ud_nold; i++)
+		if (append(buf, cap, &len, "%s%ld", i ? "," : "",
+		    (long)ud->ud_old[i]) == -1)
+			return -1;
+	if (append(buf, cap, &len, " retired=") == -1)
+		return -1;
+	for (i = 0; i < ud->ud_nretired; i++)
+		if (append(buf, cap, &len, "%s%d", i ? "," : "",
+		    ud->ud_retired[i]) == -1)
+			return -1;
+	if (append(buf, cap, &len, " sock=") == -1)
+		return -1;
+	for (i = 0; i < ud->ud_nsocks; i++) {
+		uk = &ud->ud_socks[i];
+		if (append(buf, cap, &len, "%s%u:%u:%d:%d", i ? "," : "",
+		    uk->uk_opts, uk->uk_slot, uk->uk_passed, uk->uk_fd) == -1)
+			return -1;
+	}
+	if (ud->ud_conf != -1 &&
+	    append(buf, cap, &len, " conf=%d", ud->ud_conf) == -1)
+		return -1;
+	if (ud->ud_exe != -1 &&
+	    append(buf, cap, &len, " exe=%d", ud->ud_exe) == -1)
+		return -1;
+	return 0;
+}
+
+/*
  * Replaces this process's image with the executable at its path.  Returns
  * only when it could not (logged): the caller goes on as before.
  */
@@ -326,11 +617,14 @@ void
 upgrade_exec(const struct upgrade_state *us)
 {
 	static char	 env[65536];
+	static int	 fds[UPGRADE_MAX_FDS];
+	const struct listeners *ls = us->us_listeners;
 	const struct listener *li;
+	struct upgrade_sock *uk;
 	char		**envp = NULL;
-	size_t		 len = 0, n;
+	size_t		 n;
 	unsigned	 a, s, i;
-	int		 fds[HD_MAX_SOCKETS + 2], nfds = 0, rc = -1;
+	int		 nfds, rc = -1;
 	int		 conf, exe;
 
 	if (self_path[0] == '\0') {
@@ -344,44 +638,36 @@ upgrade_exec(const struct upgrade_state *us)
 		return;
 	}
 
-	if (append(env, sizeof(env), &len, UPGRADE_ENV "=gen=%u pidfd=%d "
-	    "stats=%d old=", us->us_generation, us->us_pidfd,
-	    us->us_statsfd) == -1)
-		goto fail;
-	for (i = 0; i < us->us_nold; i++)
-		if (append(env, sizeof(env), &len, "%s%ld", i ? "," : "",
-		    (long)us->us_old[i]) == -1)
-			goto fail;
-	if (append(env, sizeof(env), &len, " retired=") == -1)
-		goto fail;
-	for (i = 0; i < us->us_nretired; i++) {
-		if (append(env, sizeof(env), &len, "%s%d", i ? "," : "",
-		    us->us_retired[i]) == -1)
-			goto fail;
-		fds[nfds++] = us->us_retired[i];
-	}
-	if (append(env, sizeof(env), &len, " sock=") == -1)
-		goto fail;
-	for (a = 0; a < us->us_listeners->ls_n; a++) {
-		li = &us->us_listeners->ls_list[a];
-		for (s = 0; s < us->us_listeners->ls_nslots; s++) {
+	desc.ud_generation = us->us_generation;
+	desc.ud_pidfd = us->us_pidfd;
+	desc.ud_statsfd = us->us_statsfd;
+	desc.ud_nold = us->us_nold;
+	memcpy(desc.ud_old, us->us_old, us->us_nold * sizeof(us->us_old[0]));
+	desc.ud_nretired = us->us_nretired;
+	memcpy(desc.ud_retired, us->us_retired,
+	    us->us_nretired * sizeof(us->us_retired[0]));
+	desc.ud_nsocks = 0;
+	for (a = 0; a < ls->ls_n; a++) {
+		li = &ls->ls_list[a];
+		for (s = 0; s < ls->ls_nslots; s++) {
 			if (li->li_fd[s] == -1)
 				continue;
-			if (append(env, sizeof(env), &len, "%s%u:%u:%d:%d",
-			    nfds > (int)us->us_nretired ? "," : "",
-			    li->li_opts, s, li->li_passed,
-			    li->li_fd[s]) == -1)
+			if (desc.ud_nsocks == HD_MAX_SOCKETS)
 				goto fail;
-			fds[nfds++] = li->li_fd[s];
+			uk = &desc.ud_socks[desc.ud_nsocks++];
+			uk->uk_opts = li->li_opts;
+			uk->uk_slot = s;
+			uk->uk_passed = li->li_passed;
+			uk->uk_fd = li->li_fd[s];
 		}
 	}
-	if (append(env, sizeof(env), &len, " conf=%d exe=%d", conf, exe) ==
-	    -1)
+	desc.ud_conf = conf;
+	desc.ud_exe = exe;
+	n = strlen(UPGRADE_ENV "=");
+	memcpy(env, UPGRADE_ENV "=", n);
+	if (upgrade_format(&desc, env + n, sizeof(env) - n) == -1)
 		goto fail;
-	if (us->us_pidfd != -1)
-		fds[nfds++] = us->us_pidfd;
-	if (us->us_statsfd != -1)
-		fds[nfds++] = us->us_statsfd;
+	nfds = (int)upgrade_desc_fds(&desc, fds);
 
 	for (n = 0; environ[n] != NULL; n++)
 		;
@@ -416,70 +702,53 @@ fail:
 	free(envp);
 }
 
+/* One inherited socket into the listener set, by its address. */
 static int
-parse_list(char *v, long *out, unsigned max, unsigned *n)
-{
-	char	*tok, *save = NULL, *end;
-
-	*n = 0;
-	for (tok = strtok_r(v, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
-		if (*n == max)
-			return -1;
-		errno = 0;
-		out[*n] = strtol(tok, &end, 10);
-		if (errno != 0 || *end != '\0' || out[*n] < 0)
-			return -1;
-		(*n)++;
-	}
-	return 0;
-}
-
-/* One "OPTS:SLOT:PASSED:FD" element into the inherited listener set.
- * OPTS is the listener's HD_LO_* bits, which were its kind's number
- * (0 plain, 1 PROXY, 2 status) before options. */
-static int
-inherit_socket(struct listeners *ls, const char *v)
+inherit_socket(struct listeners *ls, const struct upgrade_sock *uk)
 {
 	struct hd_addr	 addr;
 	struct listener	*li;
-	unsigned	 opts, slot, a;
-	int		 passed, fd, n;
+	unsigned	 a;
 
-	if (sscanf(v, "%u:%u:%d:%d%n", &opts, &slot, &passed, &fd, &n) != 4 ||
-	    v[n] != '\0' || !listen_opts_valid(opts) || slot >= HD_MAX_WORKERS ||
-	    fd < 0)
-		return -1;
 	memset(&addr, 0, sizeof(addr));
 	addr.a_len = sizeof(addr.a_ss);
-	if (getsockname(fd, (struct sockaddr *)&addr.a_ss, &addr.a_len) ==
-	    -1) {
+	if (getsockname(uk->uk_fd, (struct sockaddr *)&addr.a_ss,
+	    &addr.a_len) == -1) {
 		log_warn("upgrade: getsockname() on inherited descriptor %d "
-		    "failed", fd);
+		    "failed", uk->uk_fd);
 		return -1;
 	}
-	set_cloexec(fd, 1);
 	for (a = 0; a < ls->ls_n; a++) {
 		li = &ls->ls_list[a];
-		if (li->li_opts == opts && li->li_passed == passed &&
+		if (li->li_opts == uk->uk_opts &&
+		    li->li_passed == uk->uk_passed &&
 		    listen_same_addr(&li->li_addr, &addr))
 			break;
 	}
 	if (a == ls->ls_n) {
-		if (a == HD_MAX_LISTENERS)
+		if (a == HD_MAX_LISTENERS) {
+			log_warnx("upgrade: more than %d inherited listeners",
+			    HD_MAX_LISTENERS);
 			return -1;
+		}
 		li = &ls->ls_list[ls->ls_n++];
 		li->li_addr = addr;
 		listen_addr_text(&li->li_addr);
-		li->li_opts = opts;
-		li->li_passed = passed;
-		li->li_shared = passed || (opts & HD_LO_STATUS) != 0;
-		if (passed)
+		li->li_opts = uk->uk_opts;
+		li->li_passed = uk->uk_passed;
+		li->li_shared = uk->uk_passed ||
+		    (uk->uk_opts & HD_LO_STATUS) != 0;
+		if (uk->uk_passed)
 			ls->ls_activated = 1;
 	}
-	li->li_fd[slot] = fd;
-	if (slot + 1 > ls->ls_nslots)
-		ls->ls_nslots = slot + 1;
+	if (li->li_fd[uk->uk_slot] != -1) {
+		log_warnx("upgrade: two inherited sockets for slot %u of %s",
+		    uk->uk_slot, li->li_addr.a_text);
+		return -1;
+	}
+	li->li_fd[uk->uk_slot] = uk->uk_fd;
+	if (uk->uk_slot + 1 > ls->ls_nslots)
+		ls->ls_nslots = uk->uk_slot + 1;
 	return 0;
 }
 
@@ -491,10 +760,10 @@ inherit_socket(struct listeners *ls, const char *v)
 int
 upgrade_inherit(struct upgrade_state *us, struct listeners *ls)
 {
+	static int	 fds[UPGRADE_MAX_FDS];
 	const char	*v = getenv(UPGRADE_ENV);
-	char		 buf[65536], *tok, *save = NULL, *e, *tok2, *save2;
-	long		 nums[HD_MAX_SOCKETS];
-	unsigned	 n, i;
+	char		 why[128];
+	unsigned	 i, n;
 
 	memset(us, 0, sizeof(*us));
 	us->us_pidfd = -1;
@@ -502,99 +771,52 @@ upgrade_inherit(struct upgrade_state *us, struct listeners *ls)
 	listeners_init(ls);
 	if (v == NULL)
 		return 0;
-	if (strlen(v) >= sizeof(buf))
+	if (strlen(v) >= sizeof(received)) {
+		snprintf(why, sizeof(why), "too long");
 		goto bad;
-	strcpy(buf, v);
-	unsetenv(UPGRADE_ENV);
-	us->us_listeners = ls;
-	for (tok = strtok_r(buf, " ", &save); tok != NULL;
-	    tok = strtok_r(NULL, " ", &save)) {
-		if ((e = strchr(tok, '=')) == NULL)
-			goto bad;
-		*e++ = '\0';
-		if (strcmp(tok, "gen") == 0) {
-			if (parse_list(e, nums, 1, &n) == -1 || n != 1)
-				goto bad;
-			us->us_generation = (unsigned)nums[0];
-		} else if (strcmp(tok, "pidfd") == 0 ||
-		    strcmp(tok, "stats") == 0) {
-			if (strcmp(e, "-1") == 0)
-				continue;
-			if (parse_list(e, nums, 1, &n) == -1 || n != 1)
-				goto bad;
-			set_cloexec((int)nums[0], 1);
-			if (tok[0] == 'p')
-				us->us_pidfd = (int)nums[0];
-			else
-				us->us_statsfd = (int)nums[0];
-		} else if (strcmp(tok, "old") == 0) {
-			if (parse_list(e, nums, UPGRADE_MAX_OLD, &n) == -1)
-				goto bad;
-			for (i = 0; i < n; i++)
-				us->us_old[i] = (pid_t)nums[i];
-			us->us_nold = n;
-		} else if (strcmp(tok, "retired") == 0) {
-			if (parse_list(e, nums, HD_MAX_SOCKETS, &n) == -1)
-				goto bad;
-			for (i = 0; i < n; i++) {
-				us->us_retired[i] = (int)nums[i];
-				set_cloexec(us->us_retired[i], 1);
-			}
-			us->us_nretired = n;
-		} else if (strcmp(tok, "sock") == 0) {
-			save2 = NULL;
-			for (tok2 = strtok_r(e, ",", &save2); tok2 != NULL;
-			    tok2 = strtok_r(NULL, ",", &save2))
-				if (inherit_socket(ls, tok2) == -1)
-					goto bad;
-		} else if (strcmp(tok, "conf") == 0 ||
-		    strcmp(tok, "exe") == 0) {
-			if (parse_list(e, nums, 1, &n) == -1 || n != 1)
-				goto bad;
-			set_cloexec((int)nums[0], 1);
-			if (tok[0] == 'c')
-				back_conf = (int)nums[0];
-			else
-				back_exe = (int)nums[0];
-		}
-		/* Keys of later versions are theirs. */
 	}
+	if (upgrade_parse(v, &desc, why, sizeof(why)) == -1)
+		goto bad;
+	unsetenv(UPGRADE_ENV);
+	/* Ours from now on: children do not inherit them. */
+	n = upgrade_desc_fds(&desc, fds);
+	for (i = 0; i < n; i++)
+		set_cloexec(fds[i], 1);
+	us->us_listeners = ls;
+	us->us_generation = desc.ud_generation;
+	us->us_pidfd = desc.ud_pidfd;
+	us->us_statsfd = desc.ud_statsfd;
+	us->us_nold = desc.ud_nold;
+	memcpy(us->us_old, desc.ud_old, desc.ud_nold * sizeof(desc.ud_old[0]));
+	us->us_nretired = desc.ud_nretired;
+	memcpy(us->us_retired, desc.ud_retired,
+	    desc.ud_nretired * sizeof(desc.ud_retired[0]));
+	for (i = 0; i < desc.ud_nsocks; i++)
+		if (inherit_socket(ls, &desc.ud_socks[i]) == -1) {
+			snprintf(why, sizeof(why), "inherited socket %d",
+			    desc.ud_socks[i].uk_fd);
+			goto bad;
+		}
+	back_conf = desc.ud_conf;
+	back_exe = desc.ud_exe;
 	us->us_active = 1;
 	return 1;
 bad:
-	log_error("upgrade: malformed %s", UPGRADE_ENV);
+	unsetenv(UPGRADE_ENV);
+	log_error("upgrade: malformed %s: %s", UPGRADE_ENV, why);
 	return -1;
 }
 
-/* Clears close-on-exec on every descriptor an HELLOD_UPGRADE value names,
- * so that the previous image inherits them again. */
+/* Clears close-on-exec on every descriptor ud names, so that the previous
+ * image inherits them again. */
 static void
-keep_descriptors(const char *v)
+keep_descriptors(const struct upgrade_desc *ud)
 {
-	static char	 buf[sizeof(received)];
-	char		*tok, *save = NULL, *e, *el, *save2, *c;
-	long		 fd;
+	static int	 fds[UPGRADE_MAX_FDS];
+	unsigned	 i, n = upgrade_desc_fds(ud, fds);
 
-	snprintf(buf, sizeof(buf), "%s", v);
-	for (tok = strtok_r(buf, " ", &save); tok != NULL;
-	    tok = strtok_r(NULL, " ", &save)) {
-		if ((e = strchr(tok, '=')) == NULL)
-			continue;
-		*e++ = '\0';
-		if (strcmp(tok, "pidfd") != 0 && strcmp(tok, "stats") != 0 &&
-		    strcmp(tok, "retired") != 0 && strcmp(tok, "sock") != 0 &&
-		    strcmp(tok, "conf") != 0 && strcmp(tok, "exe") != 0)
-			continue;
-		save2 = NULL;
-		for (el = strtok_r(e, ",", &save2); el != NULL;
-		    el = strtok_r(NULL, ",", &save2)) {
-			/* sock=OPTS:SLOT:PASSED:FD: the last field. */
-			c = strrchr(el, ':');
-			fd = strtol(c != NULL ? c + 1 : el, NULL, 10);
-			if (fd >= 0 && fd <= INT_MAX)
-				set_cloexec((int)fd, 0);
-		}
-	}
+	for (i = 0; i < n; i++)
+		set_cloexec(fds[i], 0);
 }
 
 /*
@@ -610,18 +832,18 @@ upgrade_abandon(const char *why)
 	static char	 failed[sizeof(UPGRADE_FAILED_ENV) + sizeof(resume_why)];
 	static char	 args[UPGRADE_ARGS_MAX];
 	char		 text[sizeof(resume_why)], **envp;
-	char		*argv[UPGRADE_MAX_ARGS];
+	char		*argv[UPGRADE_MAX_ARGS], perr[128];
 	size_t		 n, i, off;
-	long		 exe, conf;
 
 	if (received[0] == '\0')
 		return;
 	copy_printable(text, sizeof(text), why);
 	/* The previous image's own command line, not this one's. */
 	n = 0;
-	if ((exe = env_number(received, "exe")) != -1 &&
-	    (conf = env_number(received, "conf")) != -1 &&
-	    pread((int)conf, args, sizeof(args), 0) == (ssize_t)sizeof(args) &&
+	if (upgrade_parse(received, &desc, perr, sizeof(perr)) == 0 &&
+	    desc.ud_exe != -1 && desc.ud_conf != -1 &&
+	    pread(desc.ud_conf, args, sizeof(args), 0) ==
+	    (ssize_t)sizeof(args) &&
 	    args[sizeof(args) - 1] == '\0')
 		for (off = 0; args[off] != '\0' && n < UPGRADE_MAX_ARGS - 1;
 		    off += strlen(args + off) + 1)
@@ -649,10 +871,10 @@ upgrade_abandon(const char *why)
 	envp[n++] = env;
 	envp[n++] = failed;
 	envp[n] = NULL;
-	keep_descriptors(received);
+	keep_descriptors(&desc);
 	log_error("upgrade: this executable cannot start (%s); executing the "
 	    "previous one again", text);
-	fexecve((int)exe, argv, envp);
+	fexecve(desc.ud_exe, argv, envp);
 	log_warn("upgrade: executing the previous executable failed");
 	free(envp);
 }
