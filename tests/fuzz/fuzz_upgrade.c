@@ -1,19 +1,28 @@
 /*
  * Fuzz target for the description an upgrade in place hands to the new
- * image (HELLOD_UPGRADE, parsed by upgrade_inherit() in src/upgrade.c).
- * The input, up to its first NUL, is the variable's value.  Three sockets
- * sit at descriptors 200 to 202 for sock= elements to name: two TCP
- * sockets on 127.0.0.1 and one TCP socket on ::1 (when IPv6 is there).
+ * image (HELLOD_UPGRADE): upgrade_parse() in src/upgrade.c, its only
+ * reader, and upgrade_inherit(), which applies what it parsed.  The
+ * input, up to its first NUL, is the variable's value.  Three sockets sit
+ * at descriptors 200 to 202 for sock= elements to name: two TCP sockets
+ * on 127.0.0.1 and one TCP socket on ::1 (when IPv6 is there).
  *
  * Checked on every input:
  *
- *  1. the result is 1 (parsed) or -1 (malformed), and the variable is
- *     gone from the environment afterwards;
- *  2. parsed, every count is within its array, every listener's kind is
- *     known, its slots are within the slot count, and every socket it
+ *  1. upgrade_parse() accepts it or refuses it with a reason; accepted,
+ *     the struct keeps its invariants: every descriptor in
+ *     0..UPGRADE_MAX_FD-1 or -1 (none) where none is allowed, none named
+ *     twice, every pid in 1..UPGRADE_MAX_PID, every count within its
+ *     array, every socket's options known, its slot within
+ *     HD_MAX_WORKERS and PASSED 0 or 1;
+ *  2. what upgrade_format() writes of it parses back to the same struct;
+ *  3. upgrade_inherit() returns 1 (applied) or -1 (malformed), -1 when
+ *     upgrade_parse() refused the value, and the variable is gone from
+ *     the environment afterwards;
+ *  4. applied, every count is within its array, every listener's options
+ *     are known, its slots are within the slot count, and every socket it
  *     holds is one of the three;
- *  3. a value without '=' that is not blank is malformed;
- *  4. the same value parses the same way again.
+ *  5. a value without "gen=" is malformed;
+ *  6. the same value is applied the same way again.
  *
  * The file builds as a libFuzzer target (clang -fsanitize=fuzzer) or,
  * linked with replay.c, as a plain program that replays the corpus.
@@ -84,15 +93,95 @@ setup(void)
 static int
 parse(const char *value, struct upgrade_state *us, struct listeners *ls)
 {
-	int	 rc;
+	/* putenv() with one buffer: glibc's setenv() keeps every value it
+	 * replaced, which a long run would pile up. */
+	static char	 env[sizeof("HELLOD_UPGRADE=") + VALUE_MAX];
+	int		 rc;
 
-	CHECK(setenv("HELLOD_UPGRADE", value, 1) == 0);
+	snprintf(env, sizeof(env), "HELLOD_UPGRADE=%s", value);
+	CHECK(putenv(env) == 0);
 	memset(us, 0xa5, sizeof(*us));
 	memset(ls, 0xa5, sizeof(*ls));
 	rc = upgrade_inherit(us, ls);
 	CHECK(rc == 1 || rc == -1);
 	CHECK(getenv("HELLOD_UPGRADE") == NULL);
 	return rc;
+}
+
+static int
+int_cmp(const void *a, const void *b)
+{
+	int	 x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void
+check_fd(int fd, int none_ok)
+{
+	CHECK((fd >= 0 && fd < UPGRADE_MAX_FD) || (none_ok && fd == -1));
+}
+
+/* Invariants 1 and 2; the description parsed from value. */
+static int
+check_desc(const char *value, struct upgrade_desc *ud)
+{
+	static struct upgrade_desc	 again;
+	static char			 text[65536];
+	static int			 fds[UPGRADE_MAX_FDS];
+	char				 err[128];
+	unsigned			 i, n;
+
+	memset(ud, 0xa5, sizeof(*ud));
+	err[0] = '\0';
+	if (upgrade_parse(value, ud, err, sizeof(err)) == -1) {
+		CHECK(err[0] != '\0');
+		return -1;
+	}
+	check_fd(ud->ud_pidfd, 1);
+	check_fd(ud->ud_statsfd, 1);
+	check_fd(ud->ud_conf, 1);
+	check_fd(ud->ud_exe, 1);
+	CHECK(ud->ud_nold <= UPGRADE_MAX_OLD);
+	for (i = 0; i < ud->ud_nold; i++)
+		CHECK(ud->ud_old[i] >= 1 && ud->ud_old[i] <= UPGRADE_MAX_PID);
+	CHECK(ud->ud_nretired <= HD_MAX_SOCKETS);
+	for (i = 0; i < ud->ud_nretired; i++)
+		check_fd(ud->ud_retired[i], 0);
+	CHECK(ud->ud_nsocks <= HD_MAX_SOCKETS);
+	for (i = 0; i < ud->ud_nsocks; i++) {
+		CHECK(listen_opts_valid(ud->ud_socks[i].uk_opts));
+		CHECK(ud->ud_socks[i].uk_slot < HD_MAX_WORKERS);
+		CHECK(ud->ud_socks[i].uk_passed == 0 ||
+		    ud->ud_socks[i].uk_passed == 1);
+		check_fd(ud->ud_socks[i].uk_fd, 0);
+	}
+	n = upgrade_desc_fds(ud, fds);
+	CHECK(n <= UPGRADE_MAX_FDS);
+	qsort(fds, n, sizeof(fds[0]), int_cmp);
+	for (i = 1; i < n; i++)
+		CHECK(fds[i - 1] != fds[i]);
+
+	/* What the writer makes of it is read back the same. */
+	if (upgrade_format(ud, text, sizeof(text)) == 0) {
+		memset(&again, 0x5a, sizeof(again));
+		CHECK(upgrade_parse(text, &again, err, sizeof(err)) == 0);
+		CHECK(again.ud_generation == ud->ud_generation);
+		CHECK(again.ud_pidfd == ud->ud_pidfd);
+		CHECK(again.ud_statsfd == ud->ud_statsfd);
+		CHECK(again.ud_conf == ud->ud_conf);
+		CHECK(again.ud_exe == ud->ud_exe);
+		CHECK(again.ud_nold == ud->ud_nold);
+		CHECK(memcmp(again.ud_old, ud->ud_old,
+		    ud->ud_nold * sizeof(ud->ud_old[0])) == 0);
+		CHECK(again.ud_nretired == ud->ud_nretired);
+		CHECK(memcmp(again.ud_retired, ud->ud_retired,
+		    ud->ud_nretired * sizeof(ud->ud_retired[0])) == 0);
+		CHECK(again.ud_nsocks == ud->ud_nsocks);
+		CHECK(memcmp(again.ud_socks, ud->ud_socks,
+		    ud->ud_nsocks * sizeof(ud->ud_socks[0])) == 0);
+	}
+	return 0;
 }
 
 static void
@@ -104,8 +193,13 @@ check_parsed(const struct upgrade_state *us, const struct listeners *ls)
 
 	CHECK(us->us_active == 1);
 	CHECK(us->us_nold <= UPGRADE_MAX_OLD);
+	for (a = 0; a < us->us_nold; a++)
+		CHECK(us->us_old[a] >= 1 && us->us_old[a] <= UPGRADE_MAX_PID);
 	CHECK(us->us_nretired <= HD_MAX_SOCKETS);
-	CHECK(us->us_pidfd >= -1 && us->us_statsfd >= -1);
+	check_fd(us->us_pidfd, 1);
+	check_fd(us->us_statsfd, 1);
+	for (a = 0; a < us->us_nretired; a++)
+		check_fd(us->us_retired[a], 0);
 	CHECK(us->us_listeners == ls);
 	CHECK(ls->ls_n <= HD_MAX_LISTENERS);
 	CHECK(ls->ls_nslots <= HD_MAX_WORKERS);
@@ -127,9 +221,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct upgrade_state	 us1, us2;
 	static struct listeners		 ls1, ls2;
+	static struct upgrade_desc	 ud;
 	static char			 value[VALUE_MAX + 1];
 	size_t				 len, i;
-	int				 rc, blank = 1;
+	int				 rc, parsed;
 
 	setup();
 	len = strnlen((const char *)data, size);
@@ -138,14 +233,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(value, data, len);
 	value[len] = '\0';
 
+	parsed = check_desc(value, &ud);
 	rc = parse(value, &us1, &ls1);
+	if (parsed == -1)
+		CHECK(rc == -1);
 	if (rc == 1)
 		check_parsed(&us1, &ls1);
-	for (i = 0; i < len; i++)
-		if (value[i] != ' ')
-			blank = 0;
-	if (strchr(value, '=') == NULL && !blank)
-		CHECK(rc == -1);
+	if (strstr(value, "gen=") == NULL)
+		CHECK(parsed == -1 && rc == -1);
 
 	CHECK(parse(value, &us2, &ls2) == rc);
 	if (rc == 1) {
