@@ -186,6 +186,7 @@ enum hd_accept_verdict {
 #define HD_ACCEPT_PAUSE_TIME	0.1	/* s, after HD_ACCEPT_PAUSE */
 
 int	 listen_opts_valid(unsigned);
+const char *listen_opts_name(unsigned);
 const char *listen_opts_note(unsigned);
 int	 listen_parse_addr(const char *, struct hd_addr *, char *, size_t);
 int	 listen_open(const struct hd_addr *, int);

@@ -197,6 +197,22 @@ listen_opts_valid(unsigned opts)
 	    opts == HD_LO_STATUS;
 }
 
+/* A listener's kind in the status output: "plain", "proxy", "status". */
+const char *
+listen_opts_name(unsigned opts)
+{
+	switch (opts) {
+	case HD_LO_PLAIN:
+		return "plain";
+	case HD_LO_PROXY:
+		return "proxy";
+	case HD_LO_STATUS:
+		return "status";
+	default:
+		return "?";
+	}
+}
+
 /* A listener's kind after its address in messages: "", " (status)". */
 const char *
 listen_opts_note(unsigned opts)

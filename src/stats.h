@@ -235,6 +235,7 @@ struct stats_listener_info {
 	int		 sli_known;	/* the two figures below are valid */
 	unsigned	 sli_qlen;
 	unsigned	 sli_qlimit;
+	const char	*sli_kind;	/* listen_opts_name(): "plain", ... */
 };
 
 int	 stats_listen_queue(int, unsigned *, unsigned *);

@@ -419,7 +419,12 @@ stats_render_json(const struct stats_snapshot *sn,
 	for (i = 0; i < nli; i++) {
 		out_str(&o, i > 0 ? ",{\"listener\":" : "{\"listener\":");
 		out_json_str(&o, li[i].sli_addr != NULL ? li[i].sli_addr : "");
-		out_printf(&o, ",\"socket\":%u,", li[i].sli_socket);
+		out_printf(&o, ",\"socket\":%u,\"kind\":", li[i].sli_socket);
+		if (li[i].sli_kind != NULL)
+			out_json_str(&o, li[i].sli_kind);
+		else
+			out_str(&o, "null");
+		out_char(&o, ',');
 		if (li[i].sli_known)
 			out_printf(&o, "\"queue_length\":%u,"
 			    "\"queue_limit\":%u}", li[i].sli_qlen,

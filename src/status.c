@@ -194,6 +194,8 @@ status_run(const struct listeners *ls, const struct hd_config *cf)
 		for (s = 0; s < ls->ls_nslots; s++)
 			if (li->li_fd[s] != -1) {
 				info[ninfo].sli_addr = li->li_addr.a_text;
+				info[ninfo].sli_kind =
+				    listen_opts_name(li->li_opts);
 				info[ninfo].sli_socket = s;
 				info[ninfo++].sli_fd = li->li_fd[s];
 			}

@@ -415,6 +415,8 @@ class Routes(unittest.TestCase):
         for w in s["workers"]:
             self.assertIn(w["pid"], children)
         self.assertEqual(len(s["listeners"]), 2)
+        self.assertEqual([li["kind"] for li in s["listeners"]],
+                         ["plain", "plain"])
 
     def test_json_has_the_figures_of_metrics(self):
         t = Traffic(self, self.srv.port)

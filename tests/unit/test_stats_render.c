@@ -68,9 +68,9 @@ known_snapshot(struct stats_snapshot *sn)
 }
 
 static const struct stats_listener_info known_listeners[] = {
-	{ "127.0.0.1:8080", 0, -1, 1, 3, 4096 },
-	{ "127.0.0.1:8080", 1, -1, 0, 0, 0 },
-	{ "[::1]:8080", 0, -1, 1, 0, 128 },
+	{ "127.0.0.1:8080", 0, -1, 1, 3, 4096, "plain" },
+	{ "127.0.0.1:8080", 1, -1, 0, 0, 0, "plain" },
+	{ "[::1]:8080", 0, -1, 1, 0, 128, "proxy" },
 };
 #define NKNOWN	(sizeof(known_listeners) / sizeof(known_listeners[0]))
 
@@ -247,7 +247,7 @@ static void
 test_render_escaping(void **state)
 {
 	static char	 buf[65536];
-	struct stats_listener_info li = { "a\"b\\c\nd", 7, -1, 1, 1, 2 };
+	struct stats_listener_info li = { "a\"b\\c\nd", 7, -1, 1, 1, 2, NULL };
 
 	(void)state;
 	known_snapshot(&snap);
@@ -259,7 +259,7 @@ test_render_escaping(void **state)
 	    "\"1\\\"\\\\\\n\",mode=\"async\"} 1\n"));
 	stats_render_json(&snap, &li, 1, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "{\"listener\":\"a\\\"b\\\\c\\nd\","
-	    "\"socket\":7,"));
+	    "\"socket\":7,\"kind\":null,"));
 	assert_non_null(strstr(buf, "\"version\":\"1\\\"\\\\\\n\""));
 }
 
@@ -453,9 +453,11 @@ test_render_json(void **state)
 	    "\"reading\":1,\"writing\":0,\"idle\":1,\"delayed\":0,"
 	    "\"lingering\":0}},{\"worker\":1,\"pid\":101,"));
 	assert_non_null(strstr(buf, "\"listeners\":[{\"listener\":"
-	    "\"127.0.0.1:8080\",\"socket\":0,\"queue_length\":3,"
-	    "\"queue_limit\":4096},{\"listener\":\"127.0.0.1:8080\","
-	    "\"socket\":1,\"queue_length\":null,\"queue_limit\":null},"));
+	    "\"127.0.0.1:8080\",\"socket\":0,\"kind\":\"plain\","
+	    "\"queue_length\":3,\"queue_limit\":4096},{\"listener\":"
+	    "\"127.0.0.1:8080\",\"socket\":1,\"kind\":\"plain\","
+	    "\"queue_length\":null,\"queue_limit\":null},{\"listener\":"
+	    "\"[::1]:8080\",\"socket\":0,\"kind\":\"proxy\","));
 	assert_string_equal(buf + n - 3, "]}\n");
 
 	/* Nothing at all: still an object with empty arrays. */
