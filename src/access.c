@@ -112,11 +112,13 @@ escape(char *out, const char *s, size_t len, int json)
  */
 void
 access_log(const char *client, const char *peer,
-    const struct http_request *req, int status, size_t bytes, int64_t now)
+    const struct http_request *req, int status, size_t bytes, int64_t now,
+    const struct tls_info *tls)
 {
-	char		 line[3 * FIELD_MAX + 512], when[64];
+	char		 line[4 * FIELD_MAX + 640], when[64];
 	char		 rl[FIELD_MAX], ref[FIELD_MAX], ua[FIELD_MAX];
-	size_t		 rln, refn, uan;
+	char		 tl[FIELD_MAX + 192], sub[FIELD_MAX];
+	size_t		 rln, refn, uan, subn;
 	struct tm	 tm;
 	time_t		 t = (time_t)now;
 	int		 n, json;
@@ -130,12 +132,21 @@ access_log(const char *client, const char *peer,
 	if (json) {
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		tl[0] = '\0';
+		if (tls != NULL && tls->ti_protocol != NULL) {
+			subn = tls->ti_client == NULL ? 0 : escape(sub,
+			    tls->ti_client, strlen(tls->ti_client), 1);
+			snprintf(tl, sizeof(tl), ",\"tls_protocol\":\"%s\","
+			    "\"tls_cipher\":\"%s\"%s%.*s%s", tls->ti_protocol,
+			    tls->ti_cipher, subn > 0 ? ",\"tls_client\":\"" : "",
+			    (int)subn, sub, subn > 0 ? "\"" : "");
+		}
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\","
 		    "\"client\":\"%s\",\"peer\":\"%s\",\"request\":\"%.*s\","
 		    "\"status\":%d,\"body_bytes_sent\":%zu,"
-		    "\"http_referer\":\"%.*s\",\"http_user_agent\":\"%.*s\"}\n",
+		    "\"http_referer\":\"%.*s\",\"http_user_agent\":\"%.*s\"%s}\n",
 		    when, client, peer, (int)rln, rl, status, bytes, (int)refn,
-		    ref, (int)uan, ua);
+		    ref, (int)uan, ua, tl);
 	} else {
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);

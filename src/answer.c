@@ -59,6 +59,7 @@ answer_peer_init(struct answer_peer *ap, const struct sockaddr_storage *ss)
 {
 	client_from_sockaddr(&ap->ap_peer, ss);
 	ap->ap_client = ap->ap_peer;
+	ap->ap_tls = NULL;
 	ap->ap_textlen = (uint8_t)client_text(&ap->ap_client, ap->ap_text,
 	    sizeof(ap->ap_text));
 }
@@ -206,7 +207,7 @@ response_of(struct answer_env *ae, const struct answer *an, enum http_conn conn,
     const char *client, size_t clientlen, int64_t now,
     struct http_response *r)
 {
-	memset(r, 0, sizeof(*r));
+	/* Every field, without a memset() call on the hot path. */
 	r->rsp_status = an->an_status;
 	r->rsp_head = an->an_head;
 	r->rsp_conn = conn;
@@ -214,9 +215,9 @@ response_of(struct answer_env *ae, const struct answer *an, enum http_conn conn,
 	r->rsp_addr = client;
 	r->rsp_addr_len = clientlen;
 	r->rsp_padding = an->an_padding;
-	r->rsp_body = an->an_body;
-	r->rsp_body_len = an->an_body_len;
-	r->rsp_type = an->an_type;
+	r->rsp_body = an->an_body != NULL ? an->an_body->ab_text : NULL;
+	r->rsp_body_len = an->an_body != NULL ? an->an_body->ab_len : 0;
+	r->rsp_type = an->an_body != NULL ? an->an_body->ab_type : NULL;
 	r->rsp_nostore = an->an_nostore;
 }
 
@@ -267,7 +268,7 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
 		response_of(ae, an, HTTP_CONN_CLOSE, client, clientlen, -1, &r);
 		client_text(&ap->ap_peer, pbuf, sizeof(pbuf));
 		access_log(client, pbuf, req, an->an_status,
-		    an->an_head ? 0 : http_body_size(&r), now);
+		    an->an_head ? 0 : http_body_size(&r), now, ap->ap_tls);
 	}
 }
 

@@ -48,6 +48,14 @@ struct answer_peer {
 						 * PROXY source */
 	uint8_t			 ap_textlen;
 	char			 ap_text[HTTP_ADDR_MAX];	/* ap_client */
+	const struct tls_info	*ap_tls;	/* NULL: plain */
+};
+
+/* A body other than the greeting, and its Content-Type. */
+struct answer_body {
+	const char	*ab_text;
+	size_t		 ab_len;
+	const char	*ab_type;
 };
 
 /* A decided answer, until it is written. */
@@ -59,15 +67,13 @@ struct answer {
 	uint8_t		 an_keep;	/* the request allows persistence */
 	uint8_t		 an_minor;	/* HTTP/1.0 says keep-alive aloud */
 	uint8_t		 an_error;	/* a parse error: close, linger */
+	uint8_t		 an_nostore;	/* Cache-Control: no-store */
 	uint32_t	 an_delay;	/* ms to wait before writing */
 	size_t		 an_padding;	/* greeting bytes sent from spaces */
 	double		 an_start;	/* the request's first byte, s */
 	/* A routed body (the status server's) instead of the greeting: it
 	 * must stay valid until the answer is written. */
-	const char	*an_body;
-	size_t		 an_body_len;
-	const char	*an_type;	/* an_body's Content-Type */
-	uint8_t		 an_nostore;	/* Cache-Control: no-store */
+	const struct answer_body *an_body;
 };
 
 /* How a child decides its answers: the greeting (answer_decide) or the

@@ -69,6 +69,8 @@ child_prepare(struct master *m)
 		fatal("sigaction() failed");
 
 	close(m->m_ready_pipe[0]);
+	/* Session ticket keys: read-only from here on. */
+	tls_keys_child();
 	if (m->m_pidfd != -1)
 		close(m->m_pidfd);
 	for (i = 0; i < m->m_nretired; i++)

@@ -40,6 +40,7 @@ config_defaults(struct hd_config *cf)
 	cf->cf_defer_accept = 1;
 	cf->cf_query_max_delay = 10000;
 	cf->cf_query_max_padding = 1024 * 1024;
+	tls_conf_defaults(&cf->cf_tls);
 }
 
 /* "500ms", "10s", "2m"; a bare number means seconds. */
@@ -130,6 +131,8 @@ static const struct listen_key {
 	{ HD_LO_PLAIN, "server", "listen", "--listen" },
 	{ HD_LO_PROXY, "server", "proxy_listen", "--proxy-listen" },
 	{ HD_LO_STATUS, "status", "listen", NULL },
+	{ HD_LO_TLS, "server", "tls_listen", "--tls-listen" },
+	{ HD_LO_PROXY | HD_LO_TLS, "server", "tls_proxy_listen", NULL },
 };
 
 #define NLISTEN_KEYS	(sizeof(listen_keys) / sizeof(listen_keys[0]))
@@ -572,6 +575,8 @@ static const struct config_key {
 } keys[] = {
 	{ "server", "listen", NULL },		/* listen_keys */
 	{ "server", "proxy_listen", NULL },
+	{ "server", "tls_listen", NULL },
+	{ "server", "tls_proxy_listen", NULL },
 	{ "server", "mode", set_mode },
 	{ "server", "workers", set_workers },
 	{ "server", "backlog", set_backlog },
@@ -685,6 +690,14 @@ handler(void *arg, const char *section, const char *name, const char *value)
 
 	if (pc->pc_errline != 0)
 		return 0;
+	/* [tls] keys record where they were set: file errors are found
+	 * when the certificates are loaded (tls.c). */
+	if (strcmp(section, "tls") == 0) {
+		if (tls_conf_set(&pc->pc_cf->cf_tls, name, value, lineno(pc),
+		    why, sizeof(why)) == 0)
+			return 1;
+		goto fail;
+	}
 	for (i = 0; i < NKEYS; i++) {
 		if (strcmp(section, keys[i].k_section) != 0)
 			continue;
@@ -716,6 +729,7 @@ handler(void *arg, const char *section, const char *name, const char *value)
 			return 1;
 		}
 	}
+fail:
 	pc->pc_errline = lineno(pc);
 	snprintf(pc->pc_err, sizeof(pc->pc_err), "[%s] %s: %s", section, name,
 	    why);
@@ -823,6 +837,25 @@ config_apply_overrides(struct hd_config *cf, const struct hd_overrides *ov,
  * The whole chain: defaults, file, command line.  Without -c the default
  * file is read when it exists, otherwise the built-in defaults stand.
  */
+/* TLS listeners need this build's TLS and a certificate. */
+static int
+config_check_tls(const struct hd_config *cf, char *err, size_t errlen)
+{
+	unsigned	 ntls = config_listen_count(cf, HD_LO_TLS) +
+	    config_listen_count(cf, HD_LO_PROXY | HD_LO_TLS);
+
+#ifndef HAVE_TLS
+	if (ntls > 0) {
+		snprintf(err, errlen, "%s: TLS listeners, but hellod was built "
+		    "without TLS (configure --with-tls)", cf->cf_file[0] !=
+		    '\0' ? cf->cf_file : "(command line)");
+		return -1;
+	}
+#endif
+	return tls_conf_check(&cf->cf_tls, (int)ntls, cf->cf_file[0] !=
+	    '\0' ? cf->cf_file : "(command line)", err, errlen);
+}
+
 int
 config_read(struct hd_config *cf, const struct hd_overrides *ov, char *err,
     size_t errlen)
@@ -834,7 +867,9 @@ config_read(struct hd_config *cf, const struct hd_overrides *ov, char *err,
 		path = HELLOD_CONF;
 	if (path != NULL && config_load(cf, path, err, errlen) == -1)
 		return -1;
-	return config_apply_overrides(cf, ov, err, errlen);
+	if (config_apply_overrides(cf, ov, err, errlen) == -1)
+		return -1;
+	return config_check_tls(cf, err, errlen);
 }
 
 unsigned

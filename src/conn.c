@@ -24,6 +24,7 @@
 #include "answer.h"
 #include "conn.h"
 #include "stats.h"
+#include "tls.h"
 #include "transport.h"
 #include "tq.h"
 
@@ -424,6 +425,61 @@ proxy_step(struct conn *c, const char *buf, size_t len, size_t *off)
 	return 1;
 }
 
+/* The connection turns to TLS: the handshake comes with the next reads. */
+static int
+start_tls(struct conn *c)
+{
+	if (tls_transport(&c->c_tr, tls_current(), c->c_tr.tr_fd,
+	    c->c_listener->li_tls) == -1)
+		return -1;
+	c->c_who.ap_tls = tls_info(&c->c_tr);
+	return 0;
+}
+
+/*
+ * A PROXY header that TLS follows: only the header's bytes are taken
+ * from the socket (transport_peek()), then the connection turns to TLS.
+ * Returns as read_and_process().
+ */
+static int
+proxy_then_tls(struct conn *c)
+{
+	struct answer_env	*ae = &eg.e_env;
+	size_t			 held = c->c_inlen, used, len;
+	const char		*buf;
+	ssize_t			 n;
+	int			 rc;
+
+	n = transport_peek(&c->c_tr, ae->ae_rbuf, ae->ae_rcap - held);
+	if (n == TR_AGAIN)
+		return 0;
+	if (n <= 0) {
+		if (n == 0 && held > 0)
+			answer_proxy_refused(ae, &c->c_who);
+		return -1;
+	}
+	if (held > 0) {
+		if (append_input(c, ae->ae_rbuf, (size_t)n) == -1)
+			return -1;
+		buf = c->c_in;
+		len = c->c_inlen;
+	} else {
+		buf = ae->ae_rbuf;
+		len = (size_t)n;
+	}
+	if ((rc = proxy_step(c, buf, len, &used)) == -1)
+		return -1;
+	if (rc == 0)	/* all of it belongs to the header */
+		return transport_take(&c->c_tr, (size_t)n) == -1 ||
+		    (held == 0 && keep_input(c, buf, len, 0) == -1) ? -1 : 1;
+	if (transport_take(&c->c_tr, used - held) == -1)
+		return -1;
+	free(c->c_in);
+	c->c_in = NULL;
+	c->c_inlen = c->c_incap = 0;
+	return start_tls(c) == -1 ? -1 : 1;
+}
+
 /* Reads once and answers; returns -1 when the connection is to close
  * without more output, 0 when the socket had nothing, 1 otherwise. */
 static int
@@ -435,6 +491,9 @@ read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 	ssize_t			 n;
 	int			 rc;
 
+	*pr = PR_NEED_MORE;
+	if (c->c_state == CS_PROXY && c->c_listener->li_opts & HD_LO_TLS)
+		return proxy_then_tls(c);
 	room = ae->ae_rcap - c->c_inlen;
 	n = tr_recv(&c->c_tr, ae->ae_rbuf, room);
 	if (n == TR_AGAIN)
@@ -465,7 +524,6 @@ read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 		buf = ae->ae_rbuf;
 		len = (size_t)n;
 	}
-	*pr = PR_NEED_MORE;
 	if (c->c_state == CS_PROXY &&
 	    (rc = proxy_step(c, buf, len, &off)) <= 0) {
 		if (rc == -1)
@@ -488,7 +546,7 @@ conn_run(struct conn *c, int readable, int answered_before)
 {
 	enum process_result	 pr = PR_FLUSH;	/* held input: try it */
 	unsigned		 answered = (unsigned)answered_before;
-	int			 rc;
+	int			 rc, want = EV_READ;
 
 	for (;;) {
 		if (c->c_end == CE_ABORT)
@@ -527,11 +585,16 @@ conn_run(struct conn *c, int readable, int answered_before)
 		}
 		if (!readable)
 			break;
-		readable = 0;
 		if ((rc = read_and_process(c, &pr, &answered)) == -1)
 			goto close;
-		if (rc == 0)
+		/* No readiness event comes for what TLS holds already. */
+		readable = tr_pending(&c->c_tr);
+		if (rc == 0) {
+			/* A TLS read may have to write first. */
+			if (c->c_tr.tr_want == TR_WANT_WRITE)
+				want = EV_WRITE;
 			break;
+		}
 		if (flush(c) == -1)
 			goto close;
 	}
@@ -542,7 +605,7 @@ conn_run(struct conn *c, int readable, int answered_before)
 	 * request restarts whichever applies now.  A request that arrives
 	 * whole never waits in the header queue.
 	 */
-	watch(c, EV_READ);
+	watch(c, want);
 	if (c->c_state == CS_PROXY)
 		return;
 	if (c->c_inlen > 0 || http_stream_busy(&c->c_stream)) {
@@ -567,8 +630,9 @@ conn_cb(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	if (c->c_state == CS_LINGERING)
 		linger_read(c);
-	else
-		conn_run(c, revents & EV_READ, 0);
+	else	/* writable with nothing to send: a TLS read waited for it */
+		conn_run(c, (revents & EV_READ) || (c->c_out == NULL &&
+		    c->c_pad_left == 0), 0);
 }
 
 static void
@@ -631,6 +695,10 @@ conn_new(void *arg, int fd, const struct sockaddr_storage *ss,
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
 	conn_enter(c, li->li_opts & HD_LO_PROXY ? CS_PROXY : CS_READING);
+	if (li->li_opts == HD_LO_TLS && start_tls(c) == -1) {
+		conn_close(c);
+		return;
+	}
 	/* The request usually arrives with the connection. */
 	conn_run(c, 1, 0);
 }

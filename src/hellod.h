@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "tls.h"
 
 #define HELLOD_NAME		"hellod"
 #define HD_MAX_LISTEN		16	/* addresses of one kind */
@@ -52,11 +53,13 @@ struct hd_addr {
  */
 enum hd_listen_opt {
 	HD_LO_PROXY	= 0x1,	/* a PROXY protocol header first */
-	HD_LO_STATUS	= 0x2	/* [status] listen: not for the workers */
+	HD_LO_STATUS	= 0x2,	/* [status] listen: not for the workers */
+	HD_LO_TLS	= 0x4	/* TLS, after the PROXY header if any */
 };
 
 #define HD_LO_PLAIN		0
-#define HD_LISTEN_KINDS		3	/* plain, PROXY, status */
+#define HD_LISTEN_KINDS		5	/* plain, PROXY, status, TLS,
+					   PROXY + TLS */
 #define HD_MAX_LISTENERS	(HD_LISTEN_KINDS * HD_MAX_LISTEN)
 
 /* One listen address of the configuration. */
@@ -117,6 +120,9 @@ struct hd_config {
 	struct client_trust cf_trusted;		/* empty: nobody */
 	enum client_header cf_forward_header;
 
+	/* [tls] */
+	struct tls_conf	 cf_tls;
+
 	/* [status]: listen is in cf_listen */
 	unsigned	 cf_drain_notice;	/* ms */
 };
@@ -156,6 +162,8 @@ int	 config_parse_size(const char *, size_t *);
 struct listener {
 	struct hd_addr		 li_addr;
 	unsigned		 li_opts;	/* HD_LO_*, as configured */
+	int			 li_tls;	/* its number among the TLS
+						   listeners; -1: plain */
 	int			 li_shared;
 	int			 li_passed;	/* by the service manager */
 	int			 li_fd[HD_MAX_WORKERS];	/* -1: none */
@@ -237,7 +245,7 @@ int	 access_reopen(void);
 void	 access_close(void);
 int	 access_enabled(void);
 void	 access_log(const char *, const char *, const struct http_request *,
-	    int, size_t, int64_t);
+	    int, size_t, int64_t, const struct tls_info *);
 
 /* worker.c (async) and sync.c */
 struct hd_worker_ctx {
@@ -277,6 +285,7 @@ struct upgrade_desc {
 	unsigned		 ud_generation;
 	int			 ud_pidfd;	/* the pid file's, locked */
 	int			 ud_statsfd;	/* the counters' memfd */
+	int			 ud_ticketsfd;	/* TLS session-ticket keys */
 	pid_t			 ud_old[UPGRADE_MAX_OLD];	/* children */
 	unsigned		 ud_nold;
 	int			 ud_retired[HD_MAX_SOCKETS];	/* to close */
@@ -292,6 +301,7 @@ struct upgrade_state {
 	unsigned		 us_generation;	/* the old image's */
 	int			 us_pidfd;
 	int			 us_statsfd;	/* the counters' memfd */
+	int			 us_ticketsfd;	/* TLS session-ticket keys */
 	pid_t			 us_old[UPGRADE_MAX_OLD];	/* children */
 	unsigned		 us_nold;
 	int			 us_retired[HD_MAX_SOCKETS];	/* to close */

@@ -189,12 +189,14 @@ listen_accept_ok(int *failing)
 	}
 }
 
-/* The option sets a listener may have: plain, PROXY, status. */
+/* The option sets a listener may have: plain, PROXY, status, TLS and
+ * PROXY + TLS. */
 int
 listen_opts_valid(unsigned opts)
 {
 	return opts == HD_LO_PLAIN || opts == HD_LO_PROXY ||
-	    opts == HD_LO_STATUS;
+	    opts == HD_LO_STATUS || opts == HD_LO_TLS ||
+	    opts == (HD_LO_PROXY | HD_LO_TLS);
 }
 
 /* A listener's kind in the status output: "plain", "proxy", "status". */
@@ -208,6 +210,10 @@ listen_opts_name(unsigned opts)
 		return "proxy";
 	case HD_LO_STATUS:
 		return "status";
+	case HD_LO_TLS:
+		return "tls";
+	case HD_LO_PROXY | HD_LO_TLS:
+		return "proxy-tls";
 	default:
 		return "?";
 	}
@@ -224,6 +230,10 @@ listen_opts_note(unsigned opts)
 		return " (PROXY protocol)";
 	case HD_LO_STATUS:
 		return " (status)";
+	case HD_LO_TLS:
+		return " (TLS)";
+	case HD_LO_PROXY | HD_LO_TLS:
+		return " (PROXY protocol, then TLS)";
 	default:
 		return " (?)";
 	}
@@ -236,9 +246,11 @@ listeners_init(struct listeners *ls)
 
 	memset(ls, 0, sizeof(*ls));
 	ls->ls_nslots = 1;
-	for (a = 0; a < HD_MAX_LISTENERS; a++)
+	for (a = 0; a < HD_MAX_LISTENERS; a++) {
+		ls->ls_list[a].li_tls = -1;
 		for (s = 0; s < HD_MAX_WORKERS; s++)
 			ls->ls_list[a].li_fd[s] = -1;
+	}
 }
 
 /* Sockets passed by systemd: plain listeners shared by every slot.  The
@@ -443,7 +455,7 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 	const struct hd_listen	*ln;
 	const struct hd_addr	*addr;
 	struct listener		*li;
-	unsigned		 a, i, s, keep;
+	unsigned		 a, i, s, keep, ntls = 0;
 	int			 fd, migrate = migrate_req_enabled();
 
 	*nretired = 0;
@@ -468,6 +480,7 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 		li = &next->ls_list[next->ls_n++];
 		li->li_addr = *addr;
 		li->li_opts = ln->ln_opts;
+		li->li_tls = ln->ln_opts & HD_LO_TLS ? (int)ntls++ : -1;
 		li->li_shared = (ln->ln_opts & HD_LO_STATUS) != 0;
 		old = listener_find(cur, ln);
 		keep = li->li_shared ? 1 : nslots;

@@ -18,7 +18,8 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: %s [-fthv] [-c file] [-w n|auto] [-l addr:port]... "
-	    "[--proxy-listen addr:port]... [--sync]\n"
+	    "[--proxy-listen addr:port]... [--tls-listen addr:port]... "
+	    "[--sync]\n"
 	    "  -c, --config FILE     configuration file (default %s)\n"
 	    "  -f, --foreground      stay in the foreground, log to stderr\n"
 	    "      --sync            one blocking worker, one connection at "
@@ -29,6 +30,8 @@ usage(FILE *fp)
 	    "      --proxy-listen ADDR  listen for connections that begin "
 	    "with a\n"
 	    "                        PROXY protocol header (repeatable)\n"
+	    "      --tls-listen ADDR  listen for TLS connections "
+	    "(repeatable)\n"
 	    "  -t, --test-config     check the configuration and exit\n"
 	    "  -v, --version         print the version and exit\n"
 	    "  -h, --help            print this help and exit\n",
@@ -45,6 +48,7 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 		{ "workers",	 required_argument, NULL, 'w' },
 		{ "listen",	 required_argument, NULL, 'l' },
 		{ "proxy-listen", required_argument, NULL, 'p' },
+		{ "tls-listen",	 required_argument, NULL, 'T' },
 		{ "test-config", no_argument,	    NULL, 't' },
 		{ "version",	 no_argument,	    NULL, 'v' },
 		{ "help",	 no_argument,	    NULL, 'h' },
@@ -70,8 +74,10 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 			break;
 		case 'l':
 		case 'p':
+		case 'T':
 			if (config_add_listen_arg(ov, optarg, ch == 'p' ?
-			    HD_LO_PROXY : HD_LO_PLAIN, err, sizeof(err)) == -1) {
+			    HD_LO_PROXY : ch == 'T' ? HD_LO_TLS : HD_LO_PLAIN,
+			    err, sizeof(err)) == -1) {
 				fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
 				return -1;
 			}
@@ -145,6 +151,7 @@ main(int argc, char *argv[])
 	static struct listeners		 inherited;
 	struct hd_overrides		 ov;
 	char				 err[HD_ERRLEN];
+	struct tls_server		*tls;
 	const char			*dest, *resumed;
 	int				 test = 0, pidfd = -1;
 	unsigned			 a;
@@ -166,7 +173,8 @@ main(int argc, char *argv[])
 		upgrade_abandon(err);
 		return 1;
 	}
-	if (privileges_check(&config, err, sizeof(err)) == -1) {
+	if (privileges_check(&config, err, sizeof(err)) == -1 ||
+	    tls_prepare(&config, &tls, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
 		upgrade_abandon(err);
 		return 1;
@@ -204,7 +212,19 @@ main(int argc, char *argv[])
 			log_info("upgraded in place from generation %u",
 			    us.us_generation);
 		pidfd = us.us_pidfd;
+		/* Tickets issued before the upgrade still resume. */
+		if (us.us_ticketsfd != -1 && tls_keys_adopt(us.us_ticketsfd,
+		    config.cf_tls.tc_ticket_lifetime) == -1)
+			log_warnx("the session ticket keys were not handed "
+			    "over: tickets issued before resume no more");
 	}
+	if (tls_commit(tls, &config) == -1) {
+		upgrade_abandon("cannot make the session ticket keys");
+		log_error("cannot make the TLS session ticket keys; exiting");
+		return 1;
+	}
+	if (tls != NULL)
+		tls_kernel_report();
 	if (pidfd == -1 && config.cf_pid_file[0] != '\0' &&
 	    (pidfd = pidfile_open(config.cf_pid_file)) == -1)
 		return 1;

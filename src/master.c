@@ -154,6 +154,7 @@ reload(struct master *m)
 				    &cf_store[0];
 	struct listeners	*nls = m->m_ls == &ls_store[0] ? &ls_store[1] :
 				    &ls_store[0];
+	struct tls_server	*tls = NULL;
 	int			 retired[HD_MAX_SOCKETS];
 	unsigned		 nretired, n, i;
 	char			 err[HD_ERRLEN];
@@ -170,6 +171,10 @@ reload(struct master *m)
 	    reload_check_files(ncf, err, sizeof(err)) == -1)
 		goto fail;
 	if (privileges_check(ncf, err, sizeof(err)) == -1)
+		goto fail;
+	/* New certificates for the new generation; a bad one keeps the
+	 * running configuration, certificates included. */
+	if (tls_prepare(ncf, &tls, err, sizeof(err)) == -1)
 		goto fail;
 	n = config_worker_count(ncf);
 	if (m->m_nold + m->m_nslots + 1 > MAX_RETIRING ||
@@ -191,6 +196,10 @@ reload(struct master *m)
 	}
 
 	/* Commit: the running workers become the old generation. */
+	if (tls_commit(tls, ncf) == -1)
+		log_warnx("cannot make the session ticket keys: TLS sessions "
+		    "are not resumed");
+	tls = NULL;
 	now = now_mono();
 	m->m_prev_serving = serving_update(m);
 	for (i = 0; i < m->m_nslots; i++) {
@@ -229,6 +238,7 @@ reload(struct master *m)
 	    n, mode_name(ncf));
 	return;
 fail:
+	tls_server_free(tls);
 	stats_reloaded(0);
 	log_error("reload failed, keeping the running configuration: %s", err);
 	status_notify(m);
@@ -253,6 +263,7 @@ upgrade(struct master *m)
 	if (m->m_status_pid > 0 && us.us_nold < UPGRADE_MAX_OLD)
 		us.us_old[us.us_nold++] = m->m_status_pid;
 	us.us_statsfd = stats_memfd();
+	us.us_ticketsfd = tls_keys_fd();
 	for (i = 0; i < m->m_nretired; i++)
 		us.us_retired[us.us_nretired++] = m->m_retired[i];
 	us.us_listeners = m->m_ls;
@@ -281,6 +292,9 @@ poll_timeout(const struct master *m)
 		if (t > 0 && (next < 0 || t < next))
 			next = t;
 	}
+	/* The next rotation of the session ticket keys. */
+	if ((t = tls_keys_rotate()) >= 0 && (next < 0 || now + t < next))
+		next = now + t;
 	if (next < 0)
 		return -1;
 	if (next <= now)

@@ -33,6 +33,11 @@ extern const int	 stats_codes[STATS_NCODES];
 /* Request duration buckets, upper bounds in nanoseconds (the Prometheus
  * defaults widened to 100 us .. 10 s); one more counts what is slower. */
 #define STATS_NBUCKETS		16
+
+/* Handshakes by how they ended (enum tls_event), per TLS listener in the
+ * order of the configuration. */
+#define STATS_MAX_TLS		32	/* 16 tls_listen, 16 tls_proxy_listen */
+#define STATS_NTLS		6
 extern const uint64_t	 stats_bucket_ns[STATS_NBUCKETS];
 extern const char *const stats_bucket_text[STATS_NBUCKETS];
 
@@ -68,6 +73,7 @@ struct stats_counters {
 	/* Per bucket, not cumulative; the last counts what is slower. */
 	uint64_t	 sc_buckets[STATS_NBUCKETS + 1];
 	uint64_t	 sc_duration_ns;	/* histogram sum */
+	uint64_t	 sc_tls[STATS_MAX_TLS][STATS_NTLS];
 };
 
 struct stats_slot {
@@ -161,6 +167,14 @@ stats_accepted(void)
 {
 	if (stats_self != NULL)
 		STATS_ADD(&stats_self->ss_c.sc_accepted, 1);
+}
+
+static inline void
+stats_tls(int listener, int event)
+{
+	if (stats_self != NULL && listener >= 0 && listener < STATS_MAX_TLS &&
+	    event >= 0 && event < STATS_NTLS)
+		STATS_ADD(&stats_self->ss_c.sc_tls[listener][event], 1);
 }
 
 static inline void

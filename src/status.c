@@ -34,6 +34,7 @@ struct status_server {
 	char			*sv_render;	/* the last rendering */
 	size_t			 sv_render_cap;
 	char			 sv_small[32];	/* a short body */
+	struct answer_body	 sv_body;	/* the answer being written */
 };
 
 static struct status_server	 sv;
@@ -82,10 +83,11 @@ static void
 body(struct answer *an, int status, const char *type, const char *text,
     size_t len)
 {
+	sv.sv_body.ab_text = text;
+	sv.sv_body.ab_len = len;
+	sv.sv_body.ab_type = type;
 	an->an_status = (uint16_t)status;
-	an->an_type = type;
-	an->an_body = text;
-	an->an_body_len = len;
+	an->an_body = &sv.sv_body;
 }
 
 /* The status service's decision (conn.h): a route, or the parser's

@@ -26,6 +26,7 @@
 #include "hellod.h"
 #include "answer.h"
 #include "stats.h"
+#include "tls.h"
 #include "transport.h"
 
 static volatile sig_atomic_t	 sync_stop;
@@ -104,17 +105,53 @@ wait_readable(struct sync_state *ss, struct pollfd *fds, unsigned n,
 }
 
 static int
-set_send_timeout(int fd, double seconds)
+set_timeout(int fd, int opt, double seconds)
 {
 	struct timeval	 tv;
 
+	if (seconds < 0.001)
+		seconds = 0.001;	/* 0 would mean none */
 	tv.tv_sec = (time_t)seconds;
 	tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1) {
-		log_warn("setsockopt(SO_SNDTIMEO) failed");
+	if (setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv)) == -1) {
+		log_warn("setsockopt(%s) failed", opt == SO_SNDTIMEO ?
+		    "SO_SNDTIMEO" : "SO_RCVTIMEO");
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Waits for input until the deadline (or, when `stoppable`, a stop), then
+ * reads it, or with `peek` looks at it (transport_peek()).  A TLS record
+ * may need several reads of the blocking socket: each is bounded by what
+ * is left of the deadline, so a client trickling a record cannot hold
+ * the worker past it.  Returns as tr_recv(); TR_AGAIN: the deadline or
+ * the stop.
+ */
+static ssize_t
+read_by(struct sync_state *ss, struct transport *tr, char *buf, size_t len,
+    double deadline, int stoppable, int peek)
+{
+	struct pollfd	 pfd;
+	double		 left;
+
+	pfd.fd = tr->tr_fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		if (stoppable && sync_stop)
+			return TR_AGAIN;
+		if ((left = deadline - now_mono()) <= 0)
+			return TR_AGAIN;
+		if (tr_pending(tr) || wait_readable(ss, &pfd, 1, left) > 0)
+			break;
+	}
+	if (peek)
+		return transport_peek(tr, buf, len);
+	if (tr->tr_tls != NULL &&
+	    set_timeout(tr->tr_fd, SO_RCVTIMEO, left) == -1)
+		return TR_ERROR;
+	return tr_recv(tr, buf, len);
 }
 
 /* The socket blocks, with a send timeout: TR_AGAIN is that timeout. */
@@ -243,36 +280,40 @@ answer_all(struct sync_state *ss, struct transport *tr, struct http_stream *st,
  * Reads until the PROXY header at the start of the connection is whole,
  * TLVs included (answer_proxy()), within the head's deadline; the read
  * buffer holds it.  Returns the bytes read past it (left at the front of
- * the read buffer), or -1 to close without an answer.
+ * the read buffer), or -1 to close without an answer.  Before TLS, only
+ * the header's bytes are taken from the socket, and the connection turns
+ * to TLS.
  */
 static ssize_t
 read_proxy(struct sync_state *ss, struct transport *tr,
-    struct answer_peer *who, double deadline)
+    const struct listener *li, struct answer_peer *who, double deadline)
 {
 	struct answer_env	*ae = &ss->ss_env;
-	struct pollfd		 pfd;
 	size_t			 len = 0, used;
-	double			 left;
 	ssize_t			 n;
-	int			 rc;
+	int			 rc, tls = (li->li_opts & HD_LO_TLS) != 0;
 
-	pfd.fd = tr->tr_fd;
-	pfd.events = POLLIN;
 	/* A stop lets the header finish: the connection was accepted. */
-	for (;;) {
-		if ((left = deadline - now_mono()) <= 0)
-			break;
-		if (wait_readable(ss, &pfd, 1, left) <= 0)
-			continue;
-		if ((n = tr_recv(tr, ae->ae_rbuf + len, ae->ae_rcap - len)) <= 0)
-			break;
-		len += (size_t)n;
-		if ((rc = answer_proxy(ae, who, ae->ae_rbuf, len, &used)) == -1)
+	while ((n = read_by(ss, tr, ae->ae_rbuf + len, ae->ae_rcap - len,
+	    deadline, 0, tls)) > 0) {
+		if ((rc = answer_proxy(ae, who, ae->ae_rbuf, len + (size_t)n,
+		    &used)) == -1)
 			return -1;
-		if (rc == 1) {
-			memmove(ae->ae_rbuf, ae->ae_rbuf + used, len - used);
-			return (ssize_t)(len - used);
+		if (tls && transport_take(tr, rc == 1 ? used - len :
+		    (size_t)n) == -1)
+			return -1;
+		len += (size_t)n;
+		if (rc == 0)
+			continue;
+		if (tls) {
+			if (tls_transport(tr, tls_current(), tr->tr_fd,
+			    li->li_tls) == -1)
+				return -1;
+			who->ap_tls = tls_info(tr);
+			return 0;
 		}
+		memmove(ae->ae_rbuf, ae->ae_rbuf + used, len - used);
+		return (ssize_t)(len - used);
 	}
 	/* Part of a header, then EOF or the deadline: refused too. */
 	if (len > 0)
@@ -293,25 +334,17 @@ converse(struct sync_state *ss, struct transport *tr, struct http_stream *st,
 {
 	const struct hd_config	*cf = ss->ss_cf;
 	struct answer_env	*ae = &ss->ss_env;
-	struct pollfd		 pfd;
-	double			 left;
 	ssize_t			 n;
 	int			 linger = 0, answered, idle = 0, held = len > 0;
 
-	pfd.fd = tr->tr_fd;
-	pfd.events = POLLIN;
 	for (;;) {
 		if (!held) {
 			/* A stop while idle between requests ends it. */
-			if (sync_stop && len == 0 && !http_stream_busy(st))
-				return 0;
-			if ((left = deadline - now_mono()) <= 0)
-				return 0;
-			if (wait_readable(ss, &pfd, 1, left) <= 0)
-				continue;	/* a signal, or the deadline */
-			n = tr_recv(tr, ae->ae_rbuf + len, ae->ae_rcap - len);
+			n = read_by(ss, tr, ae->ae_rbuf + len,
+			    ae->ae_rcap - len, deadline, len == 0 &&
+			    !http_stream_busy(st), 0);
 			if (n <= 0)
-				return 0;	/* EOF or reset */
+				return 0;	/* EOF, reset, deadline */
 			if (idle) {
 				deadline = now_mono() +
 				    cf->cf_header_timeout / 1000.;
@@ -357,13 +390,19 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 	http_stream_init(&st);
 	figure(ss, STATS_READING);
 	deadline = now_mono() + cf->cf_header_timeout / 1000.;
-	if (set_send_timeout(fd, cf->cf_header_timeout / 1000.) == 0 &&
-	    (!(li->li_opts & HD_LO_PROXY) ||
-	    (held = read_proxy(ss, &tr, &who, deadline)) != -1)) {
+	if (li->li_opts == HD_LO_TLS) {
+		if (tls_transport(&tr, tls_current(), fd, li->li_tls) == -1)
+			goto done;
+		who.ap_tls = tls_info(&tr);
+	}
+	if (set_timeout(fd, SO_SNDTIMEO, cf->cf_header_timeout / 1000.) ==
+	    0 && (!(li->li_opts & HD_LO_PROXY) ||
+	    (held = read_proxy(ss, &tr, li, &who, deadline)) != -1)) {
 		ss->ss_req_start = now_mono();
 		if (converse(ss, &tr, &st, &who, (size_t)held, deadline))
 			linger(ss, &tr);
 	}
+done:
 	figure(ss, -1);
 	if (tr_close(&tr) == -1)
 		log_warn("close() failed");

@@ -84,6 +84,43 @@ transport_plain(struct transport *t, int fd)
 	t->tr_ops = &plain_ops;
 	t->tr_fd = fd;
 	t->tr_want = 0;
+	t->tr_tls = NULL;
+}
+
+/*
+ * A header in clear text that TLS follows (PROXY, then the handshake)
+ * must be read without taking the first bytes of TLS: the bytes are
+ * looked at (transport_peek()), then only the header's are taken.
+ */
+ssize_t
+transport_peek(struct transport *t, void *buf, size_t len)
+{
+	ssize_t	 n;
+
+	do
+		n = recv(t->tr_fd, buf, len, MSG_PEEK);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && errno == EAGAIN) {
+		t->tr_want = TR_WANT_READ;
+		return TR_AGAIN;
+	}
+	return n == -1 ? TR_ERROR : n;
+}
+
+/* Takes n bytes that transport_peek() has seen. */
+int
+transport_take(struct transport *t, size_t n)
+{
+	char	 buf[512];
+	ssize_t	 r;
+
+	while (n > 0) {
+		r = tr_recv(t, buf, n < sizeof(buf) ? n : sizeof(buf));
+		if (r <= 0)
+			return -1;
+		n -= (size_t)r;
+	}
+	return 0;
 }
 
 /*

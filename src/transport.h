@@ -28,6 +28,7 @@
 				   that follows may share their segment */
 
 struct transport;
+struct tls_conn;
 
 struct transport_ops {
 	ssize_t	(*to_recv)(struct transport *, void *, size_t);
@@ -41,10 +42,13 @@ struct transport {
 	const struct transport_ops *tr_ops;
 	int			 tr_fd;
 	int			 tr_want;	/* after TR_AGAIN */
+	struct tls_conn		*tr_tls;	/* the TLS transport's */
 };
 
 void	 transport_plain(struct transport *, int);
 ssize_t	 transport_discard(struct transport *);
+ssize_t	 transport_peek(struct transport *, void *, size_t);
+int	 transport_take(struct transport *, size_t);
 
 static inline ssize_t
 tr_recv(struct transport *t, void *buf, size_t len)
@@ -66,6 +70,15 @@ tr_write(struct transport *t, const void *buf, size_t len, int flags)
 	iov.iov_base = (void *)(uintptr_t)buf;
 	iov.iov_len = len;
 	return tr_writev(t, &iov, 1, flags);
+}
+
+/* Input already read from the socket and not yet returned (TLS). */
+int	 tls_pending(const struct transport *);
+
+static inline int
+tr_pending(const struct transport *t)
+{
+	return t->tr_tls != NULL && tls_pending(t);
 }
 
 static inline int

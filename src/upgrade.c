@@ -16,8 +16,8 @@
  * configuration it was running, saved in a memfd, not the file.
  *
  * What the new image inherits is described in one environment variable:
- *   HELLOD_UPGRADE=gen=G pidfd=F stats=FD old=PID,... retired=FD,...
- *       sock=OPTS:SLOT:PASSED:FD,... conf=FD exe=FD
+ *   HELLOD_UPGRADE=gen=G pidfd=F stats=FD tickets=FD old=PID,...
+ *       retired=FD,... sock=OPTS:SLOT:PASSED:FD,... conf=FD exe=FD
  * and, when the previous image is executed again, why, in
  *   HELLOD_UPGRADE_FAILED=TEXT
  * upgrade_parse() is its only reader: it turns the value into a struct
@@ -316,17 +316,17 @@ append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
  * A known key given twice, a number out of its range, a descriptor named
  * twice or anything else is malformed.  Keys of later versions are
  * ignored, once their syntax is that of an item.  Only gen is required:
- * earlier images did not write stats, conf or exe.
+ * earlier images did not write stats, tickets, conf or exe.
  */
 enum {
 	UK_GEN, UK_PIDFD, UK_STATS, UK_OLD, UK_RETIRED, UK_SOCK, UK_CONF,
-	UK_EXE, UK_NKEYS
+	UK_EXE, UK_TICKETS, UK_NKEYS
 };
 
 static const char *const upgrade_keys[UK_NKEYS] = {
 	[UK_GEN] = "gen", [UK_PIDFD] = "pidfd", [UK_STATS] = "stats",
 	[UK_OLD] = "old", [UK_RETIRED] = "retired", [UK_SOCK] = "sock",
-	[UK_CONF] = "conf", [UK_EXE] = "exe",
+	[UK_CONF] = "conf", [UK_EXE] = "exe", [UK_TICKETS] = "tickets",
 };
 
 /* A decimal number at *p, at most max; *p moves past it. */
@@ -429,6 +429,8 @@ parse_value(int key, const char **p, struct upgrade_desc *ud)
 		return parse_fd(p, 1, &ud->ud_pidfd);
 	case UK_STATS:
 		return parse_fd(p, 1, &ud->ud_statsfd);
+	case UK_TICKETS:
+		return parse_fd(p, 1, &ud->ud_ticketsfd);
 	case UK_CONF:
 		return parse_fd(p, 0, &ud->ud_conf);
 	case UK_EXE:
@@ -474,6 +476,8 @@ upgrade_desc_fds(const struct upgrade_desc *ud, int *fds)
 		fds[n++] = ud->ud_pidfd;
 	if (ud->ud_statsfd != -1)
 		fds[n++] = ud->ud_statsfd;
+	if (ud->ud_ticketsfd != -1)
+		fds[n++] = ud->ud_ticketsfd;
 	for (i = 0; i < ud->ud_nretired; i++)
 		fds[n++] = ud->ud_retired[i];
 	for (i = 0; i < ud->ud_nsocks; i++)
@@ -518,7 +522,8 @@ upgrade_parse(const char *v, struct upgrade_desc *ud, char *err,
 	int		 k;
 
 	ud->ud_generation = 0;
-	ud->ud_pidfd = ud->ud_statsfd = ud->ud_conf = ud->ud_exe = -1;
+	ud->ud_pidfd = ud->ud_statsfd = ud->ud_ticketsfd = ud->ud_conf =
+	    ud->ud_exe = -1;
 	ud->ud_nold = ud->ud_nretired = ud->ud_nsocks = 0;
 	for (;;) {
 		key = p;
@@ -579,8 +584,9 @@ upgrade_format(const struct upgrade_desc *ud, char *buf, size_t cap)
 	size_t		 len = 0;
 	unsigned	 i;
 
-	if (append(buf, cap, &len, "gen=%u pidfd=%d stats=%d old=",
-	    ud->ud_generation, ud->ud_pidfd, ud->ud_statsfd) == -1)
+	if (append(buf, cap, &len, "gen=%u pidfd=%d stats=%d tickets=%d old=",
+	    ud->ud_generation, ud->ud_pidfd, ud->ud_statsfd,
+	    ud->ud_ticketsfd) == -1)
 		return -1;
 	for (i = 0; i < ud->ud_nold; i++)
 		if (append(buf, cap, &len, "%s%ld", i ? "," : "",
@@ -641,6 +647,7 @@ upgrade_exec(const struct upgrade_state *us)
 	desc.ud_generation = us->us_generation;
 	desc.ud_pidfd = us->us_pidfd;
 	desc.ud_statsfd = us->us_statsfd;
+	desc.ud_ticketsfd = us->us_ticketsfd;
 	desc.ud_nold = us->us_nold;
 	memcpy(desc.ud_old, us->us_old, us->us_nold * sizeof(us->us_old[0]));
 	desc.ud_nretired = us->us_nretired;
@@ -786,6 +793,7 @@ upgrade_inherit(struct upgrade_state *us, struct listeners *ls)
 	us->us_generation = desc.ud_generation;
 	us->us_pidfd = desc.ud_pidfd;
 	us->us_statsfd = desc.ud_statsfd;
+	us->us_ticketsfd = desc.ud_ticketsfd;
 	us->us_nold = desc.ud_nold;
 	memcpy(us->us_old, desc.ud_old, desc.ud_nold * sizeof(desc.ud_old[0]));
 	us->us_nretired = desc.ud_nretired;

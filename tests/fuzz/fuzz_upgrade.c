@@ -140,6 +140,7 @@ check_desc(const char *value, struct upgrade_desc *ud)
 	}
 	check_fd(ud->ud_pidfd, 1);
 	check_fd(ud->ud_statsfd, 1);
+	check_fd(ud->ud_ticketsfd, 1);
 	check_fd(ud->ud_conf, 1);
 	check_fd(ud->ud_exe, 1);
 	CHECK(ud->ud_nold <= UPGRADE_MAX_OLD);
@@ -169,6 +170,7 @@ check_desc(const char *value, struct upgrade_desc *ud)
 		CHECK(again.ud_generation == ud->ud_generation);
 		CHECK(again.ud_pidfd == ud->ud_pidfd);
 		CHECK(again.ud_statsfd == ud->ud_statsfd);
+		CHECK(again.ud_ticketsfd == ud->ud_ticketsfd);
 		CHECK(again.ud_conf == ud->ud_conf);
 		CHECK(again.ud_exe == ud->ud_exe);
 		CHECK(again.ud_nold == ud->ud_nold);
@@ -198,6 +200,7 @@ check_parsed(const struct upgrade_state *us, const struct listeners *ls)
 	CHECK(us->us_nretired <= HD_MAX_SOCKETS);
 	check_fd(us->us_pidfd, 1);
 	check_fd(us->us_statsfd, 1);
+	check_fd(us->us_ticketsfd, 1);
 	for (a = 0; a < us->us_nretired; a++)
 		check_fd(us->us_retired[a], 0);
 	CHECK(us->us_listeners == ls);
@@ -247,6 +250,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(us1.us_generation == us2.us_generation);
 		CHECK(us1.us_pidfd == us2.us_pidfd);
 		CHECK(us1.us_statsfd == us2.us_statsfd);
+		CHECK(us1.us_ticketsfd == us2.us_ticketsfd);
 		CHECK(us1.us_nold == us2.us_nold);
 		CHECK(memcmp(us1.us_old, us2.us_old,
 		    us1.us_nold * sizeof(us1.us_old[0])) == 0);

@@ -413,19 +413,20 @@ test_listen_list_order(void **state)
 	assert_int_equal(config_listen_count(&cf, HD_LO_PLAIN), 1);
 }
 
-/* 16 of each kind: 48 in all. */
+/* 16 of each kind: 80 in all. */
 static void
 test_listen_list_limits(void **state)
 {
 	static const char *const keys[] = { "[server]\nlisten",
-	    "[server]\nproxy_listen", "[status]\nlisten" };
+	    "[server]\nproxy_listen", "[status]\nlisten",
+	    "[server]\ntls_listen", "[server]\ntls_proxy_listen" };
 	struct hd_config	 cf;
-	char			 text[4096];
+	char			 text[8192];
 	size_t			 len = 0;
 	unsigned		 k, i;
 
 	(void)state;
-	for (k = 0; k < 3; k++)
+	for (k = 0; k < 5; k++)
 		for (i = 0; i < HD_MAX_LISTEN; i++)
 			len += (size_t)snprintf(text + len, sizeof(text) - len,
 			    "%s = 127.0.0.1:%u\n", keys[k], 100 * (k + 1) + i);
@@ -436,11 +437,15 @@ test_listen_list_limits(void **state)
 	assert_int_equal(config_listen_count(&cf, HD_LO_STATUS),
 	    HD_MAX_LISTEN);
 	assert_listen(&cf, 0, 100, HD_LO_PLAIN, 2);
+	assert_int_equal(config_listen_count(&cf, HD_LO_TLS), HD_MAX_LISTEN);
+	assert_int_equal(config_listen_count(&cf, HD_LO_PROXY | HD_LO_TLS),
+	    HD_MAX_LISTEN);
 	assert_listen(&cf, 47, 315, HD_LO_STATUS, 96);
+	assert_listen(&cf, 79, 515, HD_LO_PROXY | HD_LO_TLS, 160);
 	/* a 17th PROXY address */
 	snprintf(text + len, sizeof(text) - len,
 	    "[server]\nproxy_listen = 127.0.0.1:216\n");
-	load_fails(text, ":98: [server] proxy_listen: more than 16 addresses");
+	load_fails(text, ":162: [server] proxy_listen: more than 16 addresses");
 }
 
 /* An address stands once in the list, whatever its kind; the message

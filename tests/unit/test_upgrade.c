@@ -51,17 +51,21 @@ static void
 test_valid(void **state)
 {
 	(void)state;
-	parse_ok("gen=7 pidfd=4 stats=5 old=100,4194304 retired=6,7 "
-	    "sock=0:0:0:10,1:255:0:11,2:0:1:1048575 conf=8 exe=9");
+	parse_ok("gen=7 pidfd=4 stats=5 tickets=12 old=100,4194304 "
+	    "retired=6,7 sock=0:0:0:10,1:255:0:11,2:0:1:1048575,4:0:0:13,"
+	    "5:1:0:14 conf=8 exe=9");
 	assert_int_equal(ud.ud_generation, 7);
 	assert_int_equal(ud.ud_pidfd, 4);
 	assert_int_equal(ud.ud_statsfd, 5);
+	assert_int_equal(ud.ud_ticketsfd, 12);
+	assert_int_equal(ud.ud_socks[3].uk_opts, HD_LO_TLS);
+	assert_int_equal(ud.ud_socks[4].uk_opts, HD_LO_PROXY | HD_LO_TLS);
 	assert_int_equal(ud.ud_nold, 2);
 	assert_int_equal(ud.ud_old[0], 100);
 	assert_int_equal(ud.ud_old[1], UPGRADE_MAX_PID);
 	assert_int_equal(ud.ud_nretired, 2);
 	assert_int_equal(ud.ud_retired[1], 7);
-	assert_int_equal(ud.ud_nsocks, 3);
+	assert_int_equal(ud.ud_nsocks, 5);
 	assert_int_equal(ud.ud_socks[1].uk_opts, HD_LO_PROXY);
 	assert_int_equal(ud.ud_socks[1].uk_slot, 255);
 	assert_int_equal(ud.ud_socks[1].uk_passed, 0);
@@ -135,7 +139,10 @@ test_invalid(void **state)
 		{ "gen=1 retired=-5", "invalid retired" },
 		{ "gen=1 retired=5,1048576", "invalid retired" },
 		{ "gen=1 sock=3:0:0:7", "invalid sock" },
-		{ "gen=1 sock=4:0:0:7", "invalid sock" },
+		{ "gen=1 sock=6:0:0:7", "invalid sock" },
+		{ "gen=1 sock=8:0:0:7", "invalid sock" },
+		{ "gen=1 tickets=-2", "invalid tickets" },
+		{ "gen=1 tickets=3 stats=3", "a descriptor named twice" },
 		{ "gen=1 sock=0:256:0:7", "invalid sock" },
 		{ "gen=1 sock=0:0:2:7", "invalid sock" },
 		{ "gen=1 sock=0:0:0:-1", "invalid sock" },
@@ -204,16 +211,17 @@ test_format_round_trip(void **state)
 	    "sock=0:0:0:10,1:3:0:11,2:0:1:12 conf=8 exe=9");
 	a = ud;
 	assert_int_equal(upgrade_format(&a, text, sizeof(text)), 0);
-	assert_string_equal(text, "gen=7 pidfd=-1 stats=5 old=100,101 "
-	    "retired=6 sock=0:0:0:10,1:3:0:11,2:0:1:12 conf=8 exe=9");
+	assert_string_equal(text, "gen=7 pidfd=-1 stats=5 tickets=-1 "
+	    "old=100,101 retired=6 sock=0:0:0:10,1:3:0:11,2:0:1:12 conf=8 "
+	    "exe=9");
 	assert_int_equal(upgrade_parse(text, &ud, err, sizeof(err)), 0);
 	assert_memory_equal(&ud.ud_socks, &a.ud_socks,
 	    a.ud_nsocks * sizeof(a.ud_socks[0]));
 	/* no way back: conf and exe left out */
 	a.ud_conf = a.ud_exe = -1;
 	assert_int_equal(upgrade_format(&a, text, sizeof(text)), 0);
-	assert_string_equal(text, "gen=7 pidfd=-1 stats=5 old=100,101 "
-	    "retired=6 sock=0:0:0:10,1:3:0:11,2:0:1:12");
+	assert_string_equal(text, "gen=7 pidfd=-1 stats=5 tickets=-1 "
+	    "old=100,101 retired=6 sock=0:0:0:10,1:3:0:11,2:0:1:12");
 	/* too small a buffer */
 	assert_int_equal(upgrade_format(&a, text, 20), -1);
 }
