@@ -62,6 +62,12 @@ _Static_assert(sizeof(struct stats_master) % 64 == 0,
 _Static_assert(STATS_MAX_WORKERS >= HD_MAX_WORKERS,
     "one row per worker index");
 
+/* By enum tls_event: results, then failure reasons. */
+const char *const stats_tls_names[STATS_NTLS] = {
+	"full", "resumed", "protocol", "no_shared_cipher", "certificate",
+	"timeout"
+};
+
 const int stats_codes[STATS_NCODES] = {
 	200, 400, 405, 414, 431, 500, 505
 };

@@ -38,6 +38,7 @@ extern const int	 stats_codes[STATS_NCODES];
  * order of the configuration. */
 #define STATS_MAX_TLS		32	/* 16 tls_listen, 16 tls_proxy_listen */
 #define STATS_NTLS		6
+extern const char *const stats_tls_names[STATS_NTLS];
 extern const uint64_t	 stats_bucket_ns[STATS_NBUCKETS];
 extern const char *const stats_bucket_text[STATS_NBUCKETS];
 
@@ -250,6 +251,8 @@ struct stats_listener_info {
 	unsigned	 sli_qlen;
 	unsigned	 sli_qlimit;
 	const char	*sli_kind;	/* listen_opts_name(): "plain", ... */
+	int		 sli_tls;	/* its number among the TLS listeners
+					   plus one (stats_tls()); 0: none */
 };
 
 int	 stats_listen_queue(int, unsigned *, unsigned *);

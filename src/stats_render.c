@@ -321,6 +321,51 @@ metrics_listeners(struct out *o, const struct stats_listener_info *li,
 	}
 }
 
+/* Each TLS listener once (its first socket), in the configuration's
+ * order: the address of TLS listener t, or NULL. */
+static const char *
+tls_listener(const struct stats_listener_info *li, unsigned n, int t)
+{
+	unsigned	 i;
+
+	for (i = 0; i < n; i++)
+		if (li[i].sli_tls == t + 1)
+			return li[i].sli_addr != NULL ? li[i].sli_addr : "";
+	return NULL;
+}
+
+static void
+metrics_tls(struct out *o, const struct stats_snapshot *sn,
+    const struct stats_listener_info *li, unsigned n)
+{
+	const struct stats_counters *c = &sn->sn_total;
+	const char	*addr;
+	unsigned	 f, e;
+	int		 t;
+
+	for (f = 0; f < 2; f++) {
+		family(o, f == 0 ? "hellod_tls_handshakes_total" :
+		    "hellod_tls_handshake_failures_total", "counter",
+		    f == 0 ? "TLS handshakes done, full or resumed with a "
+		    "ticket, by TLS listener." : "TLS handshakes that failed, "
+		    "by TLS listener and reason.");
+		for (t = 0; t < STATS_MAX_TLS; t++) {
+			if ((addr = tls_listener(li, n, t)) == NULL)
+				continue;
+			for (e = f == 0 ? 0 : 2; e < (f == 0 ? 2u : STATS_NTLS);
+			    e++) {
+				out_printf(o, "%s{listener=\"", f == 0 ?
+				    "hellod_tls_handshakes_total" :
+				    "hellod_tls_handshake_failures_total");
+				out_label(o, addr);
+				out_printf(o, "\",%s=\"%s\"} %llu\n", f == 0 ?
+				    "result" : "reason", stats_tls_names[e],
+				    (unsigned long long)c->sc_tls[t][e]);
+			}
+		}
+	}
+}
+
 size_t
 stats_render_metrics(const struct stats_snapshot *sn,
     const struct stats_listener_info *li, unsigned nli, char *buf, size_t cap)
@@ -331,7 +376,31 @@ stats_render_metrics(const struct stats_snapshot *sn,
 	metrics_http(&o, sn);
 	metrics_workers(&o, sn);
 	metrics_listeners(&o, li, nli);
+	metrics_tls(&o, sn, li, nli);
 	return out_end(&o);
+}
+
+/* "],"tls":[{"listener":ADDR,"full":N,...}, ...]" */
+static void
+json_tls(struct out *o, const struct stats_snapshot *sn,
+    const struct stats_listener_info *li, unsigned n)
+{
+	const char	*addr;
+	unsigned	 e, k = 0;
+	int		 t;
+
+	out_str(o, "],\"tls\":[");
+	for (t = 0; t < STATS_MAX_TLS; t++) {
+		if ((addr = tls_listener(li, n, t)) == NULL)
+			continue;
+		out_str(o, k++ > 0 ? ",{\"listener\":" : "{\"listener\":");
+		out_json_str(o, addr);
+		for (e = 0; e < STATS_NTLS; e++)
+			out_printf(o, ",\"%s\":%llu", stats_tls_names[e],
+			    (unsigned long long)sn->sn_total.sc_tls[t][e]);
+		out_char(o, '}');
+	}
+	out_char(o, ']');
 }
 
 static void
@@ -433,6 +502,7 @@ stats_render_json(const struct stats_snapshot *sn,
 			out_str(&o, "\"queue_length\":null,"
 			    "\"queue_limit\":null}");
 	}
-	out_str(&o, "]}\n");
+	json_tls(&o, sn, li, nli);
+	out_str(&o, "}\n");
 	return out_end(&o);
 }

@@ -199,6 +199,7 @@ status_run(const struct listeners *ls, const struct hd_config *cf)
 				info[ninfo].sli_kind =
 				    listen_opts_name(li->li_opts);
 				info[ninfo].sli_socket = s;
+				info[ninfo].sli_tls = li->li_tls + 1;
 				info[ninfo++].sli_fd = li->li_fd[s];
 			}
 	}

@@ -11,7 +11,9 @@
  * total-rps, total-requests, total-connections, total-queue,
  * workers-serving, uptime, generation, mode, state, restarts; rows
  * tr.worker[data-worker] with cells worker-id, worker-pid, worker-rps,
- * worker-requests, worker-STATE, worker-queue; rows tr.listener.
+ * worker-requests, worker-STATE, worker-queue; rows tr.listener; with
+ * TLS listeners, rows tr.tls in #tls with cells tls-listener, tls-full,
+ * tls-resumed, tls-rps and one per failure reason.
  */
 #include <stddef.h>
 
@@ -86,6 +88,15 @@ const char status_page_html[] =
     "/thead>\n"
     "<tbody id='listeners'></tbody>\n"
     "</table>\n"
+    "<div id='tls-section' hidden>\n"
+    "<h2>TLS handshakes</h2>\n"
+    "<table>\n"
+    "<thead><tr><th class='l'>listener</th><th>full</th><th>resumed</th>"
+    "<th>per second</th><th>protocol</th><th>no shared cipher</th>"
+    "<th>certificate</th><th>timeout</th></tr></thead>\n"
+    "<tbody id='tls'></tbody>\n"
+    "</table>\n"
+    "</div>\n"
     "<h2>Requests by status</h2>\n"
     "<table>\n"
     "<thead><tr id='codes-head'></tr></thead>\n"
@@ -191,6 +202,26 @@ const char status_page_html[] =
     " ? '-' : l.queue_length));\n"
     "\t\ttr.appendChild(cell('td', 'listener-limit', l.queue_limit === null"
     " ? '-' : l.queue_limit));\n"
+    "\t\tbody.appendChild(tr);\n"
+    "\t});\n"
+    "\n"
+    "\tbody = el('tls');\n"
+    "\tbody.textContent = '';\n"
+    "\tel('tls-section').hidden = !s.tls || s.tls.length === 0;\n"
+    "\t(s.tls || []).forEach(function (t, k) {\n"
+    "\t\tvar tr = document.createElement('tr'), p = prev && prev.tls ?"
+    " prev.tls[k] : null;\n"
+    "\t\ttr.className = 'tls';\n"
+    "\t\ttr.appendChild(cell('td', 'l tls-listener', t.listener));\n"
+    "\t\t['full', 'resumed'].forEach(function (f) {\n"
+    "\t\t\ttr.appendChild(cell('td', 'tls-' + f, t[f]));\n"
+    "\t\t});\n"
+    "\t\ttr.appendChild(cell('td', 'tls-rps', rate(t.full + t.resumed,"
+    " p ? p.full + p.resumed : undefined, dt)));\n"
+    "\t\t['protocol', 'no_shared_cipher', 'certificate', 'timeout']"
+    ".forEach(function (f) {\n"
+    "\t\t\ttr.appendChild(cell('td', 'tls-' + f, t[f]));\n"
+    "\t\t});\n"
     "\t\tbody.appendChild(tr);\n"
     "\t});\n"
     "\n"

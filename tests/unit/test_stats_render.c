@@ -47,6 +47,10 @@ known_snapshot(struct stats_snapshot *sn)
 	c->sc_buckets[3] = 4;
 	c->sc_buckets[STATS_NBUCKETS] = 4;
 	c->sc_duration_ns = 41 * NS + 250000;
+	c->sc_tls[0][0] = 20;		/* full */
+	c->sc_tls[0][1] = 5;		/* resumed */
+	c->sc_tls[0][2] = 2;		/* protocol */
+	c->sc_tls[0][5] = 1;		/* timeout */
 	sn->sn_conns[STATS_READING] = 1;
 	sn->sn_conns[STATS_IDLE] = 2;
 	sn->sn_conns[STATS_LINGERING] = 1;
@@ -68,9 +72,11 @@ known_snapshot(struct stats_snapshot *sn)
 }
 
 static const struct stats_listener_info known_listeners[] = {
-	{ "127.0.0.1:8080", 0, -1, 1, 3, 4096, "plain" },
-	{ "127.0.0.1:8080", 1, -1, 0, 0, 0, "plain" },
-	{ "[::1]:8080", 0, -1, 1, 0, 128, "proxy" },
+	{ "127.0.0.1:8080", 0, -1, 1, 3, 4096, "plain", 0 },
+	{ "127.0.0.1:8080", 1, -1, 0, 0, 0, "plain", 0 },
+	{ "[::1]:8080", 0, -1, 1, 0, 128, "proxy", 0 },
+	{ "127.0.0.1:8443", 0, -1, 1, 0, 64, "tls", 1 },
+	{ "127.0.0.1:8443", 1, -1, 1, 0, 64, "tls", 1 },
 };
 #define NKNOWN	(sizeof(known_listeners) / sizeof(known_listeners[0]))
 
@@ -176,10 +182,24 @@ static const char known_metrics[] =
 "# TYPE hellod_listen_queue_length gauge\n"
 "hellod_listen_queue_length{listener=\"127.0.0.1:8080\",socket=\"0\"} 3\n"
 "hellod_listen_queue_length{listener=\"[::1]:8080\",socket=\"0\"} 0\n"
+"hellod_listen_queue_length{listener=\"127.0.0.1:8443\",socket=\"0\"} 0\n"
+"hellod_listen_queue_length{listener=\"127.0.0.1:8443\",socket=\"1\"} 0\n"
 "# HELP hellod_listen_queue_limit Accept queue limit (backlog) of a listening socket.\n"
 "# TYPE hellod_listen_queue_limit gauge\n"
 "hellod_listen_queue_limit{listener=\"127.0.0.1:8080\",socket=\"0\"} 4096\n"
-"hellod_listen_queue_limit{listener=\"[::1]:8080\",socket=\"0\"} 128\n";
+"hellod_listen_queue_limit{listener=\"[::1]:8080\",socket=\"0\"} 128\n"
+"hellod_listen_queue_limit{listener=\"127.0.0.1:8443\",socket=\"0\"} 64\n"
+"hellod_listen_queue_limit{listener=\"127.0.0.1:8443\",socket=\"1\"} 64\n"
+"# HELP hellod_tls_handshakes_total TLS handshakes done, full or resumed with a ticket, by TLS listener.\n"
+"# TYPE hellod_tls_handshakes_total counter\n"
+"hellod_tls_handshakes_total{listener=\"127.0.0.1:8443\",result=\"full\"} 20\n"
+"hellod_tls_handshakes_total{listener=\"127.0.0.1:8443\",result=\"resumed\"} 5\n"
+"# HELP hellod_tls_handshake_failures_total TLS handshakes that failed, by TLS listener and reason.\n"
+"# TYPE hellod_tls_handshake_failures_total counter\n"
+"hellod_tls_handshake_failures_total{listener=\"127.0.0.1:8443\",reason=\"protocol\"} 2\n"
+"hellod_tls_handshake_failures_total{listener=\"127.0.0.1:8443\",reason=\"no_shared_cipher\"} 0\n"
+"hellod_tls_handshake_failures_total{listener=\"127.0.0.1:8443\",reason=\"certificate\"} 0\n"
+"hellod_tls_handshake_failures_total{listener=\"127.0.0.1:8443\",reason=\"timeout\"} 1\n";
 
 static void
 test_render_metrics_exact(void **state)
@@ -240,14 +260,15 @@ test_render_metrics_structure(void **state)
 			p += 6;
 		assert_true(*p == ' ' || *p == '{');
 	}
-	assert_int_equal(nfam, 21);
+	assert_int_equal(nfam, 23);
 }
 
 static void
 test_render_escaping(void **state)
 {
 	static char	 buf[65536];
-	struct stats_listener_info li = { "a\"b\\c\nd", 7, -1, 1, 1, 2, NULL };
+	struct stats_listener_info li = { "a\"b\\c\nd", 7, -1, 1, 1, 2, NULL,
+	    0 };
 
 	(void)state;
 	known_snapshot(&snap);
@@ -458,13 +479,17 @@ test_render_json(void **state)
 	    "\"127.0.0.1:8080\",\"socket\":1,\"kind\":\"plain\","
 	    "\"queue_length\":null,\"queue_limit\":null},{\"listener\":"
 	    "\"[::1]:8080\",\"socket\":0,\"kind\":\"proxy\","));
+	assert_non_null(strstr(buf, "\"tls\":[{\"listener\":\"127.0.0.1:8443\","
+	    "\"full\":20,\"resumed\":5,\"protocol\":2,\"no_shared_cipher\":0,"
+	    "\"certificate\":0,\"timeout\":1}]}\n"));
 	assert_string_equal(buf + n - 3, "]}\n");
 
 	/* Nothing at all: still an object with empty arrays. */
 	memset(&snap, 0, sizeof(snap));
 	stats_render_json(&snap, NULL, 0, buf, sizeof(buf));
 	assert_true(json_valid(buf));
-	assert_non_null(strstr(buf, "\"workers\":[],\"listeners\":[]}"));
+	assert_non_null(strstr(buf, "\"workers\":[],\"listeners\":[],"
+	    "\"tls\":[]}"));
 	assert_non_null(strstr(buf, "\"uptime_seconds\":0,"));
 }
 
