@@ -4,11 +4,11 @@
 Each host is a network namespace of its own, built by
 tests/integration/netns.py on a bridge of this machine:
 
-    bridge hd-bcl-br   10.88.240.1   HAProxy, one frontend per host count
-      hd-bcl-client    10.88.240.2   ab and wrk (or h2load)
-      hd-bcl-h1        10.88.240.11  hellod: listen :8080, proxy_listen
-      hd-bcl-h2        10.88.240.12    :8081, status :9180, [proxy]
-      hd-bcl-h3        10.88.240.13    trusted = 10.88.240.1/32
+    bridge hd-bcl-br   198.18.240.1   HAProxy, one frontend per host count
+      hd-bcl-client    198.18.240.2   ab and wrk (or h2load)
+      hd-bcl-h1        198.18.240.11  hellod: listen :8080, proxy_listen
+      hd-bcl-h2        198.18.240.12    :8081, status :9180, [proxy]
+      hd-bcl-h3        198.18.240.13    trusted = 198.18.240.1/32
 
 Bridge port isolation lets the client reach HAProxy only, never a host.
 HAProxy runs in mode tcp with send-proxy-v2 to each host's proxy_listen,
@@ -19,7 +19,7 @@ passes, sends one request per host (each must greet the client by its
 own address, carried in the PROXY v2 header), then runs
 
   1. the article's command from the client namespace:
-     ab -r -n1000 -c150 -l http://10.88.240.1:PORT/
+     ab -r -n1000 -c150 -l http://198.18.240.1:PORT/
   2. a sustained keep-alive load: wrk -t1 -c100 -d5s (or h2load --h1
      -c100 -D5 without wrk)
 
@@ -64,7 +64,7 @@ import bench  # noqa: E402  (tests/bench/bench.py: /proc and table helpers)
 import netns  # noqa: E402  (tests/integration/netns.py)
 
 PREFIX = "bcl"              # hd-bcl-*: not used by any test
-NET = 240                   # 10.88.240.0/24
+NET = 240                   # 198.18.240.0/24
 PLAIN, PROXY, STATUS = 8080, 8081, 9180
 FRONTEND = 8000             # HAProxy for N hosts listens on FRONTEND + N
 SKIP = 77
@@ -612,7 +612,7 @@ def parse_args(argv):
                    help="keep-alive load generator (default: wrk if "
                    "installed, else h2load)")
     p.add_argument("--net", type=int, default=NET,
-                   help="use 10.88.NET.0/24 (default %d)" % NET)
+                   help="use 198.18.NET.0/24 (default %d)" % NET)
     args = p.parse_args(argv)
     try:
         args.hosts = sorted({int(x) for x in args.hosts.split(",")

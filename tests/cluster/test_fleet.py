@@ -4,9 +4,9 @@ deploy/, while a client sends requests without a pause: each hellod in
 turn is reloaded, stopped and started again, upgraded in place, crashed
 and killed.  What does the client see?
 
-    bridge 10.88.40.1    HAProxy with deploy/haproxy.cfg (port 80)
-      client 10.88.40.2  wrk, through HAProxy only (bridge port isolation)
-      h1 10.88.40.11, h2 .12, h3 .13: hellod with deploy/hellod.conf,
+    bridge 198.18.40.1    HAProxy with deploy/haproxy.cfg (port 80)
+      client 198.18.40.2  wrk, through HAProxy only (bridge port isolation)
+      h1 198.18.40.11, h2 .12, h3 .13: hellod with deploy/hellod.conf,
                          each from a copy of its own of the executable
 
 These are the addresses written in deploy/: the files run as they are,
@@ -43,7 +43,7 @@ in its /metrics); before each step, that the host is taking traffic.  The
 load is one wrk run per step (32 connections, each pausing 5 ms between
 requests, at most LOAD_BOUND seconds), the next one started before the
 previous one stops, so it never pauses.  wrk checks every body: the
-greeting must name the client's address, 10.88.40.2.
+greeting must name the client's address, 198.18.40.2.
 
 test_1_with_retries: deploy/haproxy.cfg as it is.  Asserted: not one
 failed request over the whole run (no connect, read, write or timeout
@@ -84,7 +84,7 @@ import hellodtest as ht
 import netns
 
 PREFIX = "fleet"
-NET = 40                        # 10.88.40.0/24, the addresses of deploy/
+NET = 40                        # 198.18.40.0/24, the addresses of deploy/
 HOSTS = 3
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("SRCDIR") or os.path.normpath(

@@ -5,11 +5,14 @@ run on this host, on the bridge address; hellod or a stand-in backend runs
 inside the host namespaces.  Standard library only; needs root and `ip`
 from iproute2.
 
-    bridge hd-PREFIX-br on this host: 10.88.N.1/24
-      hd-PREFIX-client   10.88.N.2    (more clients: client2 .3, client3 .4)
-      hd-PREFIX-h1       10.88.N.11   (h2 .12, h3 .13, ...)
+    bridge hd-PREFIX-br on this host: 198.18.N.1/24
+      hd-PREFIX-client   198.18.N.2    (more clients: client2 .3, client3 .4)
+      hd-PREFIX-h1       198.18.N.11   (h2 .12, h3 .13, ...)
 
-Every address is in 10.88.0.0/16 and sits only on interfaces made here.
+Every address is in 198.18.0.0/15, the range RFC 2544 sets aside for
+benchmarking, clear of the private networks container tools create
+(podman's default bridge among them), and sits only on interfaces made
+here.
 The namespaces have no default route, so nothing sent from inside them can
 leave this small network.  IPv6 is disabled on every interface made here.
 
@@ -707,10 +710,10 @@ def _disable_ipv6(ifname):
 class Topology:
     """A bridge on this host and namespaces joined to it:
 
-        clients: hd-PREFIX-client (10.88.N.2), -client2 (.3), ...
-        hosts:   hd-PREFIX-h1 (10.88.N.11), -h2 (.12), ...
+        clients: hd-PREFIX-client (198.18.N.2), -client2 (.3), ...
+        hosts:   hd-PREFIX-h1 (198.18.N.11), -h2 (.12), ...
 
-    addr is this host's address on the bridge (10.88.N.1).  isolate=True
+    addr is this host's address on the bridge (198.18.N.1).  isolate=True
     stops the namespaces from reaching each other: each reaches this host
     only (bridge port isolation), as a client behind a balancer would."""
 
@@ -723,7 +726,7 @@ class Topology:
             raise ValueError("net 0-255, clients 1-%d, hosts 0-%d"
                              % (MAX_CLIENTS, MAX_HOSTS))
         self.prefix = prefix
-        self.net = ipaddress.ip_network("10.88.%d.0/24" % net)
+        self.net = ipaddress.ip_network("198.18.%d.0/24" % net)
         self.addr = str(self.net[1])
         self.bridge = "hd-%s-br" % prefix
         self.state_dir = state_dir(prefix)

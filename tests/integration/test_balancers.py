@@ -8,12 +8,12 @@ balancer's, wherever the balancer is trusted, and the balancer's where it
 is not.  Root only (exit 77 otherwise); a case skips when HAProxy, nginx
 or ab is missing.  About 5 s.
 
-    bridge 10.88.252.1: HAProxy and nginx
-      client  10.88.252.2        client2  10.88.252.3
-      h1  10.88.252.11  async, [proxy] trusted = the bridge address
-      h2  10.88.252.12  sync (--sync), same configuration
-      h3  10.88.252.13  async, trusted = a network without the balancer
-      h4  10.88.252.14  async, no [proxy] section (trusted empty)
+    bridge 198.18.252.1: HAProxy and nginx
+      client  198.18.252.2        client2  198.18.252.3
+      h1  198.18.252.11  async, [proxy] trusted = the bridge address
+      h2  198.18.252.12  sync (--sync), same configuration
+      h3  198.18.252.13  async, trusted = a network without the balancer
+      h4  198.18.252.14  async, no [proxy] section (trusted empty)
 
 Every hellod has a plain listener on 8080 and a PROXY one on 8081, and
 writes its access log into the test's directory.  Port isolation on the
@@ -29,7 +29,7 @@ import hellodtest as ht
 import netns
 
 PREFIX = "bal"
-NET = 252                   # 10.88.252.0/24
+NET = 252                   # 198.18.252.0/24
 PLAIN, PROXY = 8080, 8081
 # Frontends on the bridge address: HAProxy ...
 V1, V2, XFF, V2_CRC = 8001, 8002, 8003, 8004

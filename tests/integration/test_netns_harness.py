@@ -19,7 +19,7 @@ import hellodtest as ht
 import netns
 
 PREFIX = "harn"
-NET = 250                   # 10.88.250.0/24
+NET = 250                   # 198.18.250.0/24
 KILLED_PREFIX = "harnk"
 KILLED_NET = 251
 PLAIN, PROXY, CHECK = 8080, 8081, 9180
@@ -72,16 +72,16 @@ class Harness(unittest.TestCase):
 
     def test_addresses_and_routes(self):
         t = self.topo
-        self.assertEqual(t.addr, "10.88.%d.1" % NET)
+        self.assertEqual(t.addr, "198.18.%d.1" % NET)
         self.assertEqual([n.addr for n in t.namespaces],
-                         ["10.88.%d.%d" % (NET, i) for i in (2, 11, 12)])
+                         ["198.18.%d.%d" % (NET, i) for i in (2, 11, 12)])
         self.assertEqual([n.name for n in t.namespaces],
                          ["hd-harn-client", "hd-harn-h1", "hd-harn-h2"])
         for n in t.namespaces:
             routes = json.loads(n.run(["ip", "-j", "-4", "route"],
                                       check=True).stdout)
             self.assertEqual([r["dst"] for r in routes],
-                             ["10.88.%d.0/24" % NET], n)
+                             ["198.18.%d.0/24" % NET], n)
             # No way out of the small network (a local lookup; nothing
             # is sent).
             p = n.run(["ip", "route", "get", "192.0.2.1"])
@@ -117,14 +117,14 @@ class Harness(unittest.TestCase):
 
     def test_raw_exchange_with_proxy_header(self):
         h = self.topo.hosts[0]
-        head = ("PROXY TCP4 10.88.%d.99 %s 4000 %d\r\n"
+        head = ("PROXY TCP4 198.18.%d.99 %s 4000 %d\r\n"
                 % (NET, h.addr, PROXY)).encode()
         data, end = self.client.exchange(
             h.addr, PROXY, head + b"GET / HTTP/1.1\r\nHost: x\r\n"
             b"Connection: close\r\n\r\n")
         self.assertEqual(end, "eof")
         d = json.loads(data.split(b"\r\n\r\n", 1)[1])
-        self.assertEqual(d["proxy"]["src"], "10.88.%d.99" % NET)
+        self.assertEqual(d["proxy"]["src"], "198.18.%d.99" % NET)
         self.assertEqual(d["peer"], self.client.addr)
 
     def test_haproxy_forwardfor(self):
