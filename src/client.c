@@ -320,8 +320,11 @@ net_match(const struct client_net *cn, const uint8_t *a, unsigned max)
 }
 
 /*
- * An IPv6 network shorter than /96 may hold the IPv4-mapped block (::/0
- * does): an IPv4 address matches it in its mapped form.
+ * Families never mix, as in nginx's realip: an IPv4 address (a mapped
+ * one included) matches only IPv4 networks, which hold the IPv6 networks
+ * inside ::ffff:0:0/96 (net_parse() stores them so).  An IPv6 network
+ * that merely contains the mapped block, ::/0 for one, trusts no IPv4
+ * peer.
  */
 int
 client_trust_match(const struct client_trust *ct,
@@ -329,22 +332,15 @@ client_trust_match(const struct client_trust *ct,
 {
 	const struct client_net	*cn;
 	struct client_addr	 a;
-	uint8_t			 mapped[16];
 	unsigned		 i;
 
 	if (ca->ca_family != AF_INET && ca->ca_family != AF_INET6)
 		return 0;
 	addr_set(&a, ca->ca_family, ca->ca_addr);
-	memcpy(mapped, v4mapped, 12);
-	memcpy(mapped + 12, a.ca_addr, 4);
 	for (i = 0; i < ct->ct_n && i < CLIENT_MAX_TRUSTED; i++) {
 		cn = &ct->ct_nets[i];
-		if (cn->cn_family == a.ca_family) {
-			if (net_match(cn, a.ca_addr,
-			    a.ca_family == AF_INET ? 32 : 128))
-				return 1;
-		} else if (cn->cn_family == AF_INET6 &&
-		    a.ca_family == AF_INET && net_match(cn, mapped, 128))
+		if (cn->cn_family == a.ca_family && net_match(cn, a.ca_addr,
+		    a.ca_family == AF_INET ? 32 : 128))
 			return 1;
 	}
 	return 0;

@@ -402,9 +402,6 @@ test_trust_match(void **state)
 	assert_true(matches("::ffff:10.0.0.0/104", "10.1.2.3"));
 	assert_true(matches("::ffff:10.0.0.0/104", "::ffff:10.1.2.3"));
 	assert_false(matches("::ffff:10.0.0.0/104", "11.1.2.3"));
-	/* An IPv6 network holding the mapped block holds IPv4 too. */
-	assert_true(matches("::/0", "192.0.2.1"));
-	assert_true(matches("::fffe:0:0/95", "192.0.2.1"));
 	assert_false(matches("2001:db8::/32 fe80::/10", "192.0.2.1"));
 	/* Not the IPv4-compatible block. */
 	assert_false(matches("10.0.0.0/8", "::10.1.2.3"));
@@ -421,6 +418,44 @@ test_trust_match(void **state)
 	trust_ok("0.0.0.0/0 ::/0", &ct);
 	memset(&ca, 0, sizeof(ca));
 	assert_false(client_trust_match(&ct, &ca));
+}
+
+/*
+ * As in nginx's realip: an IPv6 network trusts an IPv4 peer only when it
+ * lies inside ::ffff:0:0/96; one that merely contains that block, ::/0
+ * for one, trusts IPv6 peers alone.
+ */
+static void
+test_trust_match_families(void **state)
+{
+	(void)state;
+	assert_true(matches("::ffff:10.0.0.0/104", "10.1.2.3"));
+	assert_true(matches("::ffff:10.0.0.0/104", "::ffff:10.1.2.3"));
+	assert_true(matches("::ffff:0:0/96", "10.1.2.3"));
+	assert_true(matches("::ffff:0:0/96", "::ffff:192.0.2.1"));
+	assert_false(matches("::ffff:0:0/96", "::1"));
+	assert_true(matches("::ffff:192.0.2.1", "192.0.2.1"));
+	assert_false(matches("::ffff:192.0.2.1", "192.0.2.2"));
+
+	assert_false(matches("::/0", "10.1.2.3"));
+	assert_false(matches("::/0", "::ffff:10.1.2.3"));
+	assert_false(matches("::/0", "127.0.0.1"));
+	assert_true(matches("::/0", "::1"));
+	assert_true(matches("::/0", "2001:db8::1"));
+	assert_false(matches("::/64", "10.1.2.3"));
+	assert_false(matches("::/80", "10.1.2.3"));
+	assert_false(matches("::fffe:0:0/95", "192.0.2.1"));
+	assert_true(matches("::fffe:0:0/95", "::fffe:0:1"));
+	assert_true(matches("::/0 10.0.0.0/8", "10.1.2.3"));
+	assert_true(matches("0.0.0.0/0 ::/0", "10.1.2.3"));
+
+	/* Through the header walk: the IPv4 peer is not trusted by ::/0,
+	 * so its header is ignored; an IPv6 peer is. */
+	XFF("::/0", P, P, A);
+	XFF("::/0", "::ffff:" P, P, A);
+	XFF("::/0", "2001:db8::1", A, A);
+	FWD("::/0", P, P, "for=" A);
+	XRIP("::/0", P, P, A);
 }
 
 /* ------------------------------------------------------------------ */
@@ -880,6 +915,7 @@ main(void)
 		cmocka_unit_test(test_trust_parse_good),
 		cmocka_unit_test(test_trust_parse_bad),
 		cmocka_unit_test(test_trust_match),
+		cmocka_unit_test(test_trust_match_families),
 		cmocka_unit_test(test_header_names),
 		cmocka_unit_test(test_xff_recursive),
 		cmocka_unit_test(test_xff_field_lines),
