@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,41 @@ usage(FILE *fp)
 	    HELLOD_NAME, HELLOD_CONF);
 }
 
+/*
+ * The daemon works in "/", and a reload or an upgrade reads the file
+ * again: a relative -c path is made absolute against the directory hellod
+ * was started in, not resolved through symbolic links (a link switched
+ * to another file is what a reload is expected to read; nginx joins its
+ * prefix the same way).  The argument itself is replaced, so that the
+ * image an upgrade executes is given the same file.  Returns the new
+ * argument or NULL (reported).
+ */
+static char *
+config_path_absolute(char *arg, const char *path)
+{
+	char	 cwd[PATH_MAX], *abs;
+	size_t	 len;
+	int	 prefix = (int)(path - arg);
+
+	if (path[0] == '/')
+		return arg;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr, "%s: -c %s: getcwd() failed: %s; give the "
+		    "configuration file as an absolute path\n", HELLOD_NAME,
+		    path, strerror(errno));
+		return NULL;
+	}
+	len = (size_t)prefix + strlen(cwd) + 1 + strlen(path) + 1;
+	if ((abs = malloc(len)) == NULL) {
+		fprintf(stderr, "%s: malloc() failed: %s\n", HELLOD_NAME,
+		    strerror(errno));
+		return NULL;
+	}
+	snprintf(abs, len, "%.*s%s%s%s", prefix, arg, cwd,
+	    strcmp(cwd, "/") == 0 ? "" : "/", path);
+	return abs;
+}
+
 static int
 parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 {
@@ -54,14 +90,20 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 		{ "help",	 no_argument,	    NULL, 'h' },
 		{ NULL,		 0,		    NULL, 0 }
 	};
-	char	 err[HD_ERRLEN];
+	char	 err[HD_ERRLEN], *arg;
 	int	 ch;
 
 	while ((ch = getopt_long(argc, argv, "c:fw:l:tvh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			ov->ov_config = optarg;
+			/* optarg lies in the argument getopt just passed
+			 * (-c FILE, -cFILE, --config=FILE). */
+			if ((arg = config_path_absolute(argv[optind - 1],
+			    optarg)) == NULL)
+				return -1;
+			ov->ov_config = arg + (optarg - argv[optind - 1]);
+			argv[optind - 1] = arg;
 			break;
 		case 'f':
 			ov->ov_foreground = 1;

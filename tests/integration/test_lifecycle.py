@@ -421,6 +421,82 @@ class Daemon(unittest.TestCase):
         self.assertTrue(refuses(port))
 
 
+    def test_daemon_relative_config_reload_and_upgrade(self):
+        """Started as `cd DIR && hellod -c hellod.conf`, the daemon (whose
+        working directory is then "/") reads the same file again on
+        SIGHUP and hands it to the new image on SIGUSR2."""
+        d = tempfile.TemporaryDirectory(prefix="hellod-test-")
+        self.addCleanup(d.cleanup)
+        port = hellodtest.free_port()
+        pidfile = os.path.join(d.name, "hellod.pid")
+        errlog = os.path.join(d.name, "error.log")
+        with open(os.path.join(d.name, "hellod.conf"), "w") as f:
+            f.write("[server]\nlisten = %s:%d\nworkers = 2\npid_file = %s\n"
+                    "shutdown_timeout = 5s\n%s[log]\nerror_log = %s\n"
+                    % (HOST, port, pidfile, hellodtest.default_user(),
+                       errlog))
+        r = subprocess.run([os.path.abspath(hellodtest.HELLOD), "-c",
+                            "hellod.conf"], cwd=d.name,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = int(wait_for(lambda: os.path.exists(pidfile) and read(pidfile),
+                           5.0, what="the pid file"))
+
+        def cleanup():
+            if hellodtest.proc_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.addCleanup(cleanup)
+        self.assertEqual(os.readlink("/proc/%d/cwd" % pid), "/")
+
+        def serving(generation):
+            def up():
+                log = read(errlog)
+                if re.search(r"(reload|upgrade) failed", log):
+                    raise AssertionError(log)
+                return len(re.findall(r"serving \(generation %d,"
+                                      % generation, log)) == 2
+            try:
+                wait_for(up, 10.0, what="generation %d to serve"
+                         % generation)
+            except AssertionError as e:
+                raise AssertionError("%s\n%s" % (e, read(errlog)))
+        serving(1)
+        old = hellodtest.child_pids(pid)
+        self.assertEqual(len(old), 2)
+
+        os.kill(pid, signal.SIGHUP)
+        serving(2)
+        self.assertIn("reloaded: generation 2, 2 workers", read(errlog))
+        self.assertNotIn("reload failed", read(errlog))
+        wait_for(lambda: not any(hellodtest.proc_alive(p) for p in old),
+                 10.0, what="generation 1 to exit")
+        self.assertTrue(answers(port))
+
+        old = hellodtest.child_pids(pid)
+        os.kill(pid, signal.SIGUSR2)
+        serving(3)
+        self.assertIn("upgraded in place from generation 2", read(errlog))
+        self.assertNotIn("upgrade failed", read(errlog))
+        wait_for(lambda: not any(hellodtest.proc_alive(p) for p in old),
+                 10.0, what="generation 2 to exit")
+        self.assertTrue(hellodtest.proc_alive(pid))
+        self.assertEqual(read(pidfile), "%d\n" % pid)
+        self.assertTrue(answers(port))
+
+        # The upgraded image reloads the same file too.
+        os.kill(pid, signal.SIGHUP)
+        serving(4)
+        self.assertIn("reloaded: generation 4, 2 workers", read(errlog))
+
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not hellodtest.proc_alive(pid), 10.0,
+                 what="the daemon to exit")
+        wait_for(lambda: not os.path.exists(pidfile), 5.0,
+                 what="the pid file to be removed")
+        self.assertIn("%d#master: exiting" % pid, read(errlog))
+
+
 class ReopenLogs(unittest.TestCase):
 
     def test_sigusr1_reopens_async(self):
