@@ -356,10 +356,38 @@ SETTER(set_group)
 	return set_string(cf->cf_group, sizeof(cf->cf_group), v, err, errlen);
 }
 
+/* In the largest unit that holds it exactly, as the file would say it:
+ * "0", "500ms", "10s", "60m". */
+static const char *
+duration_text(unsigned ms, char *buf, size_t len)
+{
+	if (ms != 0 && ms % 60000 == 0)
+		snprintf(buf, len, "%um", ms / 60000);
+	else if (ms != 0 && ms % 1000 == 0)
+		snprintf(buf, len, "%us", ms / 1000);
+	else
+		snprintf(buf, len, "%u%s", ms, ms != 0 ? "ms" : "");
+	return buf;
+}
+
+/* Likewise: "256", "8k", "64m". */
+static const char *
+size_text(size_t n, char *buf, size_t len)
+{
+	if (n != 0 && n % (1024 * 1024) == 0)
+		snprintf(buf, len, "%zum", n / (1024 * 1024));
+	else if (n != 0 && n % 1024 == 0)
+		snprintf(buf, len, "%zuk", n / 1024);
+	else
+		snprintf(buf, len, "%zu", n);
+	return buf;
+}
+
 static int
 set_duration(unsigned *dst, const char *v, unsigned min, unsigned max,
     char *err, size_t errlen)
 {
+	char		 lo[16], hi[16];
 	unsigned	 ms;
 
 	if (config_parse_duration(v, &ms) == -1) {
@@ -367,8 +395,9 @@ set_duration(unsigned *dst, const char *v, unsigned min, unsigned max,
 		return -1;
 	}
 	if (ms < min || ms > max) {
-		snprintf(err, errlen, "duration '%s' out of range "
-		    "(%ums-%ums)", v, min, max);
+		snprintf(err, errlen, "duration '%s' out of range (%s-%s)", v,
+		    duration_text(min, lo, sizeof(lo)),
+		    duration_text(max, hi, sizeof(hi)));
 		return -1;
 	}
 	*dst = ms;
@@ -379,6 +408,7 @@ static int
 set_size(size_t *dst, const char *v, size_t min, size_t max, char *err,
     size_t errlen)
 {
+	char	 lo[24], hi[24];
 	size_t	 n;
 
 	if (config_parse_size(v, &n) == -1) {
@@ -386,8 +416,9 @@ set_size(size_t *dst, const char *v, size_t min, size_t max, char *err,
 		return -1;
 	}
 	if (n < min || n > max) {
-		snprintf(err, errlen, "size '%s' out of range (%zu-%zu)", v,
-		    min, max);
+		snprintf(err, errlen, "size '%s' out of range (%s-%s)", v,
+		    size_text(min, lo, sizeof(lo)),
+		    size_text(max, hi, sizeof(hi)));
 		return -1;
 	}
 	*dst = n;

@@ -151,6 +151,33 @@ class Cli(unittest.TestCase):
                          "--listen", "--test-config", "--version"):
                 self.assertIn(word, out)
 
+    def test_ranges_in_the_keys_units(self):
+        user = ht.default_user()
+        cases = [
+            ("[server]\n%sshutdown_timeout = 61m\n" % user,
+             "[server] shutdown_timeout: duration '61m' out of range "
+             "(0-60m)"),
+            ("[server]\n%s[http]\nheader_timeout = 0\n" % user,
+             "[http] header_timeout: duration '0' out of range (1ms-60m)"),
+            ("[server]\n%s[http]\ndelay = 61s\n" % user,
+             "[http] delay: duration '61s' out of range (0-1m)"),
+            ("[server]\n%s[http]\nmax_header_size = 255\n" % user,
+             "[http] max_header_size: size '255' out of range (256-1m)"),
+            ("[server]\n%s[http]\nbody_padding = 65m\n" % user,
+             "[http] body_padding: size '65m' out of range (0-64m)"),
+            ("[server]\n%s[status]\ndrain_notice = 2h\n" % user,
+             "[status] drain_notice: invalid duration '2h'"),
+            ("[server]\n%s[status]\ndrain_notice = 3601s\n" % user,
+             "[status] drain_notice: duration '3601s' out of range (0-60m)"),
+        ]
+        for text, msg in cases:
+            with self.subTest(msg=msg):
+                path = self.conf(text)
+                p = self.run_fail("-t", "-c", path)
+                line = text.count("\n")
+                self.assertEqual(p.stderr, "hellod: %s:%d: %s\n"
+                                 % (path, line, msg))
+
     # --- start-up ---
 
     def test_config_error_at_start_binds_nothing(self):

@@ -962,12 +962,12 @@ test_config_keys(void **state)
 	    ":2: [http] query_knobs: invalid value 'ON' (on or off)");
 	load_fails("[http]\nquery_max_delay = 61s\n",
 	    ":2: [http] query_max_delay: duration '61s' out of range "
-	    "(0ms-60000ms)");
+	    "(0-1m)");
 	load_fails("[http]\nquery_max_delay = soon\n",
 	    ":2: [http] query_max_delay: invalid duration 'soon'");
 	load_fails("[http]\nquery_max_padding = 65m\n",
 	    ":2: [http] query_max_padding: size '65m' out of range "
-	    "(0-67108864)");
+	    "(0-64m)");
 	load_fails("[http]\nquery_max_padding = 1g\n",
 	    ":2: [http] query_max_padding: invalid size '1g'");
 }
