@@ -903,6 +903,31 @@ config_read(struct hd_config *cf, const struct hd_overrides *ov, char *err,
 	return config_check_tls(cf, err, errlen);
 }
 
+/*
+ * Settings that the rest of cf leaves without effect, for --test-config:
+ * fills up to max messages and returns how many there are.
+ */
+unsigned
+config_idle_settings(const struct hd_config *cf, char (*msg)[HD_ERRLEN],
+    unsigned max)
+{
+	unsigned	 n = 0;
+
+	if (cf->cf_forward_header != CLIENT_HEADER_NONE &&
+	    cf->cf_trusted.ct_n == 0 && n++ < max)
+		snprintf(msg[n - 1], HD_ERRLEN, "[proxy] header = %s does "
+		    "nothing without [proxy] trusted: no proxy is believed; "
+		    "list the proxies in trusted, or remove header",
+		    client_header_field(cf->cf_forward_header));
+	if (cf->cf_drain_notice != 0 &&
+	    config_listen_count(cf, HD_LO_STATUS) == 0 &&
+	    n++ < max)
+		snprintf(msg[n - 1], HD_ERRLEN, "[status] drain_notice does "
+		    "nothing without [status] listen: /healthz is served by "
+		    "the status listener; add one, or remove drain_notice");
+	return n;
+}
+
 unsigned
 config_worker_count(const struct hd_config *cf)
 {

@@ -186,6 +186,25 @@ open_listeners(const struct hd_config *cf, struct upgrade_state *us,
 	    config_worker_count(cf), retired, &nretired);
 }
 
+/* -t: which file passed, and what in it does nothing. */
+static int
+test_report(const struct hd_config *cf)
+{
+	char		 msg[8][HD_ERRLEN];
+	unsigned	 i, n;
+
+	n = config_idle_settings(cf, msg, 8);
+	for (i = 0; i < n && i < 8; i++)
+		fprintf(stderr, "%s: %s: warning: %s\n", HELLOD_NAME,
+		    cf->cf_file, msg[i]);
+	if (cf->cf_file[0] != '\0')
+		printf("configuration OK: %s\n", cf->cf_file);
+	else
+		printf("configuration OK: built-in defaults (%s does not "
+		    "exist)\n", HELLOD_CONF);
+	return 0;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -221,10 +240,8 @@ main(int argc, char *argv[])
 		upgrade_abandon(err);
 		return 1;
 	}
-	if (test) {
-		printf("configuration OK\n");
-		return 0;
-	}
+	if (test)
+		return test_report(&config);
 
 	dest = log_destination(config.cf_error_log, ov.ov_foreground);
 	if (log_open(dest, config.cf_log_level) == -1) {

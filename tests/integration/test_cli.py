@@ -66,9 +66,55 @@ class Cli(unittest.TestCase):
             busy.bind((HOST, self.port))
             busy.listen(1)
             self.assertEqual(self.run_ok("-t", "-c", path),
-                             "configuration OK\n")
+                             "configuration OK: %s\n" % path)
             self.assertEqual(self.run_ok("--test-config", "--config", path),
-                             "configuration OK\n")
+                             "configuration OK: %s\n" % path)
+
+    def test_test_config_names_the_file(self):
+        path = self.good()
+        # A relative path is named as the absolute one hellod reads.
+        p = ht.run_hellod(["-t", "-c", "good.conf"], cwd=self.tmp.name)
+        self.assertEqual((p.returncode, p.stdout, p.stderr),
+                         (0, "configuration OK: %s\n" % path, ""))
+        p = ht.run_hellod(["-t", "--config=good.conf"], cwd=self.tmp.name)
+        self.assertEqual(p.stdout, "configuration OK: %s\n" % path)
+        # Without -c: the default file, or the built-in defaults.
+        default = re.search(r"configuration file \(default (\S+)\)",
+                            self.run_ok("--help")).group(1)
+        p = ht.run_hellod(["-t"])
+        if os.path.exists(default):
+            self.assertEqual(p.stdout, "configuration OK: %s\n" % default)
+        else:
+            self.assertEqual((p.returncode, p.stdout, p.stderr),
+                             (0, "configuration OK: built-in defaults (%s "
+                              "does not exist)\n" % default, ""))
+
+    def test_test_config_warns_about_idle_settings(self):
+        base = "[server]\nlisten = %s:%d\n%s" % (HOST, self.port,
+                                                ht.default_user())
+        header = ("hellod: %s: warning: [proxy] header = x-forwarded-for "
+                  "does nothing without [proxy] trusted: no proxy is "
+                  "believed; list the proxies in trusted, or remove header\n")
+        drain = ("hellod: %s: warning: [status] drain_notice does nothing "
+                 "without [status] listen: /healthz is served by the status "
+                 "listener; add one, or remove drain_notice\n")
+        cases = [
+            ("[proxy]\nheader = x-forwarded-for\n", header),
+            ("[status]\ndrain_notice = 2s\n", drain),
+            ("[proxy]\nheader = x-forwarded-for\n[status]\n"
+             "drain_notice = 2s\n", header + drain),
+            ("[proxy]\ntrusted = 10.0.0.0/8\nheader = x-forwarded-for\n"
+             "[status]\nlisten = %s:%d\ndrain_notice = 2s\n"
+             % (HOST, ht.free_port()), ""),
+            ("[proxy]\nheader = none\n[status]\ndrain_notice = 0\n", ""),
+        ]
+        for text, warnings in cases:
+            with self.subTest(text=text):
+                path = self.conf(base + text)
+                p = ht.run_hellod(["-t", "-c", path])
+                self.assertEqual((p.returncode, p.stdout, p.stderr),
+                                 (0, "configuration OK: %s\n" % path,
+                                  warnings.replace("%s", path)))
 
     def test_test_config_errors(self):
         user = ht.default_user()

@@ -92,19 +92,21 @@ class Privileges(unittest.TestCase):
             with open(conf, "w") as f:
                 f.write("[server]\nlisten = 127.0.0.1:%d\n%s"
                         % (hellodtest.free_port(), server_conf))
-            return subprocess.run([hellodtest.HELLOD, "-t", "-c", conf],
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, timeout=10)
+            r = subprocess.run([hellodtest.HELLOD, "-t", "-c", conf],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=10)
+            r.conf = conf.encode()
+            return r
 
     def test_root_without_user_is_valid(self):
         r = self.run_t("")
-        self.assertEqual((r.returncode, r.stdout), (0, b"configuration OK\n"),
+        self.assertEqual((r.returncode, r.stdout), (0, b"configuration OK: %s\n" % r.conf),
                          r)
         r = self.run_t("user = nobody\n")
-        self.assertEqual((r.returncode, r.stdout), (0, b"configuration OK\n"),
+        self.assertEqual((r.returncode, r.stdout), (0, b"configuration OK: %s\n" % r.conf),
                          r)
         r = self.run_t("user = root\n")
-        self.assertEqual((r.returncode, r.stdout), (0, b"configuration OK\n"),
+        self.assertEqual((r.returncode, r.stdout), (0, b"configuration OK: %s\n" % r.conf),
                          r)
         r = self.run_t("user = no-such-user-hellod\n")
         self.assertEqual(r.returncode, 1, r)

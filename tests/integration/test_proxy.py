@@ -1471,7 +1471,7 @@ class ProxyConfig(unittest.TestCase):
                          "header = X-Forwarded-For\n")
         p = ht.run_hellod(["-t", "-c", path])
         self.assertEqual((p.returncode, p.stdout, p.stderr),
-                         (0, "configuration OK\n", ""))
+                         (0, "configuration OK: %s\n" % path, ""))
 
     def test_proxy_listen_on_the_command_line(self):
         p1, p2 = ht.free_port(), ht.free_port()

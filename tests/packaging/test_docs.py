@@ -204,7 +204,8 @@ def check_conf():
     p = subprocess.run([HELLOD, "-t", "-c", conf], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, universal_newlines=True,
                        timeout=60)
-    if p.returncode != 0 or p.stdout != "configuration OK\n":
+    if p.returncode != 0 or p.stdout != "configuration OK: %s\n" % conf \
+            or p.stderr != "":
         fail("hellod -t -c conf/hellod.conf: exit %d, stdout %r, stderr %r "
              "(the packaged user and group must exist on this system)"
              % (p.returncode, p.stdout, p.stderr))

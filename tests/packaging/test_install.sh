@@ -131,7 +131,7 @@ done
 
 if test -x "$dest$sbindir/hellod"; then
 	out=$("$dest$sbindir/hellod" -t -c "$dest$sysconfdir/hellod.conf" 2>&1)
-	if test "$out" = "configuration OK"; then
+	if test "$out" = "configuration OK: $dest$sysconfdir/hellod.conf"; then
 		ok "installed hellod -t -c installed hellod.conf: $out"
 	else
 		fail "installed hellod -t -c installed hellod.conf: $out"

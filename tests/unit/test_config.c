@@ -1345,6 +1345,45 @@ test_peer_text(void **state)
 	assert_int_equal(ap.ap_textlen, 39);
 }
 
+/* What --test-config warns about: settings the rest leaves idle. */
+static void
+test_idle_settings(void **state)
+{
+	struct hd_config	 cf;
+	char			 msg[4][HD_ERRLEN];
+
+	(void)state;
+	load_ok("", &cf);
+	assert_int_equal(config_idle_settings(&cf, msg, 4), 0);
+	load_ok("[proxy]\ntrusted = 10.0.0.0/8\nheader = x-forwarded-for\n"
+	    "[status]\nlisten = 127.0.0.1:9180\ndrain_notice = 2s\n", &cf);
+	assert_int_equal(config_idle_settings(&cf, msg, 4), 0);
+	load_ok("[proxy]\nheader = none\n[status]\ndrain_notice = 0\n", &cf);
+	assert_int_equal(config_idle_settings(&cf, msg, 4), 0);
+
+	load_ok("[proxy]\nheader = x-real-ip\n", &cf);
+	assert_int_equal(config_idle_settings(&cf, msg, 4), 1);
+	assert_string_equal(msg[0], "[proxy] header = x-real-ip does nothing "
+	    "without [proxy] trusted: no proxy is believed; list the proxies "
+	    "in trusted, or remove header");
+
+	load_ok("[status]\ndrain_notice = 1500ms\n", &cf);
+	assert_int_equal(config_idle_settings(&cf, msg, 4), 1);
+	assert_string_equal(msg[0], "[status] drain_notice does nothing "
+	    "without [status] listen: /healthz is served by the status "
+	    "listener; add one, or remove drain_notice");
+
+	/* Both; the count holds when fewer messages fit. */
+	load_ok("[proxy]\nheader = forwarded\n[status]\ndrain_notice = 1s\n",
+	    &cf);
+	assert_int_equal(config_idle_settings(&cf, msg, 4), 2);
+	assert_non_null(strstr(msg[0], "[proxy] header = forwarded"));
+	assert_non_null(strstr(msg[1], "[status] drain_notice"));
+	strcpy(msg[1], "untouched");
+	assert_int_equal(config_idle_settings(&cf, msg, 1), 2);
+	assert_string_equal(msg[1], "untouched");
+}
+
 int
 main(void)
 {
@@ -1380,6 +1419,7 @@ main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_peer_text),
+		cmocka_unit_test(test_idle_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
