@@ -29,7 +29,7 @@ access_open(const struct hd_config *cf)
 		fd = open(cf->cf_access_log, O_WRONLY | O_APPEND | O_CREAT |
 		    O_CLOEXEC, 0644);
 		if (fd == -1) {
-			log_warn("open(\"%s\") failed", cf->cf_access_log);
+			log_errno("open(\"%s\") failed", cf->cf_access_log);
 			return -1;
 		}
 	}

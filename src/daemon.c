@@ -25,33 +25,33 @@ daemonize(void)
 	int	 fd;
 
 	if ((pid = fork()) == -1) {
-		log_warn("fork() failed");
+		log_errno("fork() failed");
 		return -1;
 	}
 	if (pid != 0)
 		_exit(0);
 	if (setsid() == -1) {
-		log_warn("setsid() failed");
+		log_errno("setsid() failed");
 		return -1;
 	}
 	if ((pid = fork()) == -1) {
-		log_warn("fork() failed");
+		log_errno("fork() failed");
 		return -1;
 	}
 	if (pid != 0)
 		_exit(0);
 	umask(022);
 	if (chdir("/") == -1) {
-		log_warn("chdir(\"/\") failed");
+		log_errno("chdir(\"/\") failed");
 		return -1;
 	}
 	if ((fd = open("/dev/null", O_RDWR)) == -1) {
-		log_warn("open(\"/dev/null\") failed");
+		log_errno("open(\"/dev/null\") failed");
 		return -1;
 	}
 	if (dup2(fd, STDIN_FILENO) == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
 	    dup2(fd, STDERR_FILENO) == -1) {
-		log_warn("dup2() failed");
+		log_errno("dup2() failed");
 		close(fd);
 		return -1;
 	}
@@ -71,10 +71,8 @@ pidfile_mkdir(const char *path)
 	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return -1;
 	*slash = '\0';
-	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		log_warn("mkdir(\"%s\") failed", dir);
-		return -1;
-	}
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		return -1;	/* reported by pidfile_open(), with errno */
 	return 0;
 }
 
@@ -94,7 +92,9 @@ pidfile_open(const char *path)
 	if (fd == -1 && errno == ENOENT && pidfile_mkdir(path) == 0)
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd == -1) {
-		log_warn("open(\"%s\") failed", path);
+		log_error("cannot create the pid file %s: %s; create its "
+		    "directory, let hellod write there, or change [server] "
+		    "pid_file", path, strerror(errno));
 		return -1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
@@ -103,9 +103,11 @@ pidfile_open(const char *path)
 			buf[n > 0 ? n : 0] = '\0';
 			buf[strcspn(buf, "\n")] = '\0';
 			log_error("another hellod is running (pid %s, pid file "
-			    "%s is locked)", buf[0] ? buf : "unknown", path);
+			    "%s is locked); stop it first, or give this one "
+			    "another [server] pid_file",
+			    buf[0] ? buf : "unknown", path);
 		} else
-			log_warn("flock(\"%s\") failed", path);
+			log_errno("flock(\"%s\") failed", path);
 		close(fd);
 		return -1;
 	}
@@ -120,7 +122,7 @@ pidfile_write(int fd)
 
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) == -1 || pwrite(fd, buf, (size_t)n, 0) != n) {
-		log_warn("writing the pid file failed");
+		log_errno("writing the pid file failed");
 		return -1;
 	}
 	return 0;
@@ -160,7 +162,8 @@ lookup_ids(const struct hd_config *cf, struct ids *ids, char *err,
 		if ((pw = getpwnam(HD_DEFAULT_USER)) == NULL) {
 			snprintf(err, errlen, "started as root without "
 			    "[server] user, and there is no user '%s' to run "
-			    "the workers as", HD_DEFAULT_USER);
+			    "the workers as; set [server] user",
+			    HD_DEFAULT_USER);
 			return -1;
 		}
 		ids->uid = pw->pw_uid;
@@ -263,15 +266,15 @@ privileges_drop(const struct hd_config *cf)
 	if (!ids.drop)
 		return 0;
 	if (setgroups(1, &ids.gid) == -1) {
-		log_warn("setgroups() failed");
+		log_errno("setgroups() failed");
 		return -1;
 	}
 	if (setresgid(ids.gid, ids.gid, ids.gid) == -1) {
-		log_warn("setresgid(%u) failed", (unsigned)ids.gid);
+		log_errno("setresgid(%u) failed", (unsigned)ids.gid);
 		return -1;
 	}
 	if (setresuid(ids.uid, ids.uid, ids.uid) == -1) {
-		log_warn("setresuid(%u) failed", (unsigned)ids.uid);
+		log_errno("setresuid(%u) failed", (unsigned)ids.uid);
 		return -1;
 	}
 	if (ids.uid != 0 && (setuid(0) != -1 || seteuid(0) != -1)) {

@@ -114,31 +114,31 @@ listen_open(const struct hd_addr *a, int backlog)
 	fd = socket(a->a_ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		log_warn("socket() for %s failed", a->a_text);
+		log_errno("socket() for %s failed", a->a_text);
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1) {
-		log_warn("setsockopt(SO_REUSEPORT) for %s failed", a->a_text);
+		log_errno("setsockopt(SO_REUSEPORT) for %s failed", a->a_text);
 		goto err;
 	}
 	/* Accepted sockets inherit it (Linux): one call per listener
 	 * instead of one per connection. */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1) {
-		log_warn("setsockopt(TCP_NODELAY) for %s failed", a->a_text);
+		log_errno("setsockopt(TCP_NODELAY) for %s failed", a->a_text);
 		goto err;
 	}
 	if (a->a_ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1) {
-		log_warn("setsockopt(IPV6_V6ONLY) for %s failed", a->a_text);
+		log_errno("setsockopt(IPV6_V6ONLY) for %s failed", a->a_text);
 		goto err;
 	}
 	if (bind(fd, (const struct sockaddr *)&a->a_ss, a->a_len) == -1) {
-		log_warn("bind() to %s failed", a->a_text);
+		log_errno("bind() to %s failed", a->a_text);
 		goto err;
 	}
 	if (listen(fd, backlog) == -1) {
-		log_warn("listen() on %s failed", a->a_text);
+		log_errno("listen() on %s failed", a->a_text);
 		goto err;
 	}
 	return fd;
@@ -269,8 +269,8 @@ listeners_activate(struct listeners *ls, const int *fds, unsigned n)
 		li->li_addr.a_len = sizeof(li->li_addr.a_ss);
 		if (getsockname(fds[a], (struct sockaddr *)&li->li_addr.a_ss,
 		    &li->li_addr.a_len) == -1) {
-			log_warn("getsockname() on passed descriptor %d failed",
-			    fds[a]);
+			log_errno("getsockname() on passed descriptor %d "
+			    "failed", fds[a]);
 			return -1;
 		}
 		snprintf(li->li_addr.a_text, sizeof(li->li_addr.a_text),

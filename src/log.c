@@ -4,7 +4,9 @@
  *
  *   2026/11/24 20:10:00 [error] 1234#worker 0: message
  *
- * log_warn() appends the errno text; log_warnx() does not.
+ * log_warn() and log_errno() append the errno text; log_warnx() and
+ * log_error() do not.  What makes hellod exit, or a reload or upgrade
+ * fail, is an error; what it goes on after is a warning.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@ static int		 log_fd = STDERR_FILENO;
 static int		 log_lvl = LOG_LEVEL_INFO;
 static char		 log_path[PATH_MAX];
 static char		 log_ident[32] = "master";
+static int		 log_echo;	/* errors to stderr too */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
@@ -106,6 +109,17 @@ log_reopen(void)
 	return 0;
 }
 
+/*
+ * While hellod starts, the one who started it learns why it stops: with
+ * echo on, errors also go to stderr when the log goes elsewhere (as
+ * nginx's emergencies do before it detaches).
+ */
+void
+log_echo_errors(int on)
+{
+	log_echo = on;
+}
+
 void
 log_set_ident(const char *ident)
 {
@@ -118,8 +132,8 @@ static void vlog(int, int, const char *, va_list)
 static void
 vlog(int level, int with_errno, const char *fmt, va_list ap)
 {
-	char		 line[2048];
-	int		 saved = errno, n, m;
+	char		 line[2048], echo[2048];
+	int		 saved = errno, n, m, body;
 	struct tm	 tm;
 	time_t		 now;
 	size_t		 len;
@@ -139,6 +153,7 @@ vlog(int level, int with_errno, const char *fmt, va_list ap)
 		m = snprintf(line, sizeof(line), "%s: ", log_ident);
 		n += m;
 	}
+	body = n;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (m > 0)
 		n = n + m < (int)sizeof(line) ? n + m : (int)sizeof(line) - 1;
@@ -160,6 +175,13 @@ vlog(int level, int with_errno, const char *fmt, va_list ap)
 		if (write(log_fd, line, len) == -1)
 			(void)0;
 	}
+	if (log_echo && level == LOG_LEVEL_ERROR && log_dest != DEST_STDERR) {
+		m = snprintf(echo, sizeof(echo), "%s: [error] %.*s\n",
+		    HELLOD_NAME, n - body, line + body);
+		len = m < (int)sizeof(echo) ? (size_t)m : sizeof(echo) - 1;
+		if (m > 0 && write(STDERR_FILENO, echo, len) == -1)
+			(void)0;
+	}
 	errno = saved;
 }
 
@@ -175,6 +197,7 @@ name(const char *fmt, ...)					\
 }
 
 LOGFN(log_error, LOG_LEVEL_ERROR, 0)
+LOGFN(log_errno, LOG_LEVEL_ERROR, 1)
 LOGFN(log_warn, LOG_LEVEL_WARN, 1)
 LOGFN(log_warnx, LOG_LEVEL_WARN, 0)
 LOGFN(log_info, LOG_LEVEL_INFO, 0)

@@ -205,6 +205,27 @@ test_report(const struct hd_config *cf)
 	return 0;
 }
 
+/*
+ * What to do about a listener that cannot be opened, by the errno of the
+ * failed call, which the caller's error line above names.
+ */
+static const char *
+listen_advice(int e)
+{
+	switch (e) {
+	case EADDRINUSE:
+		return "another process listens there: stop it, or change the "
+		    "address";
+	case EACCES:
+		return "a port below 1024 needs root or CAP_NET_BIND_SERVICE: "
+		    "start hellod so, or change the port";
+	case EADDRNOTAVAIL:
+		return "no interface of this host has that address: change it";
+	default:
+		return "change the address";
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -214,7 +235,7 @@ main(int argc, char *argv[])
 	char				 err[HD_ERRLEN];
 	struct tls_server		*tls;
 	const char			*dest, *resumed;
-	int				 test = 0, pidfd = -1;
+	int				 test = 0, pidfd = -1, e;
 	unsigned			 a;
 
 	memset(&ov, 0, sizeof(ov));
@@ -250,6 +271,7 @@ main(int argc, char *argv[])
 		upgrade_abandon("cannot open the error log");
 		return 1;
 	}
+	log_echo_errors(1);
 	if (resumed != NULL)
 		log_error("upgrade failed: the new executable did not start "
 		    "(%s); the previous executable runs again with its "
@@ -285,21 +307,33 @@ main(int argc, char *argv[])
 	if (tls != NULL)
 		tls_kernel_report();
 	if (pidfd == -1 && config.cf_pid_file[0] != '\0' &&
-	    (pidfd = pidfile_open(config.cf_pid_file)) == -1)
+	    (pidfd = pidfile_open(config.cf_pid_file)) == -1) {
+		upgrade_abandon("cannot open the pid file");
 		return 1;
+	}
 	if (open_listeners(&config, &us, &inherited) == -1) {
+		e = errno;
 		upgrade_abandon("cannot open the listeners");
-		log_error("cannot open the listeners; exiting");
+		log_error("cannot open the listeners: %s ([server] listen, "
+		    "proxy_listen, [status] listen); exiting",
+		    listen_advice(e));
 		goto fail;
 	}
 	for (a = 0; a < listeners.ls_n; a++)
 		log_info("listening on %s%s", listeners.ls_list[a].li_addr.a_text,
 		    listen_opts_note(listeners.ls_list[a].li_opts));
-	if ((!ov.ov_foreground && !us.us_active && daemonize() == -1) ||
-	    (pidfd != -1 && pidfile_write(pidfd) == -1)) {
-		upgrade_abandon("cannot write the pid file");
+	if (!ov.ov_foreground && !us.us_active && daemonize() == -1) {
+		log_error("cannot run as a daemon; exiting (--foreground "
+		    "runs hellod without detaching)");
 		goto fail;
 	}
+	if (pidfd != -1 && pidfile_write(pidfd) == -1) {
+		upgrade_abandon("cannot write the pid file");
+		log_error("cannot write the pid file %s; exiting",
+		    config.cf_pid_file);
+		goto fail;
+	}
+	log_echo_errors(0);
 	return master_run(&config, &ov, &listeners, pidfd, &us);
 fail:
 	if (pidfd != -1)

@@ -356,17 +356,17 @@ signals_setup(sigset_t *unblocked)
 	for (i = 0; i < master_nsignals; i++) {
 		sigaddset(&block, master_signals[i]);
 		if (sigaction(master_signals[i], &sa, NULL) == -1) {
-			log_warn("sigaction() failed");
+			log_errno("sigaction() failed");
 			return -1;
 		}
 	}
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) == -1) {
-		log_warn("sigaction(SIGPIPE) failed");
+		log_errno("sigaction(SIGPIPE) failed");
 		return -1;
 	}
 	if (sigprocmask(SIG_BLOCK, &block, unblocked) == -1) {
-		log_warn("sigprocmask() failed");
+		log_errno("sigprocmask() failed");
 		return -1;
 	}
 	for (i = 0; i < master_nsignals; i++)
@@ -416,7 +416,9 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	    us->us_active ? us->us_statsfd : -1) == -1 &&
 	    config_listen_count(m.m_cf, HD_LO_STATUS) > 0) {
 		upgrade_abandon("cannot map the statistics");
-		log_error("cannot map the statistics; exiting");
+		log_error("cannot map the statistics, which [status] listen "
+		    "serves: remove [status] listen to run without them; "
+		    "exiting");
 		return 1;
 	}
 	stats_set_config(m.m_generation, m.m_cf->cf_mode == HD_MODE_SYNC ?
@@ -428,7 +430,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 		return 1;
 	}
 	if (pipe2(m.m_ready_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
-		log_warn("pipe2() failed");
+		log_errno("pipe2() failed");
 		upgrade_abandon("pipe2() failed");
 		return 1;
 	}

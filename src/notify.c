@@ -96,7 +96,7 @@ notify_listen_fds(int *fds, unsigned max)
 		if ((flags = fcntl(fds[i], F_GETFL)) == -1 ||
 		    fcntl(fds[i], F_SETFL, flags | O_NONBLOCK) == -1 ||
 		    fcntl(fds[i], F_SETFD, FD_CLOEXEC) == -1) {
-			log_warn("fcntl() on passed descriptor %d failed",
+			log_errno("fcntl() on passed descriptor %d failed",
 			    fds[i]);
 			return -1;
 		}

@@ -226,6 +226,52 @@ class Cli(unittest.TestCase):
 
     # --- start-up ---
 
+    def assert_errors_only(self, text, *wanted):
+        """Every [warn] or [error] line of text is an [error]; each regex
+        of wanted matches one of them."""
+        problems = ht.log_problems(text)
+        self.assertTrue(problems, text)
+        for line in problems:
+            self.assertIn("[error]", line, text)
+        for w in wanted:
+            self.assertTrue(any(re.search(w, l) for l in problems),
+                            "no [error] line matches %r:\n%s" % (w, text))
+
+    def test_pid_file_that_cannot_be_created_is_an_error(self):
+        # A regular file where the pid file's directory should be.
+        blocker = self.conf("", "not-a-directory")
+        pidfile = os.path.join(blocker, "hellod.pid")
+        path = self.conf("[server]\nlisten = %s:%d\npid_file = %s\n%s"
+                         % (HOST, self.port, pidfile, ht.default_user()))
+        reason = (r"cannot create the pid file %s: Not a directory; create "
+                  r"its directory, let hellod write there, or change "
+                  r"\[server\] pid_file$" % re.escape(pidfile))
+        p = self.run_fail("-f", "-c", path)
+        self.assert_errors_only(p.stdout + p.stderr,
+                                r"\[error\] \d+#master: " + reason)
+        self.assertTrue(ht.port_free(self.port))
+        # Not yet detached, the daemon says why on stderr too, whatever
+        # its error_log (here syslog, in place of stderr).
+        p = self.run_fail("-c", path)
+        self.assertRegex(p.stderr, r"(?m)^hellod: \[error\] " + reason)
+        self.assertNotIn("[warn]", p.stderr)
+        self.assertTrue(ht.port_free(self.port))
+
+    def test_address_in_use_is_an_error(self):
+        path = self.conf("[server]\nlisten = %s:%d\nworkers = 1\n%s"
+                         % (HOST, self.port, ht.default_user()))
+        with socket.socket() as busy:
+            busy.bind((HOST, self.port))
+            busy.listen(1)
+            p = self.run_fail("-f", "-c", path)
+        self.assert_errors_only(
+            p.stdout + p.stderr,
+            r"\[error\] .*bind\(\) to %s:%d failed \(98: Address already "
+            r"in use\)$" % (HOST, self.port),
+            r"\[error\] .*cannot open the listeners: another process "
+            r"listens there: stop it, or change the address \(\[server\] "
+            r"listen, proxy_listen, \[status\] listen\); exiting$")
+
     def test_config_error_at_start_binds_nothing(self):
         path = self.conf("[server]\nlisten = %s:%d\n%s[http]\n"
                          "header_timeout = soon\n"
