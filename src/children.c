@@ -255,8 +255,8 @@ retired_close(struct master *m)
 		if (close(m->m_retired[i]) == -1)
 			log_warn("close() of a retired listener failed");
 	if (m->m_nretired > 0)
-		log_info("closed %u listeners no longer configured",
-		    m->m_nretired);
+		log_info("closed %u listener%s no longer configured",
+		    m->m_nretired, plural(m->m_nretired));
 	m->m_nretired = 0;
 }
 

@@ -772,7 +772,8 @@ engine_drain(void)
 
 	if (eg.e_draining)
 		return;
-	log_debug("draining %u connections", eg.e_ac.ac_nconns);
+	log_debug("draining %u connection%s", eg.e_ac.ac_nconns,
+	    plural(eg.e_ac.ac_nconns));
 	eg.e_draining = 1;
 	acceptor_close(&eg.e_ac);
 	if (eg.e_ac.ac_nconns == 0) {

@@ -231,6 +231,7 @@ int	 log_open(const char *, int);
 int	 log_reopen(void);
 void	 log_set_ident(const char *);
 void	 log_echo_errors(int);
+const char *plural(unsigned long);
 void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_errno(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -203,6 +203,13 @@ LOGFN(log_warnx, LOG_LEVEL_WARN, 0)
 LOGFN(log_info, LOG_LEVEL_INFO, 0)
 LOGFN(log_debug, LOG_LEVEL_DEBUG, 0)
 
+/* For a count in a message: "%u worker%s", n, plural(n). */
+const char *
+plural(unsigned long n)
+{
+	return n == 1 ? "" : "s";
+}
+
 void
 fatal(const char *fmt, ...)
 {

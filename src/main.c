@@ -176,8 +176,8 @@ open_listeners(const struct hd_config *cf, struct upgrade_state *us,
 	if (n < 0)
 		return -1;
 	if (n > 0) {
-		log_info("using %d listeners passed by the service manager; "
-		    "[server] listen is ignored", n);
+		log_info("using %d listener%s passed by the service manager; "
+		    "[server] listen is ignored", n, plural((unsigned)n));
 		if (listeners_activate(&passed, fds, (unsigned)n) == -1)
 			return -1;
 	} else

@@ -79,8 +79,9 @@ mode_name(const struct hd_config *cf)
 void
 status_notify(struct master *m)
 {
-	notify_send("READY=1\nSTATUS=%u workers serving (%s), generation %u",
-	    m->m_nslots, mode_name(m->m_cf), m->m_generation);
+	notify_send("READY=1\nSTATUS=%u worker%s serving (%s), generation %u",
+	    m->m_nslots, plural(m->m_nslots), mode_name(m->m_cf),
+	    m->m_generation);
 }
 
 /*
@@ -234,8 +235,8 @@ reload(struct master *m)
 		if (!m->m_old[i].r_killed)
 			signal_pid(m->m_old[i].r_pid, SIGTERM);
 	m->m_announce = 1;
-	log_info("reloaded: generation %u, %u workers (%s)", m->m_generation,
-	    n, mode_name(ncf));
+	log_info("reloaded: generation %u, %u worker%s (%s)", m->m_generation,
+	    n, plural(n), mode_name(ncf));
 	return;
 fail:
 	tls_server_free(tls);
@@ -443,8 +444,9 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	for (i = 0; i < m.m_nold; i++)
 		signal_pid(m.m_old[i].r_pid, SIGTERM);
 	m.m_announce = 1;
-	log_info("%s %s started: %u workers (%s), generation %u", HELLOD_NAME,
-	    VERSION, m.m_nslots, mode_name(m.m_cf), m.m_generation);
+	log_info("%s %s started: %u worker%s (%s), generation %u", HELLOD_NAME,
+	    VERSION, m.m_nslots, plural(m.m_nslots), mode_name(m.m_cf),
+	    m.m_generation);
 
 	pfd.fd = m.m_ready_pipe[0];
 	pfd.events = POLLIN;

@@ -160,7 +160,8 @@ stats_init(unsigned max_procs, int fd)
 	if (stats_area != NULL)
 		stats_fini();
 	if (max_procs == 0 || max_procs > 65536) {
-		log_warnx("stats_init(): %u slots is out of range", max_procs);
+		log_warnx("stats_init(): a slot count of %u is out of range",
+		    max_procs);
 		return -1;
 	}
 	len = sizeof(struct stats_master) +

@@ -553,7 +553,7 @@ class Lab:
                 raise BenchError("%s exited with status %s:\n%s" % (
                     name, srv.proc.returncode, srv.log_text()[-2000:]))
             text = srv.log_text()
-            m = re.search(r"started: (\d+) workers", text)
+            m = re.search(r"started: (\d+) workers?", text)
             if not m:
                 return False
             n = int(m.group(1))

@@ -272,6 +272,16 @@ class Cli(unittest.TestCase):
             r"listens there: stop it, or change the address \(\[server\] "
             r"listen, proxy_listen, \[status\] listen\); exiting$")
 
+    def test_counts_of_one_are_singular(self):
+        with ht.start_hellod("[server]\nworkers = 1\n") as h:
+            h.wait_log(r"started: 1 worker \(async\)")
+            h.wait_log(r"worker 0 serving \(generation 1, async, "
+                       r"1 listener\)")
+            ht.reload_and_wait(h, 2, 1)
+            h.wait_log(r"reloaded: generation 2, 1 worker \(async\)")
+            self.assertNotRegex(h.log(), r"\b1 (worker|listener)s\b")
+            self.assertEqual(h.stop(), 0)
+
     def test_config_error_at_start_binds_nothing(self):
         path = self.conf("[server]\nlisten = %s:%d\n%s[http]\n"
                          "header_timeout = soon\n"
@@ -327,8 +337,9 @@ class Cli(unittest.TestCase):
     def test_sync_option(self):
         with ht.start_hellod("[server]\nworkers = 4\nmode = async\n",
                              args=["--sync"]) as h:
-            h.wait_log(r"started: 1 workers \(sync\)")
-            h.wait_log(r"worker 0 serving \(generation 1, sync")
+            h.wait_log(r"started: 1 worker \(sync\)")
+            h.wait_log(r"worker 0 serving \(generation 1, sync, "
+                       r"1 listener\)")
             self.assertEqual(len(h.worker_pids()), 1)
             # Sync without keepalive_timeout in the file: no keep-alive.
             with ht.connect(HOST, h.port) as s:

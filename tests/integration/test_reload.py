@@ -295,7 +295,7 @@ class ReloadChanges(unittest.TestCase):
 
             self.conf(h, mode="sync")
             hellodtest.reload_and_wait(h, 2, 1)
-            h.wait_log(r"reloaded: generation 2, 1 workers \(sync\)")
+            h.wait_log(r"reloaded: generation 2, 1 worker \(sync\)")
             h.wait_log(r"worker 0 serving \(generation 2, sync, "
                        r"\d+ listeners?\)")
             previous_finished(h)

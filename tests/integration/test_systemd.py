@@ -178,7 +178,7 @@ class SocketActivation(unittest.TestCase):
         wait_for(lambda: len(re.findall(r"serving \(generation 1, async, "
                                         r"1 listener\)", log())) == 2,
                  5.0, what="both workers to serve")
-        self.assertIn("using 1 listeners passed by the service manager",
+        self.assertIn("using 1 listener passed by the service manager",
                       log())
         self.assertTrue(refuses(file_port))
         for _ in range(20):
