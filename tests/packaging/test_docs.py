@@ -11,10 +11,26 @@
     the option has a short form in the getopt_long() option string; and
     the page documents no option the program does not have.
 (c) "mandoc -Tlint -W warning" is silent on both pages and exits 0.
-(d) "hellod -t -c conf/hellod.conf" prints "configuration OK".
+(d) "hellod -t -c conf/hellod.conf" prints "configuration OK: FILE".
+(e) The EXAMPLES section of hellod.conf(5) shows every key of keys[] under
+    its [section] in the display it says has every key, and nothing else.
+(f) Every "N sections" in hellod.conf(5), conf/hellod.conf and README.md
+    counts the sections of keys[], and the sentence names each of them.
+(g) The pages made in BUILDDIR (man/hellod.8, man/hellod.conf.5, from the
+    .in files) name the configuration file in the configured sysconfdir,
+    and no placeholder is left.
+(h) Every nginx upstream block with "keepalive" in README.md and deploy/
+    has a "keepalive_timeout" below hellod's keepalive_timeout in force
+    (deploy/hellod.conf's, otherwise the built-in default of
+    src/config.c): nginx must close an idle upstream connection before
+    hellod does, or a request sent on it as hellod closes it fails.
 
-Environment: SRCDIR, BUILDDIR, HELLOD (set by make check).  Exit 0 pass,
-1 fail, 77 when mandoc is not installed (after every other check passed).
+The pages are written as man/hellod.8.in and man/hellod.conf.5.in (with
+@sysconfdir@); (a) and (b) read those, (c) lints the made pages.
+
+Environment: SRCDIR, BUILDDIR, HELLOD, MAKE (set by make check).  Exit 0
+pass, 1 fail, 77 when mandoc is not installed (after every other check
+passed).
 """
 
 import os
@@ -87,7 +103,7 @@ def mdoc_lines(text):
 
 def check_keys():
     keys = config_keys()
-    page = "man/hellod.conf.5"
+    page = "man/hellod.conf.5.in"
     documented = {}             # (section, key) -> number of items
     section = None
     for tok in mdoc_lines(read(page)):
@@ -135,7 +151,7 @@ def check_keys():
 
 def check_options():
     opts = long_options()
-    page = "man/hellod.8"
+    page = "man/hellod.8.in"
     items = []
     in_options = False
     for tok in mdoc_lines(read(page)):
@@ -176,8 +192,10 @@ def check_mandoc():
     if mandoc is None:
         return False
     for page in ("man/hellod.8", "man/hellod.conf.5"):
-        p = subprocess.run([mandoc, "-Tlint", "-W", "warning",
-                            os.path.join(SRCDIR, page)],
+        path = os.path.join(BUILDDIR, page)
+        if not os.path.exists(path):
+            path = os.path.join(SRCDIR, page + ".in")
+        p = subprocess.run([mandoc, "-Tlint", "-W", "warning", path],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            universal_newlines=True, timeout=60)
         # Only messages about the page count; "STYLE:" cannot appear with
@@ -213,10 +231,229 @@ def check_conf():
         ok("hellod -t -c conf/hellod.conf: configuration OK")
 
 
+# --- (e) EXAMPLES shows every key ----------------------------------------------
+
+def mdoc_displays(text, sh):
+    """The literal displays (.Bd -literal ... .Ed) of section `sh` of an
+    mdoc page, each as (the text before it in the section, its lines)."""
+    out = []
+    inside, display, before = False, None, []
+    for line in text.splitlines():
+        if line.startswith(".Sh "):
+            inside = line[4:].strip() == sh
+            continue
+        if not inside:
+            continue
+        if display is None and line.startswith(".Bd -literal"):
+            display = []
+        elif display is not None and line.startswith(".Ed"):
+            out.append((" ".join(before), display))
+            display, before = None, []
+        elif display is not None:
+            display.append(line)
+        else:
+            before.append(line)
+    return out
+
+
+def check_examples():
+    keys = set(config_keys())
+    page = "man/hellod.conf.5.in"
+    displays = mdoc_displays(read(page), "EXAMPLES")
+    full = [d for before, d in displays if "every key" in before]
+    if not full:
+        fail("%s: no display in EXAMPLES introduced as showing every key"
+             % page)
+        return
+    shown = set()
+    for n, section, line in ini_lines("\n".join(full[0])):
+        m = re.match(r"([A-Za-z0-9_]+)\s*=", line)
+        if m:
+            shown.add((section, m.group(1)))
+    for sec, key in sorted(keys - shown):
+        fail("%s: EXAMPLES says it shows every key, but [%s] %s is "
+             "missing" % (page, sec, key))
+    for sec, key in sorted(shown - keys):
+        fail("%s: EXAMPLES sets [%s] %s, which src/config.c does not "
+             "accept" % (page, sec, key))
+    if shown == keys:
+        ok("%s: EXAMPLES shows the %d keys of src/config.c"
+           % (page, len(keys)))
+
+
+# --- (f) section counts -----------------------------------------------------------
+
+NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+           "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+
+
+def check_section_counts():
+    sections = {sec for sec, _ in config_keys()}
+    claims = 0
+    before = len(failures)
+    # The packaged file's opening comment names the sections.
+    head = []
+    for line in read("conf/hellod.conf").splitlines():
+        if not line.startswith("#"):
+            break
+        head.append(line)
+    named = set(re.findall(r"\[([a-z]+)\]", " ".join(head)))
+    if named and named != sections:
+        fail("conf/hellod.conf: the opening comment names the sections %s, "
+             "src/config.c has %s" % (sorted(named), sorted(sections)))
+    for rel in ("man/hellod.conf.5.in", "conf/hellod.conf", "README.md"):
+        text = read(rel)
+        # One paragraph: mdoc macros and comment leaders do not count.
+        flat = re.sub(r"(?m)^[#;]\s?|^\.[A-Z][a-z]\s?", "", text)
+        flat = re.sub(r"\s+", " ", flat)
+        for m in re.finditer(r"\b(%s|\d+) sections\b([^.]*)"
+                             % "|".join(NUMBERS), flat, re.I):
+            claims += 1
+            word = m.group(1).lower()
+            n = NUMBERS.get(word) or int(word)
+            if n != len(sections):
+                fail("%s: says \"%s\", but src/config.c has %d sections "
+                     "(%s)" % (rel, m.group(0)[:60], len(sections),
+                               ", ".join(sorted(sections))))
+            named = set(re.findall(r"\[([a-z]+)\]", m.group(2)))
+            if named and named != sections:
+                fail("%s: \"%s\" names %s, src/config.c has %s"
+                     % (rel, m.group(0)[:80], sorted(named),
+                        sorted(sections)))
+    if len(failures) == before:
+        ok("%d section count(s) and conf/hellod.conf's list checked "
+           "against the %d sections of src/config.c"
+           % (claims, len(sections)))
+
+
+# --- (g) the made pages name the configured paths ------------------------------
+
+def configured_dirs():
+    make = os.environ.get("MAKE") or "make"
+    p = subprocess.run([make, "-s", "-C", BUILDDIR, "print-dirs"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=120)
+    if p.returncode != 0:
+        fail("%s -C %s print-dirs: %s" % (make, BUILDDIR, p.stdout))
+        return {}
+    return dict(l.split("=", 1) for l in p.stdout.splitlines() if "=" in l)
+
+
+def check_made_pages():
+    if not BUILDDIR:
+        fail("BUILDDIR is not set: the made pages cannot be checked")
+        return
+    sysconfdir = configured_dirs().get("sysconfdir")
+    if not sysconfdir:
+        return
+    for page in ("man/hellod.8", "man/hellod.conf.5"):
+        path = os.path.join(BUILDDIR, page)
+        if not os.path.exists(path):
+            fail("%s: not made from %s.in in the build directory"
+                 % (path, page))
+            continue
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        left = sorted(set(re.findall(r"@[A-Za-z_]+@", text)))
+        if left:
+            fail("%s: placeholders left: %s" % (path, " ".join(left)))
+        dirs = re.findall(r"(/[\w./-]*)/hellod\.conf\b", text)
+        if not dirs:
+            fail("%s: names no configuration file" % path)
+        for d in sorted(set(dirs) - {sysconfdir}):
+            fail("%s: names %s/hellod.conf, but this build reads "
+                 "%s/hellod.conf" % (path, d, sysconfdir))
+        if dirs and set(dirs) == {sysconfdir}:
+            ok("%s names %s/hellod.conf" % (page, sysconfdir))
+
+
+# --- (h) nginx closes idle upstream connections before hellod -------------
+
+def duration_ms(text, bare):
+    """"4s", "500ms", "1m", "1h"; a bare number is in unit `bare`."""
+    m = re.fullmatch(r"(\d+)(ms|s|m|h)?", text.strip())
+    if m is None:
+        return None
+    mul = {"ms": 1, "s": 1000, "m": 60000, "h": 3600000}
+    return int(m.group(1)) * mul[m.group(2) or bare]
+
+
+def hellod_keepalive_ms(rel):
+    """keepalive_timeout of the hellod configuration file rel (None: the
+    file does not set it), or src/config.c's default."""
+    if rel is not None:
+        for n, section, line in ini_lines(read(rel)):
+            m = re.match(r"keepalive_timeout\s*=\s*([^\s;#]+)", line)
+            if section == "http" and m:
+                return duration_ms(m.group(1), "s")
+    m = re.search(r"cf_keepalive_timeout\s*=\s*(\d+)\s*;",
+                  read("src/config.c"))
+    return int(m.group(1)) if m else None
+
+
+def upstream_blocks(text):
+    """(line number, lines) of each nginx `upstream NAME {` block, taken
+    from the column where `upstream` starts, so that a block printed
+    beside another text (README's two columns) reads alone."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = re.search(r"\bupstream\s+[\w.-]+\s*\{", line)
+        if m is None or line.lstrip().startswith("#"):
+            continue
+        col, body = m.start(), []
+        for rest in lines[i + 1:]:
+            part = rest[col:].strip() if len(rest) > col else ""
+            if part.startswith("}"):
+                break
+            body.append(part)
+        yield i + 1, body
+
+
+def check_upstream_keepalive():
+    sources = [("README.md", None)]
+    deploy = os.path.join(SRCDIR, "deploy")
+    for name in sorted(os.listdir(deploy)):
+        path = os.path.join(deploy, name)
+        if os.path.isfile(path):
+            sources.append((os.path.join("deploy", name),
+                            "deploy/hellod.conf"))
+    checked = 0
+    for rel, conf in sources:
+        hellod_ms = hellod_keepalive_ms(conf)
+        for n, body in upstream_blocks(read(rel)):
+            code = [b.split("#", 1)[0] for b in body]
+            if not any(re.match(r"keepalive\s+\d+\s*;", c) for c in code):
+                continue
+            checked += 1
+            t = [re.match(r"keepalive_timeout\s+(\S+?)\s*;", c)
+                 for c in code]
+            t = [m.group(1) for m in t if m]
+            if not t:
+                fail("%s:%d: upstream with keepalive but no "
+                     "keepalive_timeout (nginx's default, 60s, outlives "
+                     "hellod's %dms)" % (rel, n, hellod_ms))
+                continue
+            ms = duration_ms(t[0], "s")
+            if ms is None or hellod_ms is None or ms >= hellod_ms:
+                fail("%s:%d: upstream keepalive_timeout %s is not below "
+                     "hellod's keepalive_timeout (%sms)"
+                     % (rel, n, t[0], hellod_ms))
+            else:
+                ok("%s:%d: upstream keepalive_timeout %s < hellod's %dms"
+                   % (rel, n, t[0], hellod_ms))
+    if checked == 0:
+        fail("no nginx upstream block with keepalive found in README.md "
+             "or deploy/")
+
+
 def main():
     check_keys()
+    check_examples()
+    check_section_counts()
     check_options()
     have_mandoc = check_mandoc()
+    check_made_pages()
+    check_upstream_keepalive()
     check_conf()
     if failures:
         print("%d failure(s)" % len(failures))

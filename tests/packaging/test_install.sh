@@ -97,12 +97,13 @@ if test -x "$dest$sbindir/hellod"; then
 else
 	fail "$sbindir/hellod is missing or not executable"
 fi
-for pair in "conf/hellod.conf $sysconfdir/hellod.conf" \
-	"man/hellod.8 $mandir/man8/hellod.8" \
-	"man/hellod.conf.5 $mandir/man5/hellod.conf.5"; do
+# The pages are made in the build directory, with the configured paths.
+for pair in "$SRCDIR/conf/hellod.conf $sysconfdir/hellod.conf" \
+	"$BUILDDIR/man/hellod.8 $mandir/man8/hellod.8" \
+	"$BUILDDIR/man/hellod.conf.5 $mandir/man5/hellod.conf.5"; do
 	src=${pair%% *}
 	inst=${pair#* }
-	if cmp -s "$SRCDIR/$src" "$dest$inst"; then
+	if cmp -s "$src" "$dest$inst"; then
 		ok "$inst is $src"
 	else
 		fail "$inst differs from $src (or is missing)"
@@ -123,7 +124,8 @@ if test -f "$svc"; then
 		;;
 	esac
 fi
-for f in "$svc" "$sock"; do
+for f in "$svc" "$sock" "$dest$mandir/man8/hellod.8" \
+	"$dest$mandir/man5/hellod.conf.5"; do
 	if test -f "$f" && grep -n '@[A-Za-z_]*@' "$f"; then
 		fail "$(basename "$f"): placeholders left unsubstituted (above)"
 	fi
@@ -149,7 +151,7 @@ if test -f "$conf"; then
 	else
 		fail "a second make install overwrote the modified hellod.conf"
 	fi
-	if cmp -s "$SRCDIR/man/hellod.8" "$dest$mandir/man8/hellod.8" &&
+	if cmp -s "$BUILDDIR/man/hellod.8" "$dest$mandir/man8/hellod.8" &&
 		test -x "$dest$sbindir/hellod"; then
 		ok "the second make install reinstalled the other files"
 	else

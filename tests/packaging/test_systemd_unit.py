@@ -7,7 +7,7 @@
 2. "systemd-analyze verify" accepts hellod.service and hellod.socket.  They
    are copied into a temporary directory, with the service's ExecStart=
    binary (the configured sbindir, not installed) replaced by $HELLOD, and
-   a MANPATH holding the pages from $SRCDIR/man so that the
+   a MANPATH holding the pages made in $BUILDDIR/man so that the
    Documentation=man: references resolve.  Any message fails the test,
    except "Command 'man ...' failed" when the man command itself cannot
    find the pages.
@@ -130,7 +130,7 @@ def unit_tmpdir(tmp):
     for page, sect in (("hellod.8", "8"), ("hellod.conf.5", "5")):
         d = os.path.join(tmp, "man", "man" + sect)
         os.makedirs(d, exist_ok=True)
-        shutil.copy(os.path.join(SRCDIR, "man", page), d)
+        shutil.copy(os.path.join(BUILDDIR, "man", page), d)
 
 
 def analyze_env(tmp):
