@@ -707,6 +707,16 @@ def _disable_ipv6(ifname):
             f.write("1")
 
 
+# RFC 2544's benchmarking range: no container tool or site network hands
+# it out (the range used before was podman's default bridge network).
+BENCHMARK_RANGE = ipaddress.ip_network("198.18.0.0/15")
+
+
+def network(net):
+    """The /24 of a topology made with net=NET (0-255)."""
+    return ipaddress.ip_network("198.18.%d.0/24" % net)
+
+
 class Topology:
     """A bridge on this host and namespaces joined to it:
 
@@ -726,7 +736,7 @@ class Topology:
             raise ValueError("net 0-255, clients 1-%d, hosts 0-%d"
                              % (MAX_CLIENTS, MAX_HOSTS))
         self.prefix = prefix
-        self.net = ipaddress.ip_network("198.18.%d.0/24" % net)
+        self.net = network(net)
         self.addr = str(self.net[1])
         self.bridge = "hd-%s-br" % prefix
         self.state_dir = state_dir(prefix)

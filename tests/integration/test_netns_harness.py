@@ -5,8 +5,10 @@ on this host's bridge address in front of them, ab and wrk from the client
 namespace, and nothing left behind afterwards, not even after a run that
 was killed.  Root only (skipped otherwise).  About 10 s."""
 
+import ipaddress
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -32,6 +34,45 @@ def seen(host):
     r = ht.get(host.addr, PLAIN, "/_seen")
     assert r is not None and r.status == 200, r
     return json.loads(r.body)
+
+
+# Podman's default bridge network (a /16), spelled so that this file
+# does not match itself.
+PODMAN_RE = r"\b10\.%d\." % 88
+
+
+class Addresses(unittest.TestCase):
+    """Every test network lies in 198.18.0.0/15 (RFC 2544), clear of the
+    networks container tools create; no root needed."""
+
+    def test_topologies_in_the_benchmark_range(self):
+        for n in range(256):
+            self.assertTrue(netns.network(n).subnet_of(
+                netns.BENCHMARK_RANGE), n)
+        self.assertEqual(netns.BENCHMARK_RANGE,
+                         ipaddress.ip_network("198.18.0.0/15"))
+
+    def test_no_test_address_in_podmans_network(self):
+        """Nothing in tests/ or deploy/ names an address of podman's
+        default bridge network."""
+        top = os.environ.get("SRCDIR") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        found = []
+        for sub in ("tests", "deploy"):
+            for dirpath, dirs, files in os.walk(os.path.join(top, sub)):
+                dirs[:] = [d for d in dirs if d not in ("corpus",
+                                                        "__pycache__")]
+                for name in files:
+                    path = os.path.join(dirpath, name)
+                    try:
+                        with open(path, encoding="utf-8") as f:
+                            text = f.read()
+                    except (UnicodeDecodeError, OSError):
+                        continue
+                    found += ["%s:%d" % (os.path.relpath(path, top),
+                                         text.count("\n", 0, m.start()) + 1)
+                              for m in re.finditer(PODMAN_RE, text)]
+        self.assertEqual(found, [])
 
 
 class Harness(unittest.TestCase):
