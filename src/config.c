@@ -14,7 +14,7 @@
 
 #include "hellod.h"
 
-#define MS_MAX_TIMEOUT	(24u * 3600u * 1000u)
+#define MS_MAX_TIMEOUT	(168u * 3600u * 1000u)	/* 7 days */
 
 void
 config_defaults(struct hd_config *cf)
@@ -62,6 +62,8 @@ config_parse_duration(const char *s, unsigned *out)
 		mul = 1000;
 	else if (strcmp(end, "m") == 0)
 		mul = 60000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600000;
 	else
 		return -1;
 	if (v > MS_MAX_TIMEOUT / mul)

@@ -23,10 +23,15 @@ tls_conf_defaults(struct tls_conf *tc)
 	tc->tc_verify = TLS_VERIFY_OFF;
 }
 
+/* An empty value sets nothing: the packaged file lists every key. */
 static int
 set_path(struct tls_path *tp, const char *v, int line, char *err,
     size_t errlen)
 {
+	if (*v == '\0') {
+		tp->tp_path[0] = '\0';
+		return 0;
+	}
 	if (*v != '/') {
 		snprintf(err, errlen, "'%s' is not an absolute path", v);
 		return -1;
@@ -44,6 +49,8 @@ static int
 set_paths(struct tls_path *list, unsigned *n, const char *v, int line,
     char *err, size_t errlen)
 {
+	if (*v == '\0')
+		return 0;
 	if (*n == TLS_MAX_CERTS) {
 		snprintf(err, errlen, "more than %d certificates",
 		    TLS_MAX_CERTS);

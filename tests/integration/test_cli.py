@@ -211,8 +211,8 @@ class Cli(unittest.TestCase):
              "[http] max_header_size: size '255' out of range (256-1m)"),
             ("[server]\n%s[http]\nbody_padding = 65m\n" % user,
              "[http] body_padding: size '65m' out of range (0-64m)"),
-            ("[server]\n%s[status]\ndrain_notice = 2h\n" % user,
-             "[status] drain_notice: invalid duration '2h'"),
+            ("[server]\n%s[status]\ndrain_notice = 2d\n" % user,
+             "[status] drain_notice: invalid duration '2d'"),
             ("[server]\n%s[status]\ndrain_notice = 3601s\n" % user,
              "[status] drain_notice: duration '3601s' out of range (0-60m)"),
         ]

@@ -60,13 +60,21 @@ def c_block(text, name, path):
 
 
 def config_keys():
+    """(section, key) of every key hellod accepts: keys[] in src/config.c,
+    and the [tls] keys, which src/config.c hands to src/tls_conf.c."""
     text = read("src/config.c")
     block = c_block(text, "keys", "src/config.c")
     keys = re.findall(r'\{\s*"([a-z0-9_]+)"\s*,\s*"([a-z0-9_]+)"\s*,', block)
     if len(keys) < 5:
         raise SystemExit("FAIL: src/config.c: only %d entries parsed from "
                          "keys[]; has the table's layout changed?" % len(keys))
-    return keys
+    tls = re.findall(r'"([a-z0-9_]+)"',
+                     c_block(read("src/tls_conf.c"), "tls_keys",
+                             "src/tls_conf.c"))
+    if len(tls) < 5:
+        raise SystemExit("FAIL: src/tls_conf.c: only %d entries parsed from "
+                         "tls_keys[]" % len(tls))
+    return keys + [("tls", k) for k in tls]
 
 
 def long_options():

@@ -700,7 +700,9 @@ static const struct bad_value bad_values[] = {
 	  "gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg",
 	  "value too long" },
 	{ "server", "shutdown_timeout", "abc", "invalid duration 'abc'" },
-	{ "server", "shutdown_timeout", "1h", "invalid duration '1h'" },
+	{ "server", "shutdown_timeout", "2h",
+	  "duration '2h' out of range (0-60m)" },
+	{ "server", "shutdown_timeout", "1d", "invalid duration '1d'" },
 	{ "server", "shutdown_timeout", "-1", "invalid duration '-1'" },
 	{ "server", "shutdown_timeout", "61m",
 	  "duration '61m' out of range (0-60m)" },
@@ -1182,13 +1184,15 @@ test_parse_duration(void **state)
 		{ "5", 5000 }, { "5s", 5000 }, { "500ms", 500 },
 		{ "2m", 120000 }, { "1ms", 1 }, { "007", 7000 },
 		{ "86400", 86400000 }, { "1440m", 86400000 },
-		{ "86400000ms", 86400000 },
+		{ "86400000ms", 86400000 }, { "5h", 18000000 },
+		{ "168h", 604800000 }, { "604800", 604800000 },
+		{ "10080m", 604800000 }, { "604800000ms", 604800000 },
 	};
 	static const char *const bad[] = {
-		"", "abc", "-1", "+1", " 5", "5 ", "5h", "5S", "5MS", "5sec",
-		"1.5s", "5mss", "s", "ms", "0x10", "86401", "1441m",
-		"86400001ms", "4294967296", "99999999999999999999999",
-		"18446744073709551615ms",
+		"", "abc", "-1", "+1", " 5", "5 ", "5H", "5S", "5MS", "5sec",
+		"1.5s", "5mss", "s", "ms", "h", "0x10", "604801", "10081m",
+		"169h", "604800001ms", "4294967296", "99999999999999999999999",
+		"18446744073709551615ms", "5hm",
 	};
 	unsigned	 ms;
 	size_t		 i;

@@ -160,6 +160,14 @@ test_values(void **state)
 	assert_int_equal(cf.cf_tls.tc_ticket_lifetime, 600000);
 	assert_int_equal(cf.cf_tls.tc_verify, TLS_VERIFY_OPTIONAL);
 	assert_int_equal(cf.cf_tls.tc_verify_line, 12);
+
+	/* Empty values, as the packaged file has them: nothing set. */
+	load_tls("certificate =\ncertificate_key =\nclient_ca =\n"
+	    "ciphers =\nciphersuites =\n", &cf, path);
+	assert_int_equal(cf.cf_tls.tc_ncert, 0);
+	assert_int_equal(cf.cf_tls.tc_nkey, 0);
+	assert_string_equal(cf.cf_tls.tc_client_ca.tp_path, "");
+	assert_string_equal(cf.cf_tls.tc_ciphers, "");
 }
 
 static void
@@ -183,6 +191,8 @@ test_bad_values(void **state)
 	    "duplicate key");
 	load_fails("[tls]\ncertificat = /x\n", ":2: [tls] certificat: "
 	    "unknown key");
+	load_fails("[tls]\nclient_ca = ca.pem\n", ":2: [tls] client_ca: "
+	    "'ca.pem' is not an absolute path");
 	load_fails("[tls]\ncertificate = /1\ncertificate = /2\ncertificate = "
 	    "/3\ncertificate = /4\ncertificate = /5\n", ":6: [tls] "
 	    "certificate: more than 4 certificates");
