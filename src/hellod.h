@@ -152,6 +152,10 @@ unsigned config_listen_count(const struct hd_config *, unsigned);
 const char *config_listen_key(unsigned);
 int	 config_add_listen_arg(struct hd_overrides *, const char *, unsigned,
 	    char *, size_t);
+int	 config_listen_line(struct hd_config *, const char *, const char *,
+	    const char *, int, unsigned *, char *, size_t);
+int	 config_listen_apply(struct hd_config *, const struct hd_overrides *,
+	    char *, size_t);
 unsigned config_idle_settings(const struct hd_config *, char (*)[HD_ERRLEN],
 	    unsigned);
 int	 config_parse_duration(const char *, unsigned *);
