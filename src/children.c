@@ -85,7 +85,10 @@ worker_start(struct master *m, unsigned slot, int stats_slot)
 	char			 ident[32];
 	pid_t			 me;
 
-	stats_attach(stats_slot);
+	/* First: the master's writable mapping and the descriptors to the
+	 * counters go before anything else runs in this process. */
+	if (stats_child(stats_slot) == -1)
+		log_warnx("worker %u runs uncounted", slot);
 	child_prepare(m);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.wc_config = m->m_cf;
@@ -131,6 +134,7 @@ spawn(struct master *m, unsigned slot)
 	}
 	if (pid == 0)
 		worker_start(m, slot, st);
+	stats_slot_started(st, pid);
 	sl->s_pid = pid;
 	sl->s_stats = st;
 	sl->s_ready = 0;
@@ -168,6 +172,8 @@ status_spawn(struct master *m)
 		return;
 	}
 	if (pid == 0) {
+		if (stats_child_reader() == -1)
+			log_warnx("the status server cannot read the counters");
 		child_prepare(m);
 		close(m->m_ready_pipe[1]);
 		log_set_ident("status");

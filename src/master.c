@@ -435,8 +435,12 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 		upgrade_abandon("pipe2() failed");
 		return 1;
 	}
-	/* From here on this image stays. */
+	/* From here on this image stays.  A counters region it could not
+	 * use (stats_init()) was kept for the previous image until now. */
 	upgrade_started();
+	if (us->us_active && us->us_statsfd != -1 &&
+	    us->us_statsfd != stats_memfd() && close(us->us_statsfd) == -1)
+		log_warn("close() of the previous statistics failed");
 	privileges_chown_logs(m.m_cf);
 	for (i = 0; i < m.m_nslots; i++)
 		spawn(&m, i);

@@ -5,8 +5,16 @@
  * by the master, and an array of per-process slots.  A worker writes only
  * its own slot, with plain relaxed atomic loads and stores (no locked
  * instruction, no lock): one writer per word, any number of readers.
- * Slots are 64-byte aligned and padded so that two workers never share a
- * cache line.
+ *
+ * The region is a sealed memfd (it can neither shrink nor grow), laid out
+ * in whole pages: first a header {magic, layout, sizes, slot count} and
+ * the master area, then one page-aligned region per slot.  A child maps
+ * the master area read-only from a read-only descriptor, its own slot
+ * read-write (the status server: everything read-only), and closes every
+ * descriptor to the region: it cannot write what the master relies on,
+ * another child's slot, or the region's size.  The master and the status
+ * server bound every loop by their own copy of the layout, never by a
+ * value read back from shared memory.
  *
  * When a worker has been reaped, the master folds the counters of its
  * slot into the retired totals of the master area and frees the slot, so
@@ -24,6 +32,16 @@
 
 #define STATS_MAX_WORKERS	256	/* worker indices of one generation */
 #define STATS_VERSION_MAX	32
+
+/* The region's layout: bump it with any change of the structures below
+ * or in stats.c.  An image handed a region of another layout (an upgrade
+ * in place) starts counting afresh.  HELLOD_STATS_LAYOUT_TEST builds a
+ * layout that differs (one more counter) for the upgrade tests. */
+#ifdef HELLOD_STATS_LAYOUT_TEST
+#define STATS_LAYOUT		0x1002
+#else
+#define STATS_LAYOUT		2
+#endif
 
 /* Statuses counted one by one; stats_code_index() maps any other to 500,
  * as the response writer answers it. */
@@ -61,8 +79,10 @@ extern const char *const stats_pause_names[STATS_NPAUSES];
 
 enum stats_mode {
 	STATS_MODE_ASYNC,
-	STATS_MODE_SYNC
+	STATS_MODE_SYNC,
+	STATS_NMODES
 };
+extern const char *const stats_mode_names[STATS_NMODES];
 
 /* Everything that only grows: folded into the retired totals. */
 struct stats_counters {
@@ -75,18 +95,16 @@ struct stats_counters {
 	uint64_t	 sc_buckets[STATS_NBUCKETS + 1];
 	uint64_t	 sc_duration_ns;	/* histogram sum */
 	uint64_t	 sc_tls[STATS_MAX_TLS][STATS_NTLS];
+#ifdef HELLOD_STATS_LAYOUT_TEST
+	uint64_t	 sc_layout_test;	/* only changes the layout */
+#endif
 };
 
+/* A process's own counters, in a page-aligned region of their own; who
+ * owns the slot (pid, worker, generation) is in the master area. */
 struct stats_slot {
-	/* Written by the master (and ss_pid by the owner when it attaches),
-	 * read by anyone. */
-	uint32_t	 ss_inuse;
-	int32_t		 ss_pid;		/* 0: forking */
-	uint32_t	 ss_worker;		/* 0 .. N-1 of its generation */
-	uint32_t	 ss_generation;
-	uint32_t	 ss_mode;		/* enum stats_mode */
-	uint32_t	 ss_unused;
-	/* Written only by the owner. */
+	/* Written only by the owner (and zeroed by the master once the
+	 * owner has been reaped). */
 	struct stats_counters ss_c;
 	uint64_t	 ss_conns[STATS_NSTATES];	/* gauges */
 } __attribute__((aligned(64)));
@@ -198,6 +216,7 @@ int	 stats_memfd(void);
 int	 stats_slot_of(pid_t);
 void	 stats_fini(void);
 int	 stats_slot_acquire(unsigned, unsigned);
+void	 stats_slot_started(int, pid_t);
 void	 stats_slot_release(int);
 void	 stats_set_config(unsigned, enum stats_mode, unsigned);
 void	 stats_set_serving(unsigned);
@@ -205,7 +224,10 @@ void	 stats_set_draining(int);
 void	 stats_worker_restarted(void);
 void	 stats_reloaded(int);
 
-/* A worker, in the child. */
+/* A child, right after fork(), before it drops its privileges. */
+int	 stats_child(int);
+int	 stats_child_reader(void);
+/* Points the hot path at a slot of this process's mapping (-1: none). */
 void	 stats_attach(int);
 
 /* Readers. */

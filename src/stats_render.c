@@ -134,9 +134,9 @@ out_end(struct out *o)
 }
 
 static const char *
-mode_name(enum stats_mode mode)
+mode_text(enum stats_mode mode)
 {
-	return mode == STATS_MODE_SYNC ? "sync" : "async";
+	return (unsigned)mode < STATS_NMODES ? stats_mode_names[mode] : "async";
 }
 
 /* The histogram's count: its buckets hold every observation once. */
@@ -170,7 +170,7 @@ metrics_process(struct out *o, const struct stats_snapshot *sn)
 	    "Always 1; the labels give the version and the worker mode.");
 	out_str(o, "hellod_build_info{version=\"");
 	out_label(o, sn->sn_version);
-	out_printf(o, "\",mode=\"%s\"} 1\n", mode_name(sn->sn_mode));
+	out_printf(o, "\",mode=\"%s\"} 1\n", mode_text(sn->sn_mode));
 
 	family(o, "hellod_start_time_seconds", "gauge",
 	    "Start time of the master since the Unix epoch, in seconds.");
@@ -460,7 +460,7 @@ stats_render_json(const struct stats_snapshot *sn,
 	out_str(&o, "{\"version\":");
 	out_json_str(&o, sn->sn_version);
 	out_printf(&o, ",\"mode\":\"%s\",\"generation\":%u,\"draining\":%s,"
-	    "\"start_time_seconds\":", mode_name(sn->sn_mode),
+	    "\"start_time_seconds\":", mode_text(sn->sn_mode),
 	    sn->sn_generation, sn->sn_draining ? "true" : "false");
 	out_seconds(&o, sn->sn_start_ns, 3);
 	out_str(&o, ",\"uptime_seconds\":");

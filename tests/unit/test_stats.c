@@ -10,6 +10,9 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -106,8 +109,7 @@ test_request_edges(void **state)
 	stats_attach(slot);
 	s = stats_self;
 	assert_non_null(s);
-	assert_int_equal(s->ss_pid, getpid());
-	assert_int_equal((uintptr_t)s % 64, 0);
+	assert_int_equal((uintptr_t)s % (uintptr_t)sysconf(_SC_PAGESIZE), 0);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		stats_request(200, 1, cases[i].secs);
 		for (k = 0; k <= STATS_NBUCKETS; k++)
@@ -196,10 +198,12 @@ round_run(unsigned gen, int n, int *slots)
 		pid = fork();
 		assert_true(pid != -1);
 		if (pid == 0) {
-			stats_attach(slots[k]);
+			if (stats_child(slots[k]) == -1)
+				_exit(1);
 			child_count(k);
 			_exit(0);
 		}
+		stats_slot_started(slots[k], pid);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	}
@@ -318,6 +322,7 @@ test_rows(void **state)
 	c = stats_slot_acquire(0, 2);
 	d = stats_slot_acquire(1, 2);
 	assert_true(a >= 0 && b >= 0 && c >= 0 && d >= 0);
+	stats_slot_started(b, getpid());
 	stats_attach(a);
 	stats_request(200, 1, 0.);
 	stats_attach(b);
@@ -549,6 +554,186 @@ test_listen_queue(void **state)
 	assert_int_equal(stats_listen_queue(lfd, &len, &limit), -1);
 }
 
+/* The region's mappings in this process, from /proc/self/maps. */
+struct region_map {
+	uintptr_t	 rm_lo, rm_hi;
+	char		 rm_perms[5];
+	unsigned long long rm_off;
+};
+
+static unsigned
+region_maps(struct region_map *rm, unsigned max)
+{
+	FILE		*f;
+	char		 line[512];
+	unsigned	 n = 0;
+
+	assert_non_null(f = fopen("/proc/self/maps", "r"));
+	while (fgets(line, sizeof(line), f) != NULL && n < max) {
+		if (strstr(line, "memfd:hellod-stats") == NULL)
+			continue;
+		assert_int_equal(sscanf(line, "%" SCNxPTR "-%" SCNxPTR
+		    " %4s %llx", &rm[n].rm_lo, &rm[n].rm_hi, rm[n].rm_perms,
+		    &rm[n].rm_off), 4);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Descriptors of this process open on the region. */
+static unsigned
+region_fds(void)
+{
+	char		 path[64], target[256];
+	ssize_t		 n;
+	unsigned	 found = 0;
+	int		 fd;
+
+	for (fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if ((n = readlink(path, target, sizeof(target) - 1)) <= 0)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, "/memfd:hellod-stats", 19) == 0)
+			found++;
+	}
+	return found;
+}
+
+/* The master's region can neither shrink nor grow, nor be unsealed. */
+static void
+test_sealed(void **state)
+{
+	int	 fd;
+
+	(void)state;
+	assert_int_equal(stats_init(4, -1), 0);
+	assert_true((fd = stats_memfd()) != -1);
+	assert_int_equal(fcntl(fd, F_GET_SEALS),
+	    F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	assert_int_equal(ftruncate(fd, 0), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(ftruncate(fd, 1 << 30), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+	assert_int_equal(errno, EPERM);
+}
+
+/*
+ * A worker, after stats_child(): no descriptor on the region; the master
+ * area and nothing else read-only, its own slot read-write, and
+ * mprotect() cannot make the read-only part writable.  Its counts reach
+ * the master.  The status server (stats_child_reader()) maps everything
+ * read-only.
+ */
+static void
+child_check(int slot, int reader)
+{
+	struct region_map	 rm[8];
+	long			 page = sysconf(_SC_PAGESIZE);
+	unsigned		 n, i, rw = 0;
+
+	if ((reader ? stats_child_reader() : stats_child(slot)) == -1)
+		_exit(10);
+	if (region_fds() != 0 || stats_memfd() != -1)
+		_exit(11);
+	n = region_maps(rm, 8);
+	if (n != (reader ? 1u : 2u))
+		_exit(12);
+	for (i = 0; i < n; i++) {
+		if (strcmp(rm[i].rm_perms, "rw-s") == 0) {
+			/* Only its own slot, one page. */
+			if (reader || rm[i].rm_off == 0 ||
+			    rm[i].rm_hi - rm[i].rm_lo != (uintptr_t)page)
+				_exit(13);
+			rw++;
+			continue;
+		}
+		if (strcmp(rm[i].rm_perms, "r--s") != 0 || rm[i].rm_off != 0)
+			_exit(14);
+		if (mprotect((void *)rm[i].rm_lo, rm[i].rm_hi - rm[i].rm_lo,
+		    PROT_READ | PROT_WRITE) != -1 || errno != EACCES)
+			_exit(15);
+	}
+	if (rw != (reader ? 0u : 1u))
+		_exit(16);
+	if (reader) {
+		if (stats_snapshot(&snap) == -1 || snap.sn_generation != 7)
+			_exit(17);
+	} else
+		child_count(0);
+	_exit(0);
+}
+
+static void
+test_child_mappings(void **state)
+{
+	pid_t	 pid;
+	int	 slot, reader, status;
+
+	(void)state;
+	assert_int_equal(stats_init(4, -1), 0);
+	stats_set_config(7, STATS_MODE_ASYNC, 1);
+	for (reader = 0; reader < 2; reader++) {
+		slot = reader ? -1 : stats_slot_acquire(0, 7);
+		pid = fork();
+		assert_true(pid != -1);
+		if (pid == 0)
+			child_check(slot, reader);
+		stats_slot_started(slot, pid);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(stats_snapshot(&snap), 0);
+	assert_round_totals(&snap, 1, 1);
+	assert_int_equal(stats_slot_of(pid), -1);	/* the reader's */
+	assert_int_equal(region_fds(), 2);	/* the master keeps its own */
+}
+
+/*
+ * An upgrade in place hands the region over: the same layout keeps every
+ * figure; another one (here another slot count, an unsealed memfd, or
+ * none of ours) starts afresh and leaves the handed descriptor open.
+ */
+static void
+test_handover(void **state)
+{
+	int	 fd, slot, other;
+
+	(void)state;
+	assert_int_equal(stats_init(4, -1), 0);
+	slot = stats_slot_acquire(0, 1);
+	stats_attach(slot);
+	child_count(0);
+	stats_attach(-1);
+	stats_slot_release(slot);
+	stats_reloaded(1);
+	assert_true((fd = dup(stats_memfd())) != -1);
+
+	assert_int_equal(stats_init(4, fd), 0);
+	assert_int_equal(stats_memfd(), fd);
+	assert_int_equal(stats_snapshot(&snap), 0);
+	assert_round_totals(&snap, 1, 1);
+	assert_int_equal(snap.sn_reloads, 1);
+	assert_true((fd = dup(stats_memfd())) != -1);
+
+	assert_int_equal(stats_init(5, fd), 0);
+	assert_true(stats_memfd() != fd);
+	assert_int_not_equal(fcntl(fd, F_GETFD), -1);
+	assert_int_equal(stats_snapshot(&snap), 0);
+	assert_int_equal(stats_requests(&snap.sn_total), 0);
+	assert_int_equal(snap.sn_reloads, 0);
+	close(fd);
+
+	assert_true((other = memfd_create("hellod-stats", MFD_CLOEXEC)) != -1);
+	assert_int_equal(ftruncate(other, 1 << 20), 0);
+	assert_int_equal(stats_init(4, other), 0);
+	assert_true(stats_memfd() != other);
+	close(other);
+}
+
 int
 main(void)
 {
@@ -564,6 +749,9 @@ main(void)
 		cmocka_unit_test_teardown(test_master_area, teardown),
 		cmocka_unit_test_teardown(test_seqlock, teardown),
 		cmocka_unit_test(test_listen_queue),
+		cmocka_unit_test_teardown(test_sealed, teardown),
+		cmocka_unit_test_teardown(test_child_mappings, teardown),
+		cmocka_unit_test_teardown(test_handover, teardown),
 	};
 
 	/* The warnings some tests provoke on purpose stay quiet. */
