@@ -1,9 +1,13 @@
 /*
  * Process plumbing: detaching from the terminal, the pid file and its
- * lock, and dropping root in workers.
+ * lock, and dropping root and every capability in children.
  */
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/capability.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -250,21 +254,105 @@ privileges_chown_logs(const struct hd_config *cf)
 	}
 }
 
-/* In a worker, after it has what it needs from root. */
+/*
+ * The bounding set, while this process still has CAP_SETPCAP (started as
+ * root): no capability can come back through an execve() either.
+ * Without CAP_SETPCAP the set cannot shrink, and capabilities_clear()
+ * still leaves nothing to gain from it: no_new_privs is set.
+ */
+static int
+bounding_drop(void)
+{
+	struct __user_cap_header_struct	 hdr;
+	struct __user_cap_data_struct	 data[_LINUX_CAPABILITY_U32S_3];
+	int				 cap;
+
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, data) == -1) {
+		log_warn("capget() failed");
+		return -1;
+	}
+	if (!(data[CAP_TO_INDEX(CAP_SETPCAP)].effective &
+	    CAP_TO_MASK(CAP_SETPCAP)))
+		return 0;
+	/* Up to the kernel's last capability, whichever this is built on. */
+	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1) {
+			log_warn("prctl(PR_CAPBSET_DROP, %d) failed", cap);
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * Every capability set emptied: ambient (a non-root start with
+ * AmbientCapabilities= or setpriv --ambient-caps keeps them across the
+ * master's fork), effective, permitted and inheritable; then
+ * no_new_privs, so that nothing this process could execute gains any.
+ * Checked afterwards: a worker never serves holding a capability.
+ */
+static int
+capabilities_clear(void)
+{
+	struct __user_cap_header_struct	 hdr;
+	struct __user_cap_data_struct	 data[_LINUX_CAPABILITY_U32S_3];
+	unsigned			 i;
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 &&
+	    errno != EINVAL) {		/* EINVAL: no ambient set (< 4.3) */
+		log_warn("prctl(PR_CAP_AMBIENT_CLEAR_ALL) failed");
+		return -1;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	memset(data, 0, sizeof(data));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capset, &hdr, data) == -1) {
+		log_warn("capset() failed");
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		log_warn("prctl(PR_SET_NO_NEW_PRIVS) failed");
+		return -1;
+	}
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, data) == -1) {
+		log_warn("capget() failed");
+		return -1;
+	}
+	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		if (data[i].effective || data[i].permitted ||
+		    data[i].inheritable) {
+			log_error("capabilities are left after dropping them");
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * In a worker or the status server, after it has what it needs from
+ * root: the configured user and group (started as root), then no
+ * capability at all and no_new_privs, however it was started (root, or
+ * not root with capabilities such as CAP_NET_BIND_SERVICE, or neither).
+ */
 int
 privileges_drop(const struct hd_config *cf)
 {
 	struct ids	 ids;
 	char		 err[HD_ERRLEN];
 
+	if (bounding_drop() == -1)
+		return -1;
 	if (geteuid() != 0)
-		return 0;	/* user/group only apply when started as root */
+		return capabilities_clear();	/* user/group need root */
 	if (lookup_ids(cf, &ids, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		return -1;
 	}
 	if (!ids.drop)
-		return 0;
+		return capabilities_clear();
 	if (setgroups(1, &ids.gid) == -1) {
 		log_errno("setgroups() failed");
 		return -1;
@@ -281,5 +369,5 @@ privileges_drop(const struct hd_config *cf)
 		log_error("root privileges could be regained after the drop");
 		return -1;
 	}
-	return 0;
+	return capabilities_clear();
 }
