@@ -1,9 +1,16 @@
 """Dropping root in the workers: user = nobody gives workers nobody's
 and nogroup's ids (real, effective, saved, fs) and only that group; the
 master stays root; started as root with no user, workers run as nobody
-and nogroup; user = root keeps root on purpose."""
+and nogroup; user = root keeps root on purpose.  Workers and the status
+server hold no capability and have no_new_privs set, however the master
+was started: as root, as nobody with an ambient CAP_NET_BIND_SERVICE
+(the packaged unit's model) on a port below 1024, or as nobody with no
+capability."""
 
+import contextlib
 import grp
+import random
+import shutil
 import signal
 import os
 import pwd
@@ -157,6 +164,124 @@ class Privileges(unittest.TestCase):
                     p.kill()
                     p.wait()
                 log.close()
+
+
+CAP_NET_BIND_SERVICE = 1 << 10
+
+
+def caps(pid):
+    """The capability sets of a process, as numbers, and NoNewPrivs."""
+    st = hellodtest.proc_status(pid)
+    sets = {k: int(st[k][0], 16)
+            for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+    return sets, int(st["NoNewPrivs"][0])
+
+
+def low_port():
+    """A free port below 1024."""
+    for port in random.sample(range(600, 1000), 100):
+        if hellodtest.port_free(port):
+            return port
+    raise unittest.SkipTest("no free port below 1024")
+
+
+@unittest.skipUnless(os.geteuid() == 0,
+                     "needs root to start hellod as another user")
+@unittest.skipUnless(shutil.which("setpriv"),
+                     "needs setpriv (Debian util-linux)")
+class Capabilities(unittest.TestCase):
+
+    @contextlib.contextmanager
+    def hellod(self, port, wrapper=(), server=""):
+        """hellod with 2 workers and a status server, started through
+        wrapper; yields (master pid, the pids of its 3 children)."""
+        status_port = hellodtest.free_port()
+        with tempfile.TemporaryDirectory(prefix="hellod-test-") as d:
+            os.chmod(d, 0o755)  # readable by nobody
+            conf = os.path.join(d, "hellod.conf")
+            with open(conf, "w") as f:
+                f.write("[server]\nlisten = 127.0.0.1:%d\nworkers = 2\n%s"
+                        "[status]\nlisten = 127.0.0.1:%d\n"
+                        % (port, server, status_port))
+            os.chmod(conf, 0o644)
+            log = open(os.path.join(d, "log"), "wb+")
+            p = subprocess.Popen(list(wrapper) + [hellodtest.HELLOD,
+                                 "--foreground", "-c", conf],
+                                 stdout=log, stderr=subprocess.STDOUT)
+
+            def text():
+                log.seek(0)
+                return log.read().decode("utf-8", "replace")
+            try:
+                def up():
+                    if p.poll() is not None:
+                        raise AssertionError("hellod exited %d:\n%s"
+                                             % (p.returncode, text()))
+                    # Each child answers only once it has dropped.
+                    try:
+                        return (hellodtest.answers(port) and
+                                hellodtest.get(port=status_port,
+                                               path="/healthz").status
+                                == 200 and
+                                len(hellodtest.child_pids(p.pid)) == 3)
+                    except OSError:
+                        return False
+                wait_for(up, 10.0, what="hellod to answer")
+                yield p.pid, hellodtest.child_pids(p.pid)
+                p.terminate()
+                self.assertEqual(p.wait(15), 0, text())
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+                log.close()
+
+    def assert_no_capabilities(self, pids, bounding=None):
+        for pid in pids:
+            sets, nnp = caps(pid)
+            for k in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+                self.assertEqual(sets[k], 0, "child %d %s %x"
+                                 % (pid, k, sets[k]))
+            self.assertEqual(nnp, 1, "child %d NoNewPrivs" % pid)
+            if bounding is not None:
+                self.assertEqual(sets["CapBnd"], bounding,
+                                 "child %d CapBnd" % pid)
+
+    def test_ambient_net_bind_service(self):
+        # The packaged unit's model: not root, CAP_NET_BIND_SERVICE as an
+        # ambient capability, a port below 1024.
+        port = low_port()
+        with self.hellod(port, ["setpriv", "--reuid=nobody",
+                                "--regid=nogroup", "--clear-groups",
+                                "--inh-caps=+net_bind_service",
+                                "--ambient-caps=+net_bind_service"]) \
+                as (master, kids):
+            sets, _ = caps(master)
+            self.assertEqual(sets["CapAmb"], CAP_NET_BIND_SERVICE)
+            self.assertEqual(sets["CapEff"], CAP_NET_BIND_SERVICE)
+            self.assertEqual(hellodtest.get(port=port).status, 200)
+            self.assert_no_capabilities(kids)
+
+    def test_not_root_without_capabilities(self):
+        with self.hellod(hellodtest.free_port(),
+                         ["setpriv", "--reuid=nobody", "--regid=nogroup",
+                          "--clear-groups"]) as (master, kids):
+            self.assert_no_capabilities(kids)
+
+    def test_root(self):
+        # Started as root, children can also empty their bounding set.
+        with self.hellod(low_port(), server="user = nobody\n") \
+                as (master, kids):
+            self.assertNotEqual(caps(master)[0]["CapEff"], 0)
+            self.assert_no_capabilities(kids, bounding=0)
+
+    def test_root_keeping_root(self):
+        # user = root keeps uid 0, not its capabilities.
+        with self.hellod(low_port(), server="user = root\n") \
+                as (master, kids):
+            self.assert_no_capabilities(kids, bounding=0)
+            for pid in kids:
+                self.assertEqual(ids(pid)[0], [0] * 4)
 
 
 if __name__ == "__main__":
