@@ -1,6 +1,8 @@
 /*
  * The master's children: forking workers and the status server,
  * signalling them, reaping them, and respawning workers with backoff.
+ * Below master.c: it works on the struct master it is given and answers
+ * by return values; it never calls back into master.c.
  */
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -55,8 +57,8 @@ child_prepare(struct master *m)
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = SIG_DFL;
-	for (i = 0; i < master_nsignals; i++)
-		if (sigaction(master_signals[i], &sa, NULL) == -1)
+	for (i = 0; i < m->m_nsignals; i++)
+		if (sigaction(m->m_signals[i], &sa, NULL) == -1)
 			fatal("sigaction() failed");
 	/* The master coordinates stopping, reloading and upgrading: a
 	 * terminal's SIGINT or SIGHUP, or a SIGUSR2 sent to the whole
@@ -266,7 +268,8 @@ retired_close(struct master *m)
 	m->m_nretired = 0;
 }
 
-static void
+/* REAP_FATAL: a worker cannot start with this configuration. */
+static int
 reap_one(struct master *m, pid_t pid, int status)
 {
 	struct slot	*sl;
@@ -283,7 +286,7 @@ reap_one(struct master *m, pid_t pid, int status)
 			m->m_status_respawn_at = now + 1.0;
 		} else
 			log_debug("status server (pid %ld) %s", (long)pid, how);
-		return;
+		return REAP_OK;
 	}
 	for (i = 0; i < m->m_nold; i++)
 		if (m->m_old[i].r_pid == pid) {
@@ -297,14 +300,14 @@ reap_one(struct master *m, pid_t pid, int status)
 				log_info("previous generation finished");
 				retired_close(m);
 			}
-			return;
+			return REAP_OK;
 		}
 	for (i = 0; i < m->m_nslots; i++)
 		if (m->m_slots[i].s_pid == pid)
 			break;
 	if (i == m->m_nslots) {
 		log_debug("unknown child pid %ld %s", (long)pid, how);
-		return;
+		return REAP_OK;
 	}
 	sl = &m->m_slots[i];
 	sl->s_pid = 0;
@@ -314,13 +317,12 @@ reap_one(struct master *m, pid_t pid, int status)
 	serving_update(m);
 	if (m->m_state != MS_RUNNING) {
 		log_debug("worker %u (pid %ld) %s", i, (long)pid, how);
-		return;
+		return REAP_OK;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == HD_EXIT_FATAL) {
 		log_error("worker %u (pid %ld) cannot start with this "
 		    "configuration; stopping", i, (long)pid);
-		stop_begin(m, 1);
-		return;
+		return REAP_FATAL;
 	}
 	if (now - sl->s_started < STABLE_AFTER)
 		sl->s_fails++;
@@ -331,6 +333,7 @@ reap_one(struct master *m, pid_t pid, int status)
 	log_error("worker %u (pid %ld) %s; respawning in %.1fs", i, (long)pid,
 	    how, delay);
 	sl->s_respawn_at = now + delay;	/* never 0: the clock is > 0 */
+	return REAP_OK;
 }
 
 /*
@@ -350,7 +353,12 @@ master_respawn_delay(unsigned fails)
 	return delay > RESPAWN_MAX_DELAY ? RESPAWN_MAX_DELAY : delay;
 }
 
-void
+/*
+ * Reaps every child that exited.  Returns REAP_FATAL as soon as a worker
+ * of the running service exited with HD_EXIT_FATAL: the caller stops the
+ * service and calls again for the others; REAP_OK once none is left.
+ */
+int
 reap(struct master *m)
 {
 	pid_t	 pid;
@@ -359,19 +367,24 @@ reap(struct master *m)
 	for (;;) {
 		pid = waitpid(-1, &status, WNOHANG);
 		if (pid == 0)
-			return;
+			return REAP_OK;
 		if (pid == -1) {
 			if (errno == EINTR)
 				continue;
 			if (errno != ECHILD)
 				log_warn("waitpid() failed");
-			return;
+			return REAP_OK;
 		}
-		reap_one(m, pid, status);
+		if (reap_one(m, pid, status) == REAP_FATAL)
+			return REAP_FATAL;
 	}
 }
 
-void
+/*
+ * Reads which workers report serving.  Returns 1 once, when every worker
+ * of a new generation does: the caller then announces the service.
+ */
+int
 read_ready(struct master *m)
 {
 	pid_t		 pids[64];
@@ -387,14 +400,13 @@ read_ready(struct master *m)
 		log_warn("read() from workers failed");
 	serving_update(m);
 	if (!m->m_announce)
-		return;
+		return 0;
 	for (i = 0; i < m->m_nslots; i++)
 		if (!m->m_slots[i].s_ready)
 			all = 0;
-	if (all) {
+	if (all)
 		m->m_announce = 0;
-		status_notify(m);
-	}
+	return all;
 }
 
 /* A child of an earlier generation: it drains, and is killed at kill_at. */

@@ -748,3 +748,10 @@ config_worker_count(const struct hd_config *cf)
 		n = HD_MAX_WORKERS;
 	return (unsigned)n;
 }
+
+/* The mode's name, as in the file: for messages and the status. */
+const char *
+config_mode_name(const struct hd_config *cf)
+{
+	return cf->cf_mode == HD_MODE_SYNC ? "sync" : "async";
+}

@@ -158,6 +158,7 @@ int	 config_listen_apply(struct hd_config *, const struct hd_overrides *,
 	    char *, size_t);
 unsigned config_idle_settings(const struct hd_config *, char (*)[HD_ERRLEN],
 	    unsigned);
+const char *config_mode_name(const struct hd_config *);
 int	 config_parse_duration(const char *, unsigned *);
 int	 config_parse_size(const char *, size_t *);
 
@@ -333,7 +334,12 @@ void	 upgrade_started(void);
 /* master.c */
 int	 master_run(struct hd_config *, const struct hd_overrides *,
 	    struct listeners *, int, const struct upgrade_state *);
+
+/* children.c */
 double	 master_respawn_delay(unsigned);
+
+/* clock.c */
+double	 now_mono(void);
 
 /* daemon.c */
 int	 daemonize(void);

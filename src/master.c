@@ -55,32 +55,19 @@ master_signal(int sig)
 	}
 }
 
-const int master_signals[] = {
+/* The signals the master handles; its children set them back. */
+static const int master_signals[] = {
 	SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD, SIGUSR2
 };
-const unsigned master_nsignals = sizeof(master_signals) /
-    sizeof(master_signals[0]);
+#define MASTER_NSIGNALS	(sizeof(master_signals) / sizeof(master_signals[0]))
 
-double
-now_mono(void)
-{
-	struct timespec	 ts;
+static void	 stop_begin(struct master *, int);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-const char *
-mode_name(const struct hd_config *cf)
-{
-	return cf->cf_mode == HD_MODE_SYNC ? "sync" : "async";
-}
-
-void
+static void
 status_notify(struct master *m)
 {
 	notify_send("READY=1\nSTATUS=%u worker%s serving (%s), generation %u",
-	    m->m_nslots, plural(m->m_nslots), mode_name(m->m_cf),
+	    m->m_nslots, plural(m->m_nslots), config_mode_name(m->m_cf),
 	    m->m_generation);
 }
 
@@ -105,7 +92,7 @@ stop_notice(struct master *m)
 	    m->m_cf->cf_drain_notice);
 }
 
-void
+static void
 stop_begin(struct master *m, int status)
 {
 	unsigned	 i;
@@ -236,7 +223,7 @@ reload(struct master *m)
 			signal_pid(m->m_old[i].r_pid, SIGTERM);
 	m->m_announce = 1;
 	log_info("reloaded: generation %u, %u worker%s (%s)", m->m_generation,
-	    n, plural(n), mode_name(ncf));
+	    n, plural(n), config_mode_name(ncf));
 	return;
 fail:
 	tls_server_free(tls);
@@ -354,7 +341,7 @@ signals_setup(sigset_t *unblocked)
 	sa.sa_handler = master_signal;
 	sigemptyset(&sa.sa_mask);
 	sigemptyset(&block);
-	for (i = 0; i < master_nsignals; i++) {
+	for (i = 0; i < MASTER_NSIGNALS; i++) {
 		sigaddset(&block, master_signals[i]);
 		if (sigaction(master_signals[i], &sa, NULL) == -1) {
 			log_errno("sigaction() failed");
@@ -370,7 +357,7 @@ signals_setup(sigset_t *unblocked)
 		log_errno("sigprocmask() failed");
 		return -1;
 	}
-	for (i = 0; i < master_nsignals; i++)
+	for (i = 0; i < MASTER_NSIGNALS; i++)
 		sigdelset(unblocked, master_signals[i]);
 	return 0;
 }
@@ -399,6 +386,8 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	m.m_ov = ov;
 	m.m_pidfd = pidfd;
 	m.m_pid = getpid();
+	m.m_signals = master_signals;
+	m.m_nsignals = MASTER_NSIGNALS;
 	/* Where the pid file was created, whatever a reload says later. */
 	snprintf(pid_path, sizeof(pid_path), "%s", cf->cf_pid_file);
 	m.m_generation = us->us_active ? us->us_generation + 1 : 1;
@@ -449,7 +438,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 		signal_pid(m.m_old[i].r_pid, SIGTERM);
 	m.m_announce = 1;
 	log_info("%s %s started: %u worker%s (%s), generation %u", HELLOD_NAME,
-	    VERSION, m.m_nslots, plural(m.m_nslots), mode_name(m.m_cf),
+	    VERSION, m.m_nslots, plural(m.m_nslots), config_mode_name(m.m_cf),
 	    m.m_generation);
 
 	pfd.fd = m.m_ready_pipe[0];
@@ -467,10 +456,14 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 			log_warn("ppoll() failed");
 			break;
 		}
-		read_ready(&m);
+		if (read_ready(&m))
+			status_notify(&m);
 		if (sig_child) {
 			sig_child = 0;
-			reap(&m);
+			/* A worker that cannot start stops the service; the
+			 * others are reaped after that, as stopping. */
+			while (reap(&m) == REAP_FATAL)
+				stop_begin(&m, 1);
 		}
 		if (sig_quit) {
 			sig_quit = 0;

@@ -1,6 +1,7 @@
 /*
- * The master's state, shared by master.c (the loop, reloads, stops,
- * upgrades) and children.c (forking, signalling and reaping children).
+ * The master's state, kept by master.c (the loop, reloads, stops,
+ * upgrades) and handed to children.c (forking, signalling and reaping
+ * children), which never calls back into master.c.
  */
 #ifndef HELLOD_MASTER_H
 #define HELLOD_MASTER_H
@@ -54,6 +55,8 @@ struct master {
 	int			 m_ready_pipe[2];
 	int			 m_pidfd;
 	pid_t			 m_pid;		/* the master's, for children */
+	const int		*m_signals;	/* the master handles; a */
+	unsigned		 m_nsignals;	/* child sets them back */
 	int			 m_announce;	/* READY=1 due once all serve */
 	unsigned		 m_prev_serving;	/* the old generation's */
 	enum master_state	 m_state;
@@ -64,14 +67,9 @@ struct master {
 	int			 m_status;
 };
 
-extern const int	 master_signals[];
-extern const unsigned	 master_nsignals;
-
-/* master.c */
-double	 now_mono(void);
-const char *mode_name(const struct hd_config *);
-void	 status_notify(struct master *);
-void	 stop_begin(struct master *, int);
+/* reap() */
+#define REAP_OK		0
+#define REAP_FATAL	1	/* a worker cannot start: stop */
 
 /* children.c */
 int	 spawn(struct master *, unsigned);
@@ -83,7 +81,7 @@ int	 workers_left(const struct master *);
 int	 children_left(const struct master *);
 void	 retire(struct master *, pid_t, int, double);
 void	 retired_close(struct master *);
-void	 reap(struct master *);
-void	 read_ready(struct master *);
+int	 reap(struct master *);
+int	 read_ready(struct master *);
 
 #endif /* HELLOD_MASTER_H */

@@ -56,15 +56,6 @@ sync_signal(int sig)
 	}
 }
 
-static double
-now_mono(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* The connection's state as counted (stats.h); -1: none. */
 static void
 figure(struct sync_state *ss, int f)

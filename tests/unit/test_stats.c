@@ -396,15 +396,6 @@ struct race {
 	uint64_t	 r_final;	/* rounds, once the parent is done */
 };
 
-static double
-now_mono(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int
 race_reader(struct race *r)
 {

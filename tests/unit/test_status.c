@@ -56,15 +56,6 @@ static int			 greet_fd, greet_conn[2];
 static char			 greet_addr[64];
 static struct stats_listener_info greet_li;
 
-static double
-now_mono(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int
 listen_loopback(struct sockaddr_in *sin, int backlog)
 {
