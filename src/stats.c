@@ -13,13 +13,20 @@
  * everything and retries when the counter was odd or moved meanwhile.
  */
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -154,6 +161,7 @@ static int			 stats_whole;	/* stats_map has every slot */
 static void			*stats_own;
 static uint32_t			 stats_nslots;
 static size_t			 stats_master_len, stats_slot_len, stats_len;
+static size_t			 stats_page;
 static int			 stats_fd = -1;	/* read-write */
 static int			 stats_rofd = -1;	/* read-only */
 
@@ -370,6 +378,7 @@ stats_init(unsigned max_procs, int fd)
 	stats_master_len = mlen;
 	stats_slot_len = slen;
 	stats_len = len;
+	stats_page = page;
 	stats_fd = fd;
 	stats_rofd = ro;
 	if (!fresh)
@@ -418,13 +427,109 @@ stats_fini(void)
 	stats_fd = stats_rofd = -1;
 }
 
+#if defined(__x86_64__)
+#define SLOT_GUARD_ARCH		AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SLOT_GUARD_ARCH		AUDIT_ARCH_AARCH64
+#endif
+
+#if defined(SLOT_GUARD_ARCH) && defined(__NR_remap_file_pages)
+#if __BYTE_ORDER == __LITTLE_ENDIAN
+#define ARG0_LO		offsetof(struct seccomp_data, args[0])
+#define ARG0_HI		(offsetof(struct seccomp_data, args[0]) + 4)
+#else
+#define ARG0_LO		(offsetof(struct seccomp_data, args[0]) + 4)
+#define ARG0_HI		offsetof(struct seccomp_data, args[0])
+#endif
+#define GUARD_PAGES_MAX	8
+
+/*
+ * A worker's own slot is a shared mapping of the read-write descriptor:
+ * closing that descriptor is not enough, for the kernel would still let
+ * the mapping itself reach other pages of the region.  mremap() can grow
+ * it, or duplicate it larger (old_size 0), over the following slots;
+ * remap_file_pages() can point it at any page, the master area included,
+ * writable.  This filter refuses both on the slot (EPERM), and every
+ * system call of another ABI (i386, x32) that could name them otherwise.
+ * Nothing else changes: mremap() of any other mapping (realloc() of a
+ * large block) still works.  Needs no_new_privs, which it sets (the
+ * privilege drop sets it anyway).
+ */
+static int
+slot_guard(const void *own, size_t len, size_t page)
+{
+	struct sock_filter	 f[10 + 4 * GUARD_PAGES_MAX];
+	struct sock_fprog	 prog;
+	uint64_t		 a;
+	size_t			 npages = len / page, i;
+	unsigned		 n = 0;
+
+	if (npages == 0 || npages > GUARD_PAGES_MAX) {
+		log_warnx("a statistics slot of %zu pages cannot be guarded",
+		    npages);
+		return -1;
+	}
+#define ST(code, k)		(struct sock_filter)BPF_STMT((code), (k))
+#define JU(code, k, t, e)	(struct sock_filter)BPF_JUMP((code), (k), (t), (e))
+	/* Jump offsets are counted from the next instruction; the last two
+	 * are ALLOW then DENY. */
+	f[n++] = ST(BPF_LD | BPF_W | BPF_ABS,
+	    offsetof(struct seccomp_data, arch));
+	f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, SLOT_GUARD_ARCH, 1, 0);
+	f[n++] = ST(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+	f[n++] = ST(BPF_LD | BPF_W | BPF_ABS,
+	    offsetof(struct seccomp_data, nr));
+#ifdef __x86_64__
+	f[n++] = JU(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0,	/* x32 */
+	    1);
+	f[n++] = ST(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+#endif
+	f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, __NR_remap_file_pages,
+	    (uint8_t)(4 * npages + 2), 0);
+	f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, __NR_mremap, 0,
+	    (uint8_t)(4 * npages));
+	for (i = 0; i < npages; i++) {
+		a = (uint64_t)(uintptr_t)own + i * page;
+		f[n++] = ST(BPF_LD | BPF_W | BPF_ABS, ARG0_HI);
+		f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(a >> 32), 0,
+		    2);
+		f[n++] = ST(BPF_LD | BPF_W | BPF_ABS, ARG0_LO);
+		f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)a,
+		    (uint8_t)(4 * (npages - i - 1) + 1), 0);
+	}
+	f[n++] = ST(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] = ST(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+#undef ST
+#undef JU
+	prog.len = (unsigned short)n;
+	prog.filter = f;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		log_warn("prctl(PR_SET_NO_NEW_PRIVS) failed");
+		return -1;
+	}
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == -1) {
+		log_warn("prctl(PR_SET_SECCOMP) failed");
+		return -1;
+	}
+	return 0;
+}
+#else
+static int
+slot_guard(const void *own, size_t len, size_t page)
+{
+	log_warnx("no guard of the statistics slot on this architecture");
+	return -1;
+}
+#endif
+
 /*
  * In a child, right after fork(): replaces the master's read-write
  * mapping with the master area read-only and the slot `slot` read-write
- * (reader: the whole region read-only, and no slot), then closes both
- * descriptors.  From then on this process cannot change the region's
- * size, the master area or any other slot.  Returns -1 (logged) when
- * that fails: counting is then off in this process.
+ * (reader: the whole region read-only, and no slot), closes both
+ * descriptors, and guards the slot's mapping (slot_guard()).  From then
+ * on this process cannot change the region's size, the master area or
+ * any other slot.  Returns -1 (logged) when that fails: counting is then
+ * off in this process.
  */
 static int
 child_map(int slot, int reader)
@@ -462,10 +567,10 @@ child_map(int slot, int reader)
 	stats_self = NULL;
 	stats_writer = stats_whole = 0;
 	if (rc == -1) {
-		if (map != MAP_FAILED)
-			(void)munmap(map, len);
-		if (own != MAP_FAILED)
-			(void)munmap(own, stats_slot_len);
+		if (map != MAP_FAILED && munmap(map, len) == -1)
+			log_warn("munmap() failed");
+		if (own != MAP_FAILED && munmap(own, stats_slot_len) == -1)
+			log_warn("munmap() failed");
 		return -1;
 	}
 	stats_map = map;
@@ -473,10 +578,16 @@ child_map(int slot, int reader)
 	stats_whole = reader;
 	stats_area = map;
 	stats_owners = (struct stats_owner *)(void *)(stats_area + 1);
-	if (own != MAP_FAILED) {
-		stats_own = own;
-		stats_self = own;
+	if (own == MAP_FAILED)
+		return 0;
+	/* Without the guard, the slot's mapping could reach the rest. */
+	if (slot_guard(own, stats_slot_len, stats_page) == -1) {
+		if (munmap(own, stats_slot_len) == -1)
+			fatal("munmap() of a statistics slot failed");
+		return -1;
 	}
+	stats_own = own;
+	stats_self = own;
 	return 0;
 }
 

@@ -10,8 +10,10 @@
  * in whole pages: first a header {magic, layout, sizes, slot count} and
  * the master area, then one page-aligned region per slot.  A child maps
  * the master area read-only from a read-only descriptor, its own slot
- * read-write (the status server: everything read-only), and closes every
- * descriptor to the region: it cannot write what the master relies on,
+ * read-write (the status server: everything read-only), closes every
+ * descriptor to the region, and a seccomp filter keeps the slot's mapping
+ * from being stretched or moved over other pages (mremap(),
+ * remap_file_pages()): it cannot write what the master relies on,
  * another child's slot, or the region's size.  The master and the status
  * server bound every loop by their own copy of the layout, never by a
  * value read back from shared memory.

@@ -6,7 +6,8 @@ memfd (so nothing to ftruncate()), cannot open the master's through
 /proc/MASTER/fd/N, and maps the master area read-only from a read-only
 descriptor: gdb, attached to the worker, finds mprotect() refused with
 EACCES and cannot write there through ptrace either; its own slot is its
-only writable page.  The status server maps everything read-only.  The
+only writable page, and mremap() or remap_file_pages() cannot stretch or
+move that mapping over other pages (EPERM).  The status server maps everything read-only.  The
 master goes on serving and counting.  (Needs root and gdb.)
 
 LayoutUpgrade: an upgrade in place (SIGUSR2) to a build whose counters
@@ -29,6 +30,7 @@ from hellodtest import Hellod, wait_for
 
 MEMFD = "/memfd:hellod-stats"
 EACCES = 13
+EPERM = 1
 
 
 def memfds(pid):
@@ -171,15 +173,25 @@ class Sealed(Base):
             "print " + errno,
             "print (int)mprotect(%d, %d, 3)" % (lo, hi - lo),
             "print " + errno,
+            # Its own slot's mapping cannot be stretched over the next
+            # slots, nor pointed at the master area.
+            "print (long)mremap(%d, %d, %d, 1)" % (rw[0][0], page, 2 * page),
+            "print " + errno,
+            "print (long)mremap(%d, 0, %d, 1)" % (rw[0][0], 2 * page),
+            "print " + errno,
+            "print (int)remap_file_pages(%d, %d, 0, 0, 0)" % (rw[0][0], page),
+            "print " + errno,
             "set {int}%d = 1" % lo,
             "print *(unsigned int *)%d" % lo)
-        self.assertEqual(len(values), 7, out)
+        self.assertEqual(len(values), 13, out)
         self.assertEqual(values[0:2], [-1, EACCES], out)
         self.assertEqual(values[2:4], [-1, EACCES], out)
         self.assertEqual(values[4:6], [-1, EACCES], out)
+        self.assertEqual(values[6:12], [-1, EPERM] * 3, out)
         # ptrace cannot write it either: the mapping never was writable.
         self.assertIn("Cannot access memory at address", out)
-        self.assertNotEqual(values[6], 1, out)
+        self.assertNotEqual(values[12], 1, out)
+        self.assertEqual(region_maps(worker), maps)
 
         # The master is unharmed, serves, and counts on.
         self.assertTrue(hellodtest.proc_alive(master))

@@ -649,6 +649,22 @@ child_check(int slot, int reader)
 	}
 	if (rw != (reader ? 0u : 1u))
 		_exit(16);
+	/* Its writable mapping cannot be stretched over, or pointed at,
+	 * other pages of the region: mremap() growing it or duplicating it,
+	 * remap_file_pages() moving it onto the master area. */
+	for (i = 0; i < n && !reader; i++) {
+		if (strcmp(rm[i].rm_perms, "rw-s") != 0)
+			continue;
+		if (mremap((void *)rm[i].rm_lo, (size_t)page, 2 * (size_t)page,
+		    MREMAP_MAYMOVE) != MAP_FAILED || errno != EPERM)
+			_exit(18);
+		if (mremap((void *)rm[i].rm_lo, 0, 2 * (size_t)page,
+		    MREMAP_MAYMOVE) != MAP_FAILED || errno != EPERM)
+			_exit(19);
+		if (remap_file_pages((void *)rm[i].rm_lo, (size_t)page, 0, 0,
+		    0) != -1 || errno != EPERM)
+			_exit(20);
+	}
 	if (reader) {
 		if (stats_snapshot(&snap) == -1 || snap.sn_generation != 7)
 			_exit(17);
