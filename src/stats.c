@@ -96,6 +96,14 @@ _Static_assert(sizeof(struct stats_master) % 64 == 0,
     "the owners after the master area start on a cache line");
 _Static_assert(STATS_MAX_WORKERS >= HD_MAX_WORKERS,
     "one row per worker index");
+/* What an upgrade in place hands over is read as this layout: a change of
+ * these structures is a new STATS_LAYOUT (stats.h), and new sizes here. */
+#ifndef HELLOD_STATS_LAYOUT_TEST
+_Static_assert(STATS_LAYOUT == 2 &&
+    sizeof(struct stats_counters) == 240 && sizeof(struct stats_slot) == 320 &&
+    sizeof(struct stats_master) == 384 && sizeof(struct stats_owner) == 24,
+    "the statistics layout changed: bump STATS_LAYOUT");
+#endif
 
 /* By enum tls_event: results, then failure reasons. */
 const char *const stats_tls_names[STATS_NTLS] = {
