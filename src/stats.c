@@ -282,6 +282,14 @@ region_create(size_t len)
 		close(fd);
 		return -1;
 	}
+	/* Read-only for its owner, nothing for others: a child of the same
+	 * user and without capabilities (a master not started as root) may
+	 * reach /proc/MASTER/fd/N, and must not open it for writing. */
+	if (fchmod(fd, S_IRUSR) == -1) {
+		log_warn("fchmod() of the statistics failed");
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
