@@ -59,7 +59,8 @@ master_signal(int sig)
 static const int master_signals[] = {
 	SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGCHLD, SIGUSR2
 };
-#define MASTER_NSIGNALS	(sizeof(master_signals) / sizeof(master_signals[0]))
+#define MASTER_NSIGNALS \
+	(sizeof(master_signals) / sizeof(master_signals[0]))
 
 static void	 stop_begin(struct master *, int);
 
