@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hellod.h"
+#include "stats.h"
 
 int
 listen_parse_addr(const char *s, struct hd_addr *a, char *err, size_t errlen)
@@ -519,4 +520,39 @@ fail:
 			    !listeners_has_fd(cur, fd))
 				close(fd);
 	return -1;
+}
+
+/*
+ * A listening TCP socket's accept queue.  Linux reports, for a socket in
+ * LISTEN state only, the connections waiting in the accept queue in
+ * tcpi_unacked and the backlog it was given (capped by somaxconn) in
+ * tcpi_sacked.  Returns -1 for a socket not listening, or on failure
+ * (logged).
+ */
+int
+stats_listen_queue(int fd, unsigned *len, unsigned *limit)
+{
+	struct tcp_info	 ti;
+	socklen_t	 tlen = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == -1) {
+		log_warn("getsockopt(TCP_INFO) failed");
+		return -1;
+	}
+	if (ti.tcpi_state != TCP_LISTEN)
+		return -1;
+	*len = ti.tcpi_unacked;
+	*limit = ti.tcpi_sacked;
+	return 0;
+}
+
+void
+stats_listeners_poll(struct stats_listener_info *li, unsigned n)
+{
+	unsigned	 i;
+
+	for (i = 0; i < n; i++)
+		li[i].sli_known = stats_listen_queue(li[i].sli_fd,
+		    &li[i].sli_qlen, &li[i].sli_qlimit) == 0;
 }

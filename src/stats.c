@@ -13,20 +13,9 @@
  * everything and retries when the counter was odd or moved meanwhile.
  */
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/types.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -107,12 +96,6 @@ _Static_assert(STATS_LAYOUT == 2 &&
     "the statistics layout changed: bump STATS_LAYOUT");
 #endif
 
-/* By enum tls_event: results, then failure reasons. */
-const char *const stats_tls_names[STATS_NTLS] = {
-	"full", "resumed", "protocol", "no_shared_cipher", "certificate",
-	"timeout"
-};
-
 const int stats_codes[STATS_NCODES] = {
 	200, 400, 405, 414, 431, 500, 505
 };
@@ -123,33 +106,6 @@ const uint64_t stats_bucket_ns[STATS_NBUCKETS] = {
 	10000000, 25000000, 50000000,
 	100000000, 250000000, 500000000,
 	1000000000, 2500000000, 5000000000, 10000000000
-};
-
-/* As Prometheus client libraries print these bounds. */
-const char *const stats_bucket_text[STATS_NBUCKETS] = {
-	"0.0001", "0.00025", "0.0005",
-	"0.001", "0.0025", "0.005",
-	"0.01", "0.025", "0.05",
-	"0.1", "0.25", "0.5",
-	"1", "2.5", "5", "10"
-};
-
-const char *const stats_state_names[STATS_NSTATES] = {
-	[STATS_READING] = "reading",
-	[STATS_WRITING] = "writing",
-	[STATS_IDLE] = "idle",
-	[STATS_DELAYED] = "delayed",
-	[STATS_LINGERING] = "lingering",
-};
-
-const char *const stats_pause_names[STATS_NPAUSES] = {
-	[STATS_PAUSE_EMFILE] = "emfile",
-	[STATS_PAUSE_MAXCONN] = "max_connections",
-};
-
-const char *const stats_mode_names[STATS_NMODES] = {
-	[STATS_MODE_ASYNC] = "async",
-	[STATS_MODE_SYNC] = "sync",
 };
 
 struct stats_slot	*stats_self;
@@ -445,106 +401,11 @@ stats_fini(void)
 	stats_fd = stats_rofd = -1;
 }
 
-#if defined(__x86_64__)
-#define SLOT_GUARD_ARCH		AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define SLOT_GUARD_ARCH		AUDIT_ARCH_AARCH64
-#endif
-
-#if defined(SLOT_GUARD_ARCH) && defined(__NR_remap_file_pages)
-#if __BYTE_ORDER == __LITTLE_ENDIAN
-#define ARG0_LO		offsetof(struct seccomp_data, args[0])
-#define ARG0_HI		(offsetof(struct seccomp_data, args[0]) + 4)
-#else
-#define ARG0_LO		(offsetof(struct seccomp_data, args[0]) + 4)
-#define ARG0_HI		offsetof(struct seccomp_data, args[0])
-#endif
-#define GUARD_PAGES_MAX	8
-
-/*
- * A worker's own slot is a shared mapping of the read-write descriptor:
- * closing that descriptor is not enough, for the kernel would still let
- * the mapping itself reach other pages of the region.  mremap() can grow
- * it, or duplicate it larger (old_size 0), over the following slots;
- * remap_file_pages() can point it at any page, the master area included,
- * writable.  This filter refuses both on the slot (EPERM), and every
- * system call of another ABI (i386, x32) that could name them otherwise.
- * Nothing else changes: mremap() of any other mapping (realloc() of a
- * large block) still works.  Needs no_new_privs, which it sets (the
- * privilege drop sets it anyway).
- */
-static int
-slot_guard(const void *own, size_t len, size_t page)
-{
-	struct sock_filter	 f[10 + 4 * GUARD_PAGES_MAX];
-	struct sock_fprog	 prog;
-	uint64_t		 a;
-	size_t			 npages = len / page, i;
-	unsigned		 n = 0;
-
-	if (npages == 0 || npages > GUARD_PAGES_MAX) {
-		log_warnx("a statistics slot of %zu pages cannot be guarded",
-		    npages);
-		return -1;
-	}
-#define ST(code, k)		(struct sock_filter)BPF_STMT((code), (k))
-#define JU(code, k, t, e)	(struct sock_filter)BPF_JUMP((code), (k), (t), (e))
-	/* Jump offsets are counted from the next instruction; the last two
-	 * are ALLOW then DENY. */
-	f[n++] = ST(BPF_LD | BPF_W | BPF_ABS,
-	    offsetof(struct seccomp_data, arch));
-	f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, SLOT_GUARD_ARCH, 1, 0);
-	f[n++] = ST(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-	f[n++] = ST(BPF_LD | BPF_W | BPF_ABS,
-	    offsetof(struct seccomp_data, nr));
-#ifdef __x86_64__
-	f[n++] = JU(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0,	/* x32 */
-	    1);
-	f[n++] = ST(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-#endif
-	f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, __NR_remap_file_pages,
-	    (uint8_t)(4 * npages + 2), 0);
-	f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, __NR_mremap, 0,
-	    (uint8_t)(4 * npages));
-	for (i = 0; i < npages; i++) {
-		a = (uint64_t)(uintptr_t)own + i * page;
-		f[n++] = ST(BPF_LD | BPF_W | BPF_ABS, ARG0_HI);
-		f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)(a >> 32), 0,
-		    2);
-		f[n++] = ST(BPF_LD | BPF_W | BPF_ABS, ARG0_LO);
-		f[n++] = JU(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)a,
-		    (uint8_t)(4 * (npages - i - 1) + 1), 0);
-	}
-	f[n++] = ST(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = ST(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
-#undef ST
-#undef JU
-	prog.len = (unsigned short)n;
-	prog.filter = f;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
-		log_warn("prctl(PR_SET_NO_NEW_PRIVS) failed");
-		return -1;
-	}
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == -1) {
-		log_warn("prctl(PR_SET_SECCOMP) failed");
-		return -1;
-	}
-	return 0;
-}
-#else
-static int
-slot_guard(const void *own, size_t len, size_t page)
-{
-	log_warnx("no guard of the statistics slot on this architecture");
-	return -1;
-}
-#endif
-
 /*
  * In a child, right after fork(): replaces the master's read-write
  * mapping with the master area read-only and the slot `slot` read-write
  * (reader: the whole region read-only, and no slot), closes both
- * descriptors, and guards the slot's mapping (slot_guard()).  From then
+ * descriptors, and guards the slot's mapping (stats_slot_guard()).  From then
  * on this process cannot change the region's size, the master area or
  * any other slot.  Returns -1 (logged) when that fails: counting is then
  * off in this process.
@@ -599,7 +460,7 @@ child_map(int slot, int reader)
 	if (own == MAP_FAILED)
 		return 0;
 	/* Without the guard, the slot's mapping could reach the rest. */
-	if (slot_guard(own, stats_slot_len, stats_page) == -1) {
+	if (stats_slot_guard(own, stats_slot_len, stats_page) == -1) {
 		if (munmap(own, stats_slot_len) == -1)
 			fatal("munmap() of a statistics slot failed");
 		return -1;
@@ -932,39 +793,4 @@ stats_health(const char **why)
 	}
 	*why = "ok";
 	return 1;
-}
-
-/*
- * A listening TCP socket's accept queue.  Linux reports, for a socket in
- * LISTEN state only, the connections waiting in the accept queue in
- * tcpi_unacked and the backlog it was given (capped by somaxconn) in
- * tcpi_sacked.  Returns -1 for a socket not listening, or on failure
- * (logged).
- */
-int
-stats_listen_queue(int fd, unsigned *len, unsigned *limit)
-{
-	struct tcp_info	 ti;
-	socklen_t	 tlen = sizeof(ti);
-
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) == -1) {
-		log_warn("getsockopt(TCP_INFO) failed");
-		return -1;
-	}
-	if (ti.tcpi_state != TCP_LISTEN)
-		return -1;
-	*len = ti.tcpi_unacked;
-	*limit = ti.tcpi_sacked;
-	return 0;
-}
-
-void
-stats_listeners_poll(struct stats_listener_info *li, unsigned n)
-{
-	unsigned	 i;
-
-	for (i = 0; i < n; i++)
-		li[i].sli_known = stats_listen_queue(li[i].sli_fd,
-		    &li[i].sli_qlen, &li[i].sli_qlimit) == 0;
 }

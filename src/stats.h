@@ -229,6 +229,7 @@ void	 stats_reloaded(int);
 /* A child, right after fork(), before it drops its privileges. */
 int	 stats_child(int);
 int	 stats_child_reader(void);
+int	 stats_slot_guard(const void *, size_t, size_t);	/* stats_guard.c */
 /* Points the hot path at a slot of this process's mapping (-1: none). */
 void	 stats_attach(int);
 

@@ -14,6 +14,39 @@
 
 #include "stats.h"
 
+/* By enum tls_event: results, then failure reasons. */
+const char *const stats_tls_names[STATS_NTLS] = {
+	"full", "resumed", "protocol", "no_shared_cipher", "certificate",
+	"timeout"
+};
+
+/* As Prometheus client libraries print these bounds. */
+const char *const stats_bucket_text[STATS_NBUCKETS] = {
+	"0.0001", "0.00025", "0.0005",
+	"0.001", "0.0025", "0.005",
+	"0.01", "0.025", "0.05",
+	"0.1", "0.25", "0.5",
+	"1", "2.5", "5", "10"
+};
+
+const char *const stats_state_names[STATS_NSTATES] = {
+	[STATS_READING] = "reading",
+	[STATS_WRITING] = "writing",
+	[STATS_IDLE] = "idle",
+	[STATS_DELAYED] = "delayed",
+	[STATS_LINGERING] = "lingering",
+};
+
+const char *const stats_pause_names[STATS_NPAUSES] = {
+	[STATS_PAUSE_EMFILE] = "emfile",
+	[STATS_PAUSE_MAXCONN] = "max_connections",
+};
+
+const char *const stats_mode_names[STATS_NMODES] = {
+	[STATS_MODE_ASYNC] = "async",
+	[STATS_MODE_SYNC] = "sync",
+};
+
 #define NS_PER_SEC	UINT64_C(1000000000)
 
 struct out {
