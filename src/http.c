@@ -211,6 +211,12 @@ parse_field(const char *line, size_t len, const struct http_limits *lim,
 	}
 
 	switch (name[0] | 0x20) {
+	case 'a':
+		if (name_is(name, n, "accept")) {
+			req->req_accept = v;
+			req->req_accept_len = vlen;
+		}
+		break;
 	case 'h':
 		if (name_is(name, n, "host")) {
 			(*hosts)++;
