@@ -406,19 +406,26 @@ struct walk {
 	struct client_addr	 w_conn;
 	struct client_addr	 w_addr;
 	int			 w_next;
+	unsigned		 w_hops;	/* elements walked */
+	unsigned		 w_tail;	/* ... right of w_addr's */
 };
 
 /* One element, left to right; ca is NULL when it is not an address. */
 static void
 walk_step(struct walk *w, const struct client_addr *ca)
 {
+	w->w_hops++;
 	if (ca == NULL) {
 		w->w_addr = w->w_conn;
 		w->w_next = 1;
+		w->w_tail = 0;
 		return;
 	}
-	if (w->w_next || !client_trust_match(w->w_trust, ca))
+	if (w->w_next || !client_trust_match(w->w_trust, ca)) {
 		w->w_addr = *ca;
+		w->w_tail = 0;
+	} else
+		w->w_tail++;
 	w->w_next = 0;
 }
 
@@ -577,11 +584,23 @@ void
 client_walk(enum client_header h, const struct client_trust *ct,
     const struct client_field *f, unsigned n, struct client_addr *addr)
 {
+	client_walk_hops(h, ct, f, n, addr, NULL);
+}
+
+/* client_walk(), and how many elements it walked (ch_hops) and how many
+ * of them, right of the one it took, were trusted proxies (ch_trusted). */
+void
+client_walk_hops(enum client_header h, const struct client_trust *ct,
+    const struct client_field *f, unsigned n, struct client_addr *addr,
+    struct client_hops *hops)
+{
 	struct client_addr	 ca;
 	struct walk		 w;
 	const char		*v;
 	size_t			 len;
 
+	if (hops != NULL)
+		hops->ch_hops = hops->ch_trusted = 0;
 	if (!client_trust_match(ct, addr))
 		return;
 	switch (h) {
@@ -591,6 +610,8 @@ client_walk(enum client_header h, const struct client_trust *ct,
 			return;
 		v = field_bytes(&f[0], &len);
 		trim_ows(&v, &len);
+		if (hops != NULL)
+			hops->ch_hops = 1;
 		if (node_parse(v, len, 1, &ca) == 0)
 			*addr = ca;
 		return;
@@ -607,4 +628,8 @@ client_walk(enum client_header h, const struct client_trust *ct,
 	w.w_next = 1;
 	walk_list(&w, f, n, h == CLIENT_HEADER_FORWARDED);
 	*addr = w.w_addr;
+	if (hops != NULL) {
+		hops->ch_hops = w.w_hops;
+		hops->ch_trusted = w.w_tail;
+	}
 }

@@ -67,7 +67,15 @@ int	 client_trust_match(const struct client_trust *,
 int	 client_header_parse(const char *, enum client_header *);
 const char *client_header_field(enum client_header);
 
+struct client_hops {
+	unsigned	 ch_hops;	/* list elements walked */
+	unsigned	 ch_trusted;	/* trusted, right of the client's */
+};
+
 void	 client_walk(enum client_header, const struct client_trust *,
 	    const struct client_field *, unsigned, struct client_addr *);
+void	 client_walk_hops(enum client_header, const struct client_trust *,
+	    const struct client_field *, unsigned, struct client_addr *,
+	    struct client_hops *);
 
 #endif /* HELLOD_CLIENT_H */
