@@ -13,6 +13,11 @@ struct knobs {
 	size_t		 kn_pad;	/* bytes */
 	int		 kn_has_delay;
 	int		 kn_has_pad;
+	unsigned	 kn_delay_body;	/* ms, <= query_max_delay */
+	int		 kn_has_delay_body;
+	int		 kn_status;	/* 200..599; 0: not asked */
+	int		 kn_close;	/* ?close=1 */
+	int		 kn_reset;	/* ?reset=1 */
 };
 
 int	 knobs_parse(const char *, size_t, const struct hd_config *,
