@@ -60,6 +60,8 @@ struct http_request {
 	size_t		 req_referer_len;
 	const char	*req_agent;
 	size_t		 req_agent_len;
+	const char	*req_accept;	/* the last Accept line; NULL: none */
+	size_t		 req_accept_len;
 
 	/* The lines of lim_forward, in order.  Last: the parser clears the
 	 * members before req_fwd only. */
@@ -134,7 +136,16 @@ struct http_response {
 	size_t		 rsp_body_len;
 	const char	*rsp_type;	/* rsp_body's Content-Type */
 	int		 rsp_nostore;	/* Cache-Control: no-store */
+	int		 rsp_vary;	/* Vary: Accept, User-Agent */
+	const char	*rsp_ident;	/* a whole header line, CRLF */
+	size_t		 rsp_ident_len;	/* 0: none */
+	int		 rsp_fault;	/* any status 200..599 with the
+					   greeting (or rsp_body); 204 and
+					   304 have no body, 204 no length */
 };
+
+/* The reason phrase of a status; "" for one not registered. */
+const char	*http_reason(int);
 
 /* A buffer of spaces a caller sends padding from, this much at a time. */
 #define HTTP_PAD_CHUNK		65536

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hellod.h"
 #include "transport.h"
 
 static ssize_t
@@ -139,4 +140,18 @@ transport_discard(struct transport *t)
 	while ((n = tr_recv(t, buf, sizeof(buf))) > 0)
 		;
 	return n == TR_AGAIN ? TR_AGAIN : 0;
+}
+
+int
+tr_reset(struct transport *t)
+{
+	struct linger	 l;
+
+	l.l_onoff = 1;
+	l.l_linger = 0;
+	if (setsockopt(t->tr_fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) == -1) {
+		log_warn("setsockopt(SO_LINGER) failed");
+		return -1;
+	}
+	return 0;
 }

@@ -93,4 +93,8 @@ tr_close(struct transport *t)
 	return t->tr_ops->to_close(t);
 }
 
+/* The next close resets the connection (RST, SO_LINGER {1, 0}): nothing
+ * unsent is delivered.  Returns -1 when the option could not be set. */
+int	 tr_reset(struct transport *);
+
 #endif /* HELLOD_TRANSPORT_H */
