@@ -88,10 +88,10 @@ _Static_assert(STATS_MAX_WORKERS >= HD_MAX_WORKERS,
 /* What an upgrade in place hands over is read as this layout: a change of
  * these structures is a new STATS_LAYOUT (stats.h), and new sizes here. */
 #ifndef HELLOD_STATS_LAYOUT_TEST
-_Static_assert(STATS_LAYOUT == 2 &&
-    sizeof(struct stats_counters) == 1776 &&
+_Static_assert(STATS_LAYOUT == 3 &&
+    sizeof(struct stats_counters) == 1808 &&
     sizeof(struct stats_slot) == 1856 &&
-    sizeof(struct stats_master) == 1920 &&
+    sizeof(struct stats_master) == 1984 &&
     sizeof(struct stats_owner) == 24,
     "the statistics layout changed: bump STATS_LAYOUT");
 #endif

@@ -40,9 +40,9 @@
  * in place) starts counting afresh.  HELLOD_STATS_LAYOUT_TEST builds a
  * layout that differs (one more counter) for the upgrade tests. */
 #ifdef HELLOD_STATS_LAYOUT_TEST
-#define STATS_LAYOUT		0x1002
+#define STATS_LAYOUT		0x1003
 #else
-#define STATS_LAYOUT		2
+#define STATS_LAYOUT		3
 #endif
 
 /* Statuses counted one by one; stats_code_index() maps any other to 500,
@@ -79,6 +79,16 @@ enum stats_pause {
 };
 extern const char *const stats_pause_names[STATS_NPAUSES];
 
+/* Faults served on request (?status=, ?close=, ?reset=, ?delay_body=). */
+enum stats_fault {
+	STATS_FAULT_STATUS,
+	STATS_FAULT_CLOSE,
+	STATS_FAULT_RESET,
+	STATS_FAULT_DELAY_BODY,
+	STATS_NFAULTS
+};
+extern const char *const stats_fault_names[STATS_NFAULTS];
+
 enum stats_mode {
 	STATS_MODE_ASYNC,
 	STATS_MODE_SYNC,
@@ -97,6 +107,7 @@ struct stats_counters {
 	uint64_t	 sc_buckets[STATS_NBUCKETS + 1];
 	uint64_t	 sc_duration_ns;	/* histogram sum */
 	uint64_t	 sc_tls[STATS_MAX_TLS][STATS_NTLS];
+	uint64_t	 sc_faults[STATS_NFAULTS];
 #ifdef HELLOD_STATS_LAYOUT_TEST
 	uint64_t	 sc_layout_test;	/* only changes the layout */
 #endif
@@ -196,6 +207,13 @@ stats_tls(int listener, int event)
 	if (stats_self != NULL && listener >= 0 && listener < STATS_MAX_TLS &&
 	    event >= 0 && event < STATS_NTLS)
 		STATS_ADD(&stats_self->ss_c.sc_tls[listener][event], 1);
+}
+
+static inline void
+stats_fault(int kind)
+{
+	if (stats_self != NULL && kind >= 0 && kind < STATS_NFAULTS)
+		STATS_ADD(&stats_self->ss_c.sc_faults[kind], 1);
 }
 
 static inline void

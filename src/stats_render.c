@@ -37,6 +37,13 @@ const char *const stats_state_names[STATS_NSTATES] = {
 	[STATS_LINGERING] = "lingering",
 };
 
+const char *const stats_fault_names[STATS_NFAULTS] = {
+	[STATS_FAULT_STATUS] = "status",
+	[STATS_FAULT_CLOSE] = "close",
+	[STATS_FAULT_RESET] = "reset",
+	[STATS_FAULT_DELAY_BODY] = "delay_body",
+};
+
 const char *const stats_pause_names[STATS_NPAUSES] = {
 	[STATS_PAUSE_EMFILE] = "emfile",
 	[STATS_PAUSE_MAXCONN] = "max_connections",
@@ -283,6 +290,12 @@ metrics_http(struct out *o, const struct stats_snapshot *sn)
 		    "%llu\n", stats_pause_names[i],
 		    (unsigned long long)c->sc_pauses[i]);
 
+	family(o, "hellod_faults_total", "counter",
+	    "Faults served on request (query_knobs), by kind.");
+	for (i = 0; i < STATS_NFAULTS; i++)
+		out_printf(o, "hellod_faults_total{kind=\"%s\"} %llu\n",
+		    stats_fault_names[i], (unsigned long long)c->sc_faults[i]);
+
 	family(o, "hellod_connections", "gauge",
 	    "Open connections, by state, over every worker.");
 	for (i = 0; i < STATS_NSTATES; i++)
@@ -467,6 +480,10 @@ json_totals(struct out *o, const struct stats_snapshot *sn)
 	for (i = 0; i < STATS_NPAUSES; i++)
 		out_printf(o, "%s\"%s\":%llu", i > 0 ? "," : "",
 		    stats_pause_names[i], (unsigned long long)c->sc_pauses[i]);
+	out_str(o, "},\"faults\":{");
+	for (i = 0; i < STATS_NFAULTS; i++)
+		out_printf(o, "%s\"%s\":%llu", i > 0 ? "," : "",
+		    stats_fault_names[i], (unsigned long long)c->sc_faults[i]);
 	out_str(o, "},\"connections\":");
 	json_states(o, sn->sn_conns);
 	out_printf(o, ",\"request_duration_seconds\":{\"count\":%llu,"

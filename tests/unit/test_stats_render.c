@@ -151,6 +151,12 @@ static const char known_metrics[] =
 "# TYPE hellod_accept_pauses_total counter\n"
 "hellod_accept_pauses_total{reason=\"emfile\"} 1\n"
 "hellod_accept_pauses_total{reason=\"max_connections\"} 2\n"
+"# HELP hellod_faults_total Faults served on request (query_knobs), by kind.\n"
+"# TYPE hellod_faults_total counter\n"
+"hellod_faults_total{kind=\"status\"} 0\n"
+"hellod_faults_total{kind=\"close\"} 0\n"
+"hellod_faults_total{kind=\"reset\"} 0\n"
+"hellod_faults_total{kind=\"delay_body\"} 0\n"
 "# HELP hellod_connections Open connections, by state, over every worker.\n"
 "# TYPE hellod_connections gauge\n"
 "hellod_connections{state=\"reading\"} 1\n"
@@ -260,7 +266,7 @@ test_render_metrics_structure(void **state)
 			p += 6;
 		assert_true(*p == ' ' || *p == '{');
 	}
-	assert_int_equal(nfam, 23);
+	assert_int_equal(nfam, 24);
 }
 
 static void
@@ -464,7 +470,8 @@ test_render_json(void **state)
 	assert_non_null(strstr(buf, "\"response_bytes\":12345,"
 	    "\"connections_accepted\":7,\"connections_reclaimed\":0,"
 	    "\"accept_pauses\":{\"emfile\":1,"
-	    "\"max_connections\":2},\"connections\":{\"reading\":1,"
+	    "\"max_connections\":2},\"faults\":{\"status\":0,\"close\":0,"
+	    "\"reset\":0,\"delay_body\":0},\"connections\":{\"reading\":1,"
 	    "\"writing\":0,\"idle\":2,\"delayed\":0,\"lingering\":1},"));
 	assert_non_null(strstr(buf, "\"request_duration_seconds\":{"
 	    "\"count\":13,\"sum\":41.00025,\"buckets\":{\"0.0001\":5,"));
