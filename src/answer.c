@@ -49,6 +49,7 @@ answer_env_init(struct answer_env *ae, const struct hd_config *cf)
 	}
 	memset(ae->ae_spaces, ' ', HTTP_PAD_CHUNK);
 	ae->ae_date_sec = -1;
+	endpoints_env_init(ae);
 	return 0;
 }
 
@@ -60,6 +61,9 @@ answer_peer_init(struct answer_peer *ap, const struct sockaddr_storage *ss)
 	client_from_sockaddr(&ap->ap_peer, ss);
 	ap->ap_client = ap->ap_peer;
 	ap->ap_tls = NULL;
+	ap->ap_listener = NULL;
+	ap->ap_requests = 0;
+	ap->ap_proxied = ap->ap_proxy_used = 0;
 	ap->ap_textlen = (uint8_t)client_text(&ap->ap_client, ap->ap_text,
 	    sizeof(ap->ap_text));
 }
@@ -80,9 +84,13 @@ answer_peer_proxy(struct answer_env *ae, struct answer_peer *ap,
 		log_info("PROXY headers are valid again");
 		ae->ae_proxy_failing = 0;
 	}
-	if (ph->ph_local ||
-	    (trust->ct_n > 0 && !client_trust_match(trust, &ap->ap_peer)))
+	if (ph->ph_local)
 		return;
+	client_from_sockaddr(&ap->ap_proxy_src, &ph->ph_src);
+	ap->ap_proxied = 1;
+	if (trust->ct_n > 0 && !client_trust_match(trust, &ap->ap_peer))
+		return;
+	ap->ap_proxy_used = 1;
 	client_from_sockaddr(&ap->ap_client, &ph->ph_src);
 	ap->ap_textlen = (uint8_t)client_text(&ap->ap_client, ap->ap_text,
 	    sizeof(ap->ap_text));
@@ -164,24 +172,35 @@ forwarded_client(const struct hd_config *cf, const struct http_request *req,
 {
 	struct client_field	 f[HTTP_MAX_FIELDS];
 	struct client_addr	 a = ap->ap_client;
+	struct client_hops	 hops;
 	unsigned		 i;
 
+	an->an_source = ap->ap_proxy_used ? SOURCE_PROXY : SOURCE_PEER;
 	if (req->req_nfwd == 0 || !client_trust_match(&cf->cf_trusted, &a))
 		return;
 	for (i = 0; i < req->req_nfwd; i++) {
 		f[i].cf_value = req->req_fwd[i];
 		f[i].cf_len = req->req_fwd_len[i];
 	}
-	client_walk(cf->cf_forward_header, &cf->cf_trusted, f, req->req_nfwd,
-	    &a);
+	client_walk_hops(cf->cf_forward_header, &cf->cf_trusted, f,
+	    req->req_nfwd, &a, &hops);
+	an->an_hops = hops.ch_hops > 255 ? 255 : (uint8_t)hops.ch_hops;
+	an->an_trusted = hops.ch_trusted > 255 ? 255 :
+	    (uint8_t)hops.ch_trusted;
 	if (memcmp(&a, &ap->ap_client, sizeof(a)) != 0) {
 		an->an_client = a;
 		an->an_forwarded = 1;
+		an->an_source = SOURCE_FORWARDED;
 	}
 }
 
-/* ?delay= and ?pad= replace the configured delay and padding of this
- * request; a malformed or excessive one is a 400 (knobs.c). */
+/*
+ * ?delay= and ?pad= replace the configured delay and padding of this
+ * request; a malformed or excessive knob is a 400 that keeps the
+ * connection (knobs.c).  Faults: ?status= composes with the others;
+ * ?close= only ends the connection after the answer; ?reset= wins over
+ * everything (no delay, no answer).
+ */
 static void
 query_knobs(const struct hd_config *cf, const struct http_request *req,
     struct answer *an)
@@ -200,6 +219,23 @@ query_knobs(const struct hd_config *cf, const struct http_request *req,
 		an->an_delay = k.kn_delay;
 	if (k.kn_has_pad)
 		an->an_padding = k.kn_pad;
+	if (k.kn_status != 0) {
+		an->an_status = (uint16_t)k.kn_status;
+		an->an_fault |= FAULT_STATUS;
+	}
+	if (k.kn_close) {
+		an->an_keep = 0;
+		an->an_fault |= FAULT_CLOSE;
+	}
+	if (k.kn_has_delay_body && k.kn_delay_body > 0) {
+		an->an_delay_body = k.kn_delay_body;
+		an->an_fault |= FAULT_DELAY_BODY;
+	}
+	if (k.kn_reset) {
+		an->an_fault = FAULT_RESET;
+		an->an_delay = an->an_delay_body = 0;
+		an->an_keep = 0;
+	}
 }
 
 static void
@@ -219,6 +255,10 @@ response_of(struct answer_env *ae, const struct answer *an, enum http_conn conn,
 	r->rsp_body_len = an->an_body != NULL ? an->an_body->ab_len : 0;
 	r->rsp_type = an->an_body != NULL ? an->an_body->ab_type : NULL;
 	r->rsp_nostore = an->an_nostore;
+	r->rsp_vary = an->an_vary;
+	r->rsp_ident = ae->ae_ident;
+	r->rsp_ident_len = ae->ae_ident_len;
+	r->rsp_fault = an->an_fault & FAULT_STATUS;
 }
 
 /* A parse error, or a method not served, as the parser answered it: the
@@ -259,7 +299,12 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
 		an->an_delay = cf->cf_delay;
 		if (an->an_status == 200) {
 			an->an_padding = cf->cf_body_padding;
+			endpoints_route(cf, req, an);
 			query_knobs(cf, req, an);
+			/* A 400 for a knob is the plain error text. */
+			if (an->an_status == 400 && !(an->an_fault &
+			    FAULT_STATUS))
+				an->an_kind = ANSWER_GREETING;
 		}
 		forwarded_client(cf, req, ap, an);
 	}
@@ -297,15 +342,49 @@ answer_room(struct answer_env *ae, size_t n)
  * closing one.  Returns 1 when the connection closes after this response,
  * -1 when it could not be written (out of memory: close now).
  */
+/* Counts the faults an answer serves, once, when it is written (a reset
+ * is counted by the worker that resets). */
+void
+answer_faults_count(const struct answer *an)
+{
+	if (an->an_fault == 0)
+		return;
+	if (an->an_fault & FAULT_STATUS)
+		stats_fault(STATS_FAULT_STATUS);
+	if (an->an_fault & FAULT_CLOSE)
+		stats_fault(STATS_FAULT_CLOSE);
+	if (an->an_fault & FAULT_DELAY_BODY)
+		stats_fault(STATS_FAULT_DELAY_BODY);
+	if (an->an_fault & FAULT_RESET)
+		stats_fault(STATS_FAULT_RESET);
+}
+
 int
 answer_write(struct answer_env *ae, const struct answer *an, int draining,
     const struct answer_peer *ap, int64_t now, double mono)
 {
+	return answer_write_part(ae, an, draining, ap, now, mono, ANSWER_ALL);
+}
+
+/*
+ * answer_write() for a part of the response: a delayed body's answer is
+ * written twice, its head (ANSWER_HEAD) and later its body (ANSWER_BODY),
+ * and counted once, with the body.  The head's length does not depend on
+ * the time (the Date field has a fixed width).
+ */
+int
+answer_write_part(struct answer_env *ae, const struct answer *an,
+    int draining, const struct answer_peer *ap, int64_t now, double mono,
+    enum answer_part part)
+{
 	struct http_response	 r;
+	struct answer_body	 routed;
 	enum http_conn		 conn;
-	char			 cbuf[HTTP_ADDR_MAX];
+	char			 cbuf[HTTP_ADDR_MAX], *out;
+	char			 body[ENDPOINTS_BODY_MAX];
 	const char		*client;
-	size_t			 clientlen, n;
+	size_t			 clientlen, n, head;
+	int			 head_only;
 
 	if (!an->an_keep || draining)
 		conn = HTTP_CONN_CLOSE;
@@ -314,13 +393,40 @@ answer_write(struct answer_env *ae, const struct answer *an, int draining,
 		    HTTP_CONN_DEFAULT;
 	client = client_of(an, ap, cbuf, &clientlen);
 	response_of(ae, an, conn, client, clientlen, now, &r);
+	if (an->an_kind != ANSWER_GREETING && an->an_body == NULL) {
+		routed.ab_text = body;
+		routed.ab_len = endpoints_body(ae, an, ap,
+		    conn != HTTP_CONN_CLOSE, body, sizeof(body));
+		routed.ab_type = an->an_kind == ANSWER_IP ?
+		    "text/plain" : "application/json";
+		r.rsp_body = routed.ab_text;
+		r.rsp_body_len = routed.ab_len;
+		r.rsp_type = routed.ab_type;
+	}
 	/* The greeting's largest answer is in ae_wcap; a routed body may
 	 * need more. */
-	if (an->an_body != NULL && answer_room(ae, http_response_size(&r)) ==
+	if (r.rsp_body != NULL && answer_room(ae, http_response_size(&r)) ==
 	    -1)
 		return -1;
-	n = http_response_write(ae->ae_wbuf + ae->ae_wlen, &r);
-	ae->ae_wlen += n;
+	out = ae->ae_wbuf + ae->ae_wlen;
+	if (part == ANSWER_ALL) {
+		n = http_response_write(out, &r);
+		ae->ae_wlen += n;
+		stats_request(an->an_status, n + answer_padding_sent(an),
+		    mono - an->an_start);
+		return conn == HTTP_CONN_CLOSE;
+	}
+	head_only = r.rsp_head;
+	r.rsp_head = 1;
+	head = http_response_size(&r);
+	r.rsp_head = head_only;
+	n = http_response_write(out, &r);
+	if (part == ANSWER_HEAD) {
+		ae->ae_wlen += head;
+		return 0;
+	}
+	memmove(out, out + head, n - head);
+	ae->ae_wlen += n - head;
 	stats_request(an->an_status, n + answer_padding_sent(an),
 	    mono - an->an_start);
 	return conn == HTTP_CONN_CLOSE;

@@ -15,6 +15,7 @@
 #include "http.h"
 
 struct hd_config;
+struct listener;
 struct proxy_header;
 struct sockaddr_storage;
 
@@ -39,7 +40,15 @@ struct answer_env {
 	char			 ae_date[HTTP_DATE_LEN + 1];
 	int64_t			 ae_date_sec;
 	int			 ae_proxy_failing;	/* logged once a spell */
+	/* [http] identity: the header line, formatted once (endpoints.c);
+	 * empty when off. */
+	char			 ae_ident[128];
+	size_t			 ae_ident_len;
 };
+
+/* Who this process is, for /json and the identity header: set once by the
+ * worker before answer_env_init() (endpoints.c). */
+void	 answer_self_set(int, unsigned, const char *);
 
 /* Who a connection's requests come from. */
 struct answer_peer {
@@ -49,7 +58,34 @@ struct answer_peer {
 	uint8_t			 ap_textlen;
 	char			 ap_text[HTTP_ADDR_MAX];	/* ap_client */
 	const struct tls_info	*ap_tls;	/* NULL: plain */
+	const struct listener	*ap_listener;	/* NULL: unknown */
+	unsigned		 ap_requests;	/* complete heads so far,
+						 * this one included */
+	uint8_t			 ap_proxied;	/* a PROXY header named
+						 * ap_proxy_src */
+	uint8_t			 ap_proxy_used;	/* ... and it was believed */
+	struct client_addr	 ap_proxy_src;
 };
+
+/* What answers a request (answer_decide()). */
+enum answer_kind {
+	ANSWER_GREETING,	/* the greeting, or the status's text */
+	ANSWER_IP,		/* text/plain: the address and "\n" */
+	ANSWER_JSON		/* application/json: endpoints.c */
+};
+
+/* Where the client address came from, for /json. */
+enum answer_source {
+	SOURCE_PEER,
+	SOURCE_PROXY,
+	SOURCE_FORWARDED	/* the configured forwarded header */
+};
+
+/* Faults asked for in the query (knobs.c), when query_knobs is on. */
+#define FAULT_STATUS	0x1	/* ?status=: an_status with the greeting */
+#define FAULT_CLOSE	0x2	/* ?close=1 */
+#define FAULT_RESET	0x4	/* ?reset=1: no answer, RST */
+#define FAULT_DELAY_BODY 0x8	/* ?delay_body=: head, wait, body */
 
 /* A body other than the greeting, and its Content-Type. */
 struct answer_body {
@@ -68,6 +104,13 @@ struct answer {
 	uint8_t		 an_minor;	/* HTTP/1.0 says keep-alive aloud */
 	uint8_t		 an_error;	/* a parse error: close, linger */
 	uint8_t		 an_nostore;	/* Cache-Control: no-store */
+	uint8_t		 an_vary;	/* Vary: Accept, User-Agent */
+	uint8_t		 an_kind;	/* enum answer_kind */
+	uint8_t		 an_source;	/* enum answer_source */
+	uint8_t		 an_fault;	/* FAULT_* */
+	uint8_t		 an_hops;	/* forwarded elements walked */
+	uint8_t		 an_trusted;	/* ... of which trusted proxies */
+	uint32_t	 an_delay_body;	/* ms between head and body */
 	uint32_t	 an_delay;	/* ms to wait before writing */
 	size_t		 an_padding;	/* greeting bytes sent from spaces */
 	double		 an_start;	/* the request's first byte, s */
@@ -92,14 +135,38 @@ int	 answer_proxy(struct answer_env *, struct answer_peer *,
 	    const char *, size_t, size_t *);
 answer_decide_fn answer_decide;
 void	 answer_error(const struct http_request *, struct answer *);
+/* What answer_write() writes of a response. */
+enum answer_part {
+	ANSWER_ALL,
+	ANSWER_HEAD,		/* FAULT_DELAY_BODY: the head, not counted */
+	ANSWER_BODY		/* ... then the body, counted */
+};
+
 int	 answer_write(struct answer_env *, const struct answer *, int,
 	    const struct answer_peer *, int64_t, double);
+void	 answer_faults_count(const struct answer *);
+int	 answer_write_part(struct answer_env *, const struct answer *, int,
+	    const struct answer_peer *, int64_t, double, enum answer_part);
 
-/* The padding that follows the buffered response from ae_spaces. */
+/* endpoints.c: /ip and /json on the greeting's path. */
+void	 endpoints_env_init(struct answer_env *);
+void	 endpoints_route(const struct hd_config *,
+	    const struct http_request *, struct answer *);
+size_t	 endpoints_body(const struct answer_env *, const struct answer *,
+	    const struct answer_peer *, int, char *, size_t);
+#define ENDPOINTS_BODY_MAX	2048	/* /json's largest body */
+
+/* The padding that follows the buffered response from ae_spaces: only
+ * the greeting's, and none for HEAD or a status without a body. */
 static inline size_t
 answer_padding_sent(const struct answer *an)
 {
-	return an->an_head ? 0 : an->an_padding;
+	if (an->an_head || an->an_padding == 0)
+		return 0;
+	if (an->an_kind != ANSWER_GREETING || ((an->an_fault & FAULT_STATUS) &&
+	    (an->an_status == 204 || an->an_status == 304)))
+		return 0;
+	return an->an_padding;
 }
 
 /* Past this many buffered bytes, a worker flushes before answering on. */

@@ -340,6 +340,16 @@ SETTER(set_query_knobs)
 	return set_bool(&cf->cf_query_knobs, v, err, errlen);
 }
 
+SETTER(set_endpoints)
+{
+	return set_bool(&cf->cf_endpoints, v, err, errlen);
+}
+
+SETTER(set_identity)
+{
+	return set_bool(&cf->cf_identity, v, err, errlen);
+}
+
 SETTER(set_query_max_delay)
 {
 	return set_duration(&cf->cf_query_max_delay, v, 0, 60000, err, errlen);
@@ -462,6 +472,8 @@ static const struct config_key {
 	{ "http", "query_knobs", set_query_knobs },
 	{ "http", "query_max_delay", set_query_max_delay },
 	{ "http", "query_max_padding", set_query_max_padding },
+	{ "http", "endpoints", set_endpoints },
+	{ "http", "identity", set_identity },
 	{ "log", "error_log", set_error_log },
 	{ "log", "level", set_level },
 	{ "log", "access_log", set_access_log },

@@ -35,7 +35,8 @@ enum conn_end {
 	CE_OPEN,	/* it stays open for the next request */
 	CE_CLOSE,	/* the last answer said Connection: close */
 	CE_LINGER,	/* close, but unread input may remain: linger first */
-	CE_ABORT	/* close now: the answer could not be written */
+	CE_ABORT,	/* close now: the answer could not be written */
+	CE_RESET	/* ?reset=1: close with RST, nothing more sent */
 };
 
 struct conn {
@@ -54,6 +55,7 @@ struct conn {
 	size_t			 c_outoff;
 	size_t			 c_pad_left;	/* padding to send after c_out */
 	struct answer		 c_pending;	/* in CS_DELAYED */
+	int			 c_body_wait;	/* ... its head is sent */
 	struct http_stream	 c_stream;
 	ev_tstamp		 c_req_start;	/* first byte of the request */
 	struct answer_peer	 c_who;
@@ -138,21 +140,49 @@ conn_close(struct conn *c)
 		ev_break(eg.e_loop, EVBREAK_ALL);
 }
 
-/* Writes one answer into the write buffer. */
+/* Writes one answer, or a part of it, into the write buffer. */
 static void
-respond(struct conn *c, const struct answer *an)
+respond_part(struct conn *c, const struct answer *an, enum answer_part part)
 {
 	int	 rc;
 
-	rc = answer_write(&eg.e_env, an, eg.e_draining, &c->c_who, now_sec(),
-	    ev_now(eg.e_loop));
+	rc = answer_write_part(&eg.e_env, an, eg.e_draining, &c->c_who,
+	    now_sec(), ev_now(eg.e_loop), part);
 	if (rc == -1)
 		c->c_end = CE_ABORT;
 	else if (rc == 1)
 		c->c_end = an->an_error ? CE_LINGER : CE_CLOSE;
 	/* The padding follows from the shared buffer of spaces: a client
 	 * that reads slowly never makes the worker copy it. */
-	c->c_pad_left = answer_padding_sent(an);
+	c->c_pad_left = part == ANSWER_HEAD ? 0 : answer_padding_sent(an);
+}
+
+/*
+ * Writes an answer whose delay (if any) is over.  ?delay_body=: only the
+ * head now, and the body when the connection's CS_DELAYED timer fires
+ * (c_body_wait); returns 1 then.  ?reset=: nothing, the connection is
+ * reset once what precedes is flushed.
+ */
+static int
+respond(struct conn *c, const struct answer *an)
+{
+	if (an->an_fault & FAULT_RESET) {
+		answer_faults_count(an);
+		c->c_end = CE_RESET;
+		return 0;
+	}
+	if ((an->an_fault & FAULT_DELAY_BODY) && !an->an_head) {
+		respond_part(c, an, ANSWER_HEAD);
+		c->c_pending = *an;
+		c->c_body_wait = 1;
+		tq_add_in(&eg.e_queue[CS_DELAYED], &c->c_node,
+		    an->an_delay_body / 1000.);
+		conn_state_set(c, CS_DELAYED);
+		return 1;
+	}
+	answer_faults_count(an);
+	respond_part(c, an, ANSWER_ALL);
+	return 0;
 }
 
 /*
@@ -182,6 +212,8 @@ process(struct conn *c, const char *buf, size_t len, size_t *off,
 		*off += used;
 		if (rc == HTTP_NEED_MORE)
 			return PR_NEED_MORE;
+		if (rc == HTTP_DONE)
+			c->c_who.ap_requests++;
 		eg.e_sv->sv_decide(&eg.e_env, rc, &req, &c->c_who, now_sec(),
 		    &an);
 		an.an_start = c->c_req_start;
@@ -196,7 +228,8 @@ process(struct conn *c, const char *buf, size_t len, size_t *off,
 			conn_state_set(c, CS_DELAYED);
 			return PR_DELAYED;
 		}
-		respond(c, &an);
+		if (respond(c, &an))
+			return PR_DELAYED;
 		if (c->c_end != CE_OPEN)
 			return PR_CLOSE;
 	}
@@ -551,6 +584,7 @@ conn_run(struct conn *c, int readable, int answered_before)
 	for (;;) {
 		if (c->c_end == CE_ABORT)
 			goto close;
+
 		if (c->c_out != NULL || c->c_pad_left > 0) {
 			if ((rc = send_pending(c)) == -1)
 				goto close;
@@ -564,6 +598,10 @@ conn_run(struct conn *c, int readable, int answered_before)
 				    EV_READ : EV_WRITE);
 				return;
 			}
+		}
+		if (c->c_end == CE_RESET) {
+			tr_reset(&c->c_tr);
+			goto close;
 		}
 		if (c->c_state == CS_DELAYED) {
 			watch(c, 0);
@@ -660,7 +698,17 @@ conn_expire_delay(struct tq_node *n, void *arg)
 
 	(void)arg;
 	conn_state_set(c, CS_READING);	/* until conn_run() says otherwise */
-	respond(c, &c->c_pending);
+	if (c->c_body_wait) {
+		c->c_body_wait = 0;
+		answer_faults_count(&c->c_pending);
+		respond_part(c, &c->c_pending, ANSWER_BODY);
+	} else if (respond(c, &c->c_pending)) {
+		if (flush(c) == -1)
+			conn_close(c);
+		else
+			conn_run(c, 0, 0);
+		return;
+	}
 	if (flush(c) == -1) {
 		conn_close(c);
 		return;
@@ -692,6 +740,7 @@ conn_new(void *arg, int fd, const struct sockaddr_storage *ss,
 	c->c_state = CS_READING;
 	stats_conn_move(-1, STATS_READING);
 	answer_peer_init(&c->c_who, ss);
+	c->c_who.ap_listener = li;
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
 	conn_enter(c, li->li_opts & HD_LO_PROXY ? CS_PROXY : CS_READING);

@@ -109,6 +109,8 @@ struct hd_config {
 	int		 cf_query_knobs;	/* ?delay= and ?pad= */
 	unsigned	 cf_query_max_delay;	/* ms */
 	size_t		 cf_query_max_padding;
+	int		 cf_endpoints;		/* /ip, /json, negotiation */
+	int		 cf_identity;		/* X-Served-By */
 
 	/* [log] */
 	char		 cf_error_log[PATH_MAX];	/* stderr | syslog | path */

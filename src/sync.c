@@ -221,7 +221,7 @@ linger(struct sync_state *ss, struct transport *tr)
  */
 static ssize_t
 answer_all(struct sync_state *ss, struct transport *tr, struct http_stream *st,
-    const char *buf, size_t len, const struct answer_peer *who, int *linger,
+    const char *buf, size_t len, struct answer_peer *who, int *linger,
     int *answered)
 {
 	struct answer_env	*ae = &ss->ss_env;
@@ -238,8 +238,18 @@ answer_all(struct sync_state *ss, struct transport *tr, struct http_stream *st,
 		if (rc == HTTP_NEED_MORE)
 			break;
 		*answered = 1;
+		if (rc == HTTP_DONE)
+			who->ap_requests++;
 		answer_decide(ae, rc, &req, who, (int64_t)time(NULL), &an);
 		an.an_start = ss->ss_req_start;
+		if (an.an_fault & FAULT_RESET) {
+			/* What precedes goes out; then RST, no answer. */
+			answer_faults_count(&an);
+			*linger = 0;
+			if (flush(ss, tr, 0) == 0)
+				(void)tr_reset(tr);
+			return -1;
+		}
 		if (an.an_delay > 0) {
 			/* What is buffered goes out before the wait. */
 			figure(ss, STATS_WRITING);
@@ -251,8 +261,22 @@ answer_all(struct sync_state *ss, struct transport *tr, struct http_stream *st,
 		/* Decided last: a stop may have arrived meanwhile. */
 		signals_deliver(ss);
 		figure(ss, STATS_WRITING);
-		if ((close_after = answer_write(ae, &an, sync_stop, who,
-		    (int64_t)time(NULL), now_mono())) == -1)
+		answer_faults_count(&an);
+		if ((an.an_fault & FAULT_DELAY_BODY) && !an.an_head) {
+			/* The head now, the body after the wait. */
+			if (answer_write_part(ae, &an, sync_stop, who,
+			    (int64_t)time(NULL), now_mono(), ANSWER_HEAD) == -1 ||
+			    flush(ss, tr, 0) == -1)
+				return -1;
+			figure(ss, STATS_DELAYED);
+			sleep_ms(an.an_delay_body);
+			figure(ss, STATS_WRITING);
+			close_after = answer_write_part(ae, &an, sync_stop, who,
+			    (int64_t)time(NULL), now_mono(), ANSWER_BODY);
+		} else
+			close_after = answer_write(ae, &an, sync_stop, who,
+			    (int64_t)time(NULL), now_mono());
+		if (close_after == -1)
 			return -1;
 		if (answer_padding_sent(&an) > 0 &&
 		    flush(ss, tr, answer_padding_sent(&an)) == -1)
@@ -378,6 +402,7 @@ serve(struct sync_state *ss, int fd, const struct sockaddr_storage *peer,
 
 	transport_plain(&tr, fd);
 	answer_peer_init(&who, peer);
+	who.ap_listener = li;
 	http_stream_init(&st);
 	figure(ss, STATS_READING);
 	deadline = now_mono() + cf->cf_header_timeout / 1000.;
@@ -409,6 +434,7 @@ sync_init(struct sync_state *ss, const struct hd_worker_ctx *ctx)
 	memset(ss, 0, sizeof(*ss));
 	ss->ss_cf = ctx->wc_config;
 	ss->ss_figure = -1;
+	answer_self_set(ctx->wc_slot, ctx->wc_generation, "sync");
 	if (answer_env_init(&ss->ss_env, ss->ss_cf) == -1)
 		exit(HD_EXIT_FAILURE);
 

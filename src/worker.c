@@ -72,6 +72,7 @@ worker_main(const struct hd_worker_ctx *ctx)
 	char	 who[32];
 
 	snprintf(who, sizeof(who), "worker %d", ctx->wc_slot);
+	answer_self_set(ctx->wc_slot, ctx->wc_generation, "async");
 	log_info("worker %d serving (generation %u, async, %u listener%s)",
 	    ctx->wc_slot, ctx->wc_generation, ctx->wc_nsocks,
 	    ctx->wc_nsocks == 1 ? "" : "s");
