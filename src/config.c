@@ -481,6 +481,7 @@ static const struct config_key {
 	{ "proxy", "trusted", set_trusted },
 	{ "proxy", "header", set_forward_header },
 	{ "status", "listen", NULL },
+	{ "status", "agent_listen", NULL },
 	{ "status", "drain_notice", set_drain_notice },
 };
 

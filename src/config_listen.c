@@ -21,6 +21,7 @@ static const struct listen_key {
 	{ HD_LO_PLAIN, "server", "listen", "--listen" },
 	{ HD_LO_PROXY, "server", "proxy_listen", "--proxy-listen" },
 	{ HD_LO_STATUS, "status", "listen", NULL },
+	{ HD_LO_STATUS | HD_LO_AGENT, "status", "agent_listen", NULL },
 	{ HD_LO_TLS, "server", "tls_listen", "--tls-listen" },
 	{ HD_LO_PROXY | HD_LO_TLS, "server", "tls_proxy_listen", NULL },
 };

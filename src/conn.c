@@ -717,6 +717,22 @@ conn_expire_delay(struct tq_node *n, void *arg)
 	conn_run(c, 0, 1);
 }
 
+/* A banner service says its line to a fresh connection and closes it: a
+ * few bytes that a new socket's buffer always takes. */
+static int
+banner(struct conn *c, const struct listener *li)
+{
+	char	 line[64];
+	size_t	 n;
+
+	if ((n = eg.e_sv->sv_banner(li, line, sizeof(line))) == 0)
+		return 0;
+	if (tr_write(&c->c_tr, line, n, TR_LAST) != (ssize_t)n)
+		log_debug("the banner was not sent whole");
+	conn_close(c);
+	return 1;
+}
+
 static void
 conn_new(void *arg, int fd, const struct sockaddr_storage *ss,
     const struct listener *li)
@@ -744,6 +760,8 @@ conn_new(void *arg, int fd, const struct sockaddr_storage *ss,
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
 	conn_enter(c, li->li_opts & HD_LO_PROXY ? CS_PROXY : CS_READING);
+	if (eg.e_sv->sv_banner != NULL && banner(c, li))
+		return;
 	if (li->li_opts == HD_LO_TLS && start_tls(c) == -1) {
 		conn_close(c);
 		return;

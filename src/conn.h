@@ -36,6 +36,11 @@ struct service {
 	/* At a stop, connections in these states get ANSWER_DRAIN_GRACE to
 	 * send one more request, then are closed. */
 	unsigned		 sv_drain;
+	/* Optional: a line said on connecting to a listener it accepts
+	 * (its length into the buffer, or 0 for none); the connection
+	 * then closes without reading (HAProxy's agent-check). */
+	size_t			(*sv_banner)(const struct listener *, char *,
+				    size_t);
 };
 
 void	 engine_init(struct ev_loop *, const struct hd_config *,

@@ -54,7 +54,9 @@ struct hd_addr {
 enum hd_listen_opt {
 	HD_LO_PROXY	= 0x1,	/* a PROXY protocol header first */
 	HD_LO_STATUS	= 0x2,	/* [status] listen: not for the workers */
-	HD_LO_TLS	= 0x4	/* TLS, after the PROXY header if any */
+	HD_LO_TLS	= 0x4,	/* TLS, after the PROXY header if any */
+	HD_LO_AGENT	= 0x8	/* with HD_LO_STATUS: [status] agent_listen,
+				   HAProxy's agent-check */
 };
 
 #define HD_LO_PLAIN		0

@@ -196,7 +196,8 @@ int
 listen_opts_valid(unsigned opts)
 {
 	return opts == HD_LO_PLAIN || opts == HD_LO_PROXY ||
-	    opts == HD_LO_STATUS || opts == HD_LO_TLS ||
+	    opts == HD_LO_STATUS || opts == (HD_LO_STATUS | HD_LO_AGENT) ||
+	    opts == HD_LO_TLS ||
 	    opts == (HD_LO_PROXY | HD_LO_TLS);
 }
 
@@ -211,6 +212,8 @@ listen_opts_name(unsigned opts)
 		return "proxy";
 	case HD_LO_STATUS:
 		return "status";
+	case HD_LO_STATUS | HD_LO_AGENT:
+		return "agent";
 	case HD_LO_TLS:
 		return "tls";
 	case HD_LO_PROXY | HD_LO_TLS:
@@ -231,6 +234,8 @@ listen_opts_note(unsigned opts)
 		return " (PROXY protocol)";
 	case HD_LO_STATUS:
 		return " (status)";
+	case HD_LO_STATUS | HD_LO_AGENT:
+		return " (HAProxy agent)";
 	case HD_LO_TLS:
 		return " (TLS)";
 	case HD_LO_PROXY | HD_LO_TLS:

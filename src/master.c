@@ -405,7 +405,8 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	 * upgrade in place hands over the region, figures and all. */
 	if (stats_init(HD_MAX_WORKERS + MAX_RETIRING,
 	    us->us_active ? us->us_statsfd : -1) == -1 &&
-	    config_listen_count(m.m_cf, HD_LO_STATUS) > 0) {
+	    (config_listen_count(m.m_cf, HD_LO_STATUS) > 0 ||
+	    config_listen_count(m.m_cf, HD_LO_STATUS | HD_LO_AGENT) > 0)) {
 		upgrade_abandon("cannot map the statistics");
 		log_error("cannot map the statistics, which [status] listen "
 		    "serves: remove [status] listen to run without them; "

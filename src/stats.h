@@ -89,6 +89,15 @@ enum stats_fault {
 };
 extern const char *const stats_fault_names[STATS_NFAULTS];
 
+/* The answers of HAProxy's agent-check (status.c). */
+enum stats_agent {
+	STATS_AGENT_UP,
+	STATS_AGENT_DRAIN,
+	STATS_AGENT_DOWN,
+	STATS_NAGENT
+};
+extern const char *const stats_agent_names[STATS_NAGENT];
+
 enum stats_mode {
 	STATS_MODE_ASYNC,
 	STATS_MODE_SYNC,
@@ -277,6 +286,8 @@ struct stats_snapshot {
 	/* The live slots of the current generation, by worker index. */
 	struct stats_worker_row sn_rows[STATS_MAX_WORKERS];
 	unsigned	 sn_nrows;
+	/* Filled by the status server, which alone answers the agent. */
+	uint64_t	 sn_agent[STATS_NAGENT];
 };
 
 int	 stats_snapshot(struct stats_snapshot *);

@@ -44,6 +44,12 @@ const char *const stats_fault_names[STATS_NFAULTS] = {
 	[STATS_FAULT_DELAY_BODY] = "delay_body",
 };
 
+const char *const stats_agent_names[STATS_NAGENT] = {
+	[STATS_AGENT_UP] = "up",
+	[STATS_AGENT_DRAIN] = "drain",
+	[STATS_AGENT_DOWN] = "down",
+};
+
 const char *const stats_pause_names[STATS_NPAUSES] = {
 	[STATS_PAUSE_EMFILE] = "emfile",
 	[STATS_PAUSE_MAXCONN] = "max_connections",
@@ -296,6 +302,13 @@ metrics_http(struct out *o, const struct stats_snapshot *sn)
 		out_printf(o, "hellod_faults_total{kind=\"%s\"} %llu\n",
 		    stats_fault_names[i], (unsigned long long)c->sc_faults[i]);
 
+	family(o, "hellod_agent_answers_total", "counter",
+	    "HAProxy agent-check answers of the status server, by state.");
+	for (i = 0; i < STATS_NAGENT; i++)
+		out_printf(o, "hellod_agent_answers_total{state=\"%s\"} "
+		    "%llu\n", stats_agent_names[i],
+		    (unsigned long long)sn->sn_agent[i]);
+
 	family(o, "hellod_connections", "gauge",
 	    "Open connections, by state, over every worker.");
 	for (i = 0; i < STATS_NSTATES; i++)
@@ -484,6 +497,10 @@ json_totals(struct out *o, const struct stats_snapshot *sn)
 	for (i = 0; i < STATS_NFAULTS; i++)
 		out_printf(o, "%s\"%s\":%llu", i > 0 ? "," : "",
 		    stats_fault_names[i], (unsigned long long)c->sc_faults[i]);
+	out_str(o, "},\"agent\":{");
+	for (i = 0; i < STATS_NAGENT; i++)
+		out_printf(o, "%s\"%s\":%llu", i > 0 ? "," : "",
+		    stats_agent_names[i], (unsigned long long)sn->sn_agent[i]);
 	out_str(o, "},\"connections\":");
 	json_states(o, sn->sn_conns);
 	out_printf(o, ",\"request_duration_seconds\":{\"count\":%llu,"

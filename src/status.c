@@ -6,6 +6,13 @@
  * workers are busy or blocked (a sync worker serves one client at a
  * time).  Every answer closes its connection.  Nothing here touches the
  * request counters: this process has no slot (stats_self is NULL).
+ *
+ * On [status] agent_listen it speaks HAProxy's agent-check protocol: one
+ * line on connecting, then close.  "up N%" while workers serve, with
+ * N = 100 - 100 * open connections / (max_connections * serving workers),
+ * floored at 1; "drain" from the moment a stop starts drain_notice;
+ * "down" when no worker serves.  Its answers are counted here, the only
+ * place that gives them, and rendered with the shared counters.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +42,8 @@ struct status_server {
 	size_t			 sv_render_cap;
 	char			 sv_small[32];	/* a short body */
 	struct answer_body	 sv_body;	/* the answer being written */
+	unsigned		 sv_max_conns;	/* per worker */
+	uint64_t		 sv_agent[STATS_NAGENT];
 };
 
 static struct status_server	 sv;
@@ -49,6 +58,7 @@ render(int json, size_t *lenp)
 
 	if (stats_snapshot(&sv.sv_snap) == -1)
 		return NULL;
+	memcpy(sv.sv_snap.sn_agent, sv.sv_agent, sizeof(sv.sv_agent));
 	stats_listeners_poll(sv.sv_li, sv.sv_nli);
 	/* One snapshot always renders to one length: twice at most. */
 	for (;;) {
@@ -125,6 +135,44 @@ status_decide(struct answer_env *ae, int rc, const struct http_request *req,
 		an->an_status = 404;
 }
 
+/* The agent-check line (conn.h's sv_banner) for an agent listener. */
+static size_t
+agent_banner(const struct listener *li, char *buf, size_t cap)
+{
+	const char	*why;
+	uint64_t	 open = 0, room;
+	unsigned	 i;
+	int		 n, weight;
+
+	if (!(li->li_opts & HD_LO_AGENT))
+		return 0;
+	if (stats_health(&why)) {
+		if (stats_snapshot(&sv.sv_snap) == -1) {
+			sv.sv_agent[STATS_AGENT_UP]++;
+			n = snprintf(buf, cap, "up\n");
+		} else {
+			for (i = 0; i < STATS_NSTATES; i++)
+				open += sv.sv_snap.sn_conns[i];
+			room = (uint64_t)sv.sv_max_conns *
+			    (sv.sv_snap.sn_serving > 0 ?
+			    sv.sv_snap.sn_serving : 1);
+			weight = open >= room ? 1 :
+			    100 - (int)(100 * open / room);
+			if (weight < 1)
+				weight = 1;
+			sv.sv_agent[STATS_AGENT_UP]++;
+			n = snprintf(buf, cap, "up %d%%\n", weight);
+		}
+	} else if (strcmp(why, "draining") == 0) {
+		sv.sv_agent[STATS_AGENT_DRAIN]++;
+		n = snprintf(buf, cap, "drain\n");
+	} else {
+		sv.sv_agent[STATS_AGENT_DOWN]++;
+		n = snprintf(buf, cap, "down\n");
+	}
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
 void
 status_main(const struct status_ctx *ctx)
 {
@@ -136,8 +184,9 @@ status_main(const struct status_ctx *ctx)
 		 * never keep /healthz from answering. */
 		.sv_reclaim = CS_BIT(CS_READING) | CS_BIT(CS_IDLE),
 		.sv_drain = CS_BIT(CS_READING) | CS_BIT(CS_IDLE),
+		.sv_banner = agent_banner,
 	};
-	static struct listener	 li;
+	static struct listener	 li, agent;
 	static struct hd_config	 cf;
 	struct hd_socket	*socks;
 	unsigned		 i;
@@ -165,9 +214,13 @@ status_main(const struct status_ctx *ctx)
 	cf.cf_keepalive_timeout = 0;
 	cf.cf_delay = 0;
 	li.li_opts = HD_LO_STATUS;
+	agent.li_opts = HD_LO_STATUS | HD_LO_AGENT;
+	sv.sv_max_conns = ctx->stc_max_connections > 0 ?
+	    ctx->stc_max_connections : 1;
 	for (i = 0; i < ctx->stc_nfds; i++) {
 		socks[i].so_fd = ctx->stc_fds[i];
-		socks[i].so_listener = &li;
+		socks[i].so_listener = ctx->stc_opts != NULL &&
+		    ctx->stc_opts[i] & HD_LO_AGENT ? &agent : &li;
 	}
 	log_info("status server on %u listener%s", ctx->stc_nfds,
 	    ctx->stc_nfds == 1 ? "" : "s");
@@ -181,14 +234,17 @@ status_run(const struct listeners *ls, const struct hd_config *cf)
 {
 	static struct hd_socket			 socks[HD_MAX_LISTEN];
 	static int				 fds[HD_MAX_LISTEN];
+	static unsigned				 opts[HD_MAX_LISTEN];
 	static struct stats_listener_info	 info[HD_MAX_SOCKETS];
 	struct status_ctx			 ctx;
 	const struct listener			*li;
 	unsigned				 a, s, n, ninfo = 0;
 
 	n = listeners_status_sockets(ls, socks);
-	for (a = 0; a < n; a++)
+	for (a = 0; a < n; a++) {
 		fds[a] = socks[a].so_fd;
+		opts[a] = socks[a].so_listener->li_opts;
+	}
 	for (a = 0; a < ls->ls_n; a++) {
 		li = &ls->ls_list[a];
 		if (li->li_opts & HD_LO_STATUS)
@@ -210,5 +266,7 @@ status_run(const struct listeners *ls, const struct hd_config *cf)
 	ctx.stc_nlisteners = ninfo;
 	ctx.stc_header_timeout = cf->cf_header_timeout;
 	ctx.stc_max_header_size = cf->cf_max_header_size;
+	ctx.stc_opts = opts;
+	ctx.stc_max_connections = cf->cf_max_connections;
 	status_main(&ctx);
 }

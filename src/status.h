@@ -22,6 +22,8 @@ struct status_ctx {
 	unsigned	 stc_nlisteners;
 	unsigned	 stc_header_timeout;	/* ms */
 	size_t		 stc_max_header_size;
+	const unsigned	*stc_opts;	/* each fd's HD_LO_* */
+	unsigned	 stc_max_connections;	/* per worker */
 };
 
 struct hd_config;

@@ -157,6 +157,11 @@ static const char known_metrics[] =
 "hellod_faults_total{kind=\"close\"} 0\n"
 "hellod_faults_total{kind=\"reset\"} 0\n"
 "hellod_faults_total{kind=\"delay_body\"} 0\n"
+"# HELP hellod_agent_answers_total HAProxy agent-check answers of the status server, by state.\n"
+"# TYPE hellod_agent_answers_total counter\n"
+"hellod_agent_answers_total{state=\"up\"} 0\n"
+"hellod_agent_answers_total{state=\"drain\"} 0\n"
+"hellod_agent_answers_total{state=\"down\"} 0\n"
 "# HELP hellod_connections Open connections, by state, over every worker.\n"
 "# TYPE hellod_connections gauge\n"
 "hellod_connections{state=\"reading\"} 1\n"
@@ -266,7 +271,7 @@ test_render_metrics_structure(void **state)
 			p += 6;
 		assert_true(*p == ' ' || *p == '{');
 	}
-	assert_int_equal(nfam, 24);
+	assert_int_equal(nfam, 25);
 }
 
 static void
@@ -471,7 +476,8 @@ test_render_json(void **state)
 	    "\"connections_accepted\":7,\"connections_reclaimed\":0,"
 	    "\"accept_pauses\":{\"emfile\":1,"
 	    "\"max_connections\":2},\"faults\":{\"status\":0,\"close\":0,"
-	    "\"reset\":0,\"delay_body\":0},\"connections\":{\"reading\":1,"
+	    "\"reset\":0,\"delay_body\":0},\"agent\":{\"up\":0,\"drain\":0,"
+	    "\"down\":0},\"connections\":{\"reading\":1,"
 	    "\"writing\":0,\"idle\":2,\"delayed\":0,\"lingering\":1},"));
 	assert_non_null(strstr(buf, "\"request_duration_seconds\":{"
 	    "\"count\":13,\"sum\":41.00025,\"buckets\":{\"0.0001\":5,"));
