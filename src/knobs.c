@@ -176,10 +176,12 @@ knobs_parse(const char *q, size_t len, const struct hd_config *cf,
 		case KNOB_CLOSE:
 			if (flag_value(value, &k->kn_close) == -1)
 				return -1;
+			k->kn_has_close = 1;
 			break;
 		case KNOB_RESET:
 			if (flag_value(value, &k->kn_reset) == -1)
 				return -1;
+			k->kn_has_reset = 1;
 			break;
 		case KNOB_NONE:
 			break;

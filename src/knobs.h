@@ -17,7 +17,9 @@ struct knobs {
 	int		 kn_has_delay_body;
 	int		 kn_status;	/* 200..599; 0: not asked */
 	int		 kn_close;	/* ?close=1 */
+	int		 kn_has_close;	/* ?close= given, 0 or 1 */
 	int		 kn_reset;	/* ?reset=1 */
+	int		 kn_has_reset;
 };
 
 int	 knobs_parse(const char *, size_t, const struct hd_config *,

@@ -13,7 +13,9 @@
  * (type/subtype, then the type with any subtype, then anything;
  * parameters other than q make a
  * range no more specific).  Only a value in which some range names one of
- * the types, or its type, states a preference; * / * alone does not.
+ * the types, or its type, states a preference; the full wildcard alone
+ * (or an empty value) does not, and a value without it and without the
+ * three accepts none of them.
  * The value is at most one field line (the parser keeps the last one).
  */
 #include <stddef.h>
@@ -101,7 +103,7 @@ enum neg_result
 negotiate_accept(const char *v, size_t len)
 {
 	int		 q[T_N] = { 0, 0, 0 }, spec[T_N] = { 0, 0, 0 };
-	int		 rq, s, t, best, stated = 0;
+	int		 rq, s, t, best, stated = 0, ranges = 0;
 	size_t		 i = 0, ts, te, ss, se, ps, pe, e;
 
 	if (v == NULL)
@@ -111,6 +113,7 @@ negotiate_accept(const char *v, size_t len)
 			i++;
 		if (i == len)
 			break;
+		ranges++;
 		ts = i;
 		te = token(v, i, len);
 		if (te == ts || te == len || v[te] != '/')
@@ -172,8 +175,11 @@ negotiate_accept(const char *v, size_t len)
 			}
 		}
 	}
+	/* No range, or only the full wildcard: no preference. */
+	if (ranges == 0)
+		return NEG_ANY;
 	if (!stated)
-		return q[T_HTML] > 0 || spec[T_HTML] == 0 ? NEG_ANY : NEG_NONE;
+		return q[T_HTML] > 0 ? NEG_ANY : NEG_NONE;
 	best = T_HTML;
 	for (t = 1; t < T_N; t++)
 		if (q[t] > q[best])

@@ -6,14 +6,14 @@
  * Checked on every input:
  *
  *  1. the result is 0 or -1; on 0 each flag is 0 or 1, a knob not set is
- *     0 and a set one is within its maximum; the same bytes parse the
- *     same way again;
+ *     0 and a set one is within its maximum (a status within 200..599);
+ *     the same bytes parse the same way again;
  *  2. the maxima only filter: a query accepted under the defaults is
  *     accepted with the same knobs under maxima no value can reach, and
  *     one accepted under maxima of 0 is accepted, with the same knobs,
  *     under the defaults;
- *  3. without '%' and without the bytes "delay" or "pad", a query sets
- *     nothing and is accepted;
+ *  3. without '%' and without the bytes "delay", "pad", "status", "close"
+ *     or "reset", a query sets nothing and is accepted;
  *  4. '&' at either end changes nothing;
  *  5. splitting at an '&': the query is accepted exactly when both sides
  *     are, and then holds the first side's knobs overridden by those the
@@ -79,6 +79,17 @@ parse(const char *q, size_t len, const struct hd_config *cf,
 		CHECK(k->kn_has_pad || k->kn_pad == 0);
 		CHECK(k->kn_delay <= cf->cf_query_max_delay);
 		CHECK(k->kn_pad <= cf->cf_query_max_padding);
+		CHECK(k->kn_has_delay_body == 0 || k->kn_has_delay_body == 1);
+		CHECK(k->kn_has_delay_body || k->kn_delay_body == 0);
+		CHECK(k->kn_delay_body <= cf->cf_query_max_delay);
+		CHECK(k->kn_status == 0 ||
+		    (k->kn_status >= 200 && k->kn_status <= 599));
+		CHECK(k->kn_has_close == 0 || k->kn_has_close == 1);
+		CHECK(k->kn_close == 0 || (k->kn_close == 1 &&
+		    k->kn_has_close));
+		CHECK(k->kn_has_reset == 0 || k->kn_has_reset == 1);
+		CHECK(k->kn_reset == 0 || (k->kn_reset == 1 &&
+		    k->kn_has_reset));
 	}
 	return rc;
 }
@@ -88,7 +99,12 @@ same_knobs(const struct knobs *a, const struct knobs *b)
 {
 	return a->kn_has_delay == b->kn_has_delay &&
 	    a->kn_delay == b->kn_delay && a->kn_has_pad == b->kn_has_pad &&
-	    a->kn_pad == b->kn_pad;
+	    a->kn_pad == b->kn_pad &&
+	    a->kn_has_delay_body == b->kn_has_delay_body &&
+	    a->kn_delay_body == b->kn_delay_body &&
+	    a->kn_status == b->kn_status &&
+	    a->kn_has_close == b->kn_has_close && a->kn_close == b->kn_close &&
+	    a->kn_has_reset == b->kn_has_reset && a->kn_reset == b->kn_reset;
 }
 
 /* Both results are the same: both errors, or the same knobs. */
@@ -128,7 +144,8 @@ check_maxima(const char *q, size_t len, int rc, const struct knobs *k)
 	if (rcz == 0) {
 		CHECK(rc == 0);
 		CHECK(same_knobs(k, &kz));
-		CHECK(kz.kn_delay == 0 && kz.kn_pad == 0);
+		CHECK(kz.kn_delay == 0 && kz.kn_pad == 0 &&
+		    kz.kn_delay_body == 0);
 	}
 }
 
@@ -138,10 +155,14 @@ check_plain(const char *q, size_t len, int rc, const struct knobs *k)
 {
 	if (memchr(q, '%', len) != NULL ||
 	    memmem(q, len, "delay", 5) != NULL ||
-	    memmem(q, len, "pad", 3) != NULL)
+	    memmem(q, len, "pad", 3) != NULL ||
+	    memmem(q, len, "status", 6) != NULL ||
+	    memmem(q, len, "close", 5) != NULL ||
+	    memmem(q, len, "reset", 5) != NULL)
 		return;
 	CHECK(rc == 0);
-	CHECK(!k->kn_has_delay && !k->kn_has_pad);
+	CHECK(!k->kn_has_delay && !k->kn_has_pad && !k->kn_has_delay_body &&
+	    k->kn_status == 0 && !k->kn_has_close && !k->kn_has_reset);
 }
 
 /* 4. Empty pairs at either end. */
@@ -201,6 +222,20 @@ check_split(const char *q, size_t len, int rc, const struct knobs *k)
 	if (kb.kn_has_pad) {
 		want.kn_has_pad = 1;
 		want.kn_pad = kb.kn_pad;
+	}
+	if (kb.kn_has_delay_body) {
+		want.kn_has_delay_body = 1;
+		want.kn_delay_body = kb.kn_delay_body;
+	}
+	if (kb.kn_status != 0)
+		want.kn_status = kb.kn_status;
+	if (kb.kn_has_close) {
+		want.kn_has_close = 1;
+		want.kn_close = kb.kn_close;
+	}
+	if (kb.kn_has_reset) {
+		want.kn_has_reset = 1;
+		want.kn_reset = kb.kn_reset;
 	}
 	CHECK(same_knobs(k, &want));
 }

@@ -10,7 +10,7 @@ SRCDIR=${SRCDIR:-$(cd "$here/../.." && pwd)}
 BUILDDIR=${BUILDDIR:-$(pwd)}
 
 status=0
-for target in http config proxy client knobs upgrade; do
+for target in http config proxy client knobs upgrade accept; do
 	prog=$BUILDDIR/tests/fuzz/replay_$target
 	corpus=$SRCDIR/tests/fuzz/corpus/$target
 	if [ ! -x "$prog" ]; then

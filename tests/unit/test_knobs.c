@@ -972,6 +972,47 @@ test_config_keys(void **state)
 	    ":2: [http] query_max_padding: invalid size '1g'");
 }
 
+
+/* ?status=, ?close=, ?reset=, ?delay_body=: values, caps and errors. */
+static void
+test_fault_knobs(void **state)
+{
+	struct hd_config	 cf = cf_caps(500, 10);
+	struct knobs		 k;
+	static const char *const bad[] = {
+		"status=199", "status=600", "status=99", "status=2000",
+		"status=20x", "status=", "status", "status=+200", "status=%32",
+		"close=2", "close=yes", "close=", "close=01", "reset=true",
+		"reset=", "delay_body=", "delay_body=1x", "delay_body=501ms",
+		"delay_body=1s",
+	};
+	size_t	 i;
+
+	(void)state;
+	assert_int_equal(parse_len(RAW("status=200"), &cf, &k), 0);
+	assert_int_equal(k.kn_status, 200);
+	assert_int_equal(parse_len(RAW("status=599"), &cf, &k), 0);
+	assert_int_equal(k.kn_status, 599);
+	assert_int_equal(parse_len(RAW("status=503&status=204"), &cf, &k), 0);
+	assert_int_equal(k.kn_status, 204);
+	assert_int_equal(parse_len(RAW("close=1&reset=0"), &cf, &k), 0);
+	assert_true(k.kn_close == 1 && k.kn_reset == 0);
+	assert_int_equal(parse_len(RAW("reset=1"), &cf, &k), 0);
+	assert_int_equal(k.kn_reset, 1);
+	assert_int_equal(parse_len(RAW("delay_body=500ms&delay=1ms"), &cf,
+	    &k), 0);
+	assert_true(k.kn_has_delay_body && k.kn_delay_body == 500);
+	assert_true(k.kn_has_delay && k.kn_delay == 1);
+	assert_int_equal(parse_len(RAW("delay%5Fbody=20ms"), &cf, &k), 0);
+	assert_int_equal(k.kn_delay_body, 20);
+	assert_int_equal(parse_len(RAW("statusx=1&xclose=1&resets=9"), &cf,
+	    &k), 0);
+	assert_true(k.kn_status == 0 && !k.kn_close && !k.kn_reset);
+	for (i = 0; i < NELEM(bad); i++)
+		if (parse_len(bad[i], strlen(bad[i]), &cf, &k) != -1)
+			fail_msg("query \"%s\" accepted", bad[i]);
+}
+
 int
 main(void)
 {
@@ -998,6 +1039,7 @@ main(void)
 		cmocka_unit_test(test_answer_only_greetings),
 		cmocka_unit_test(test_answer_knobs_off),
 		cmocka_unit_test(test_config_keys),
+		cmocka_unit_test(test_fault_knobs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
