@@ -8,7 +8,8 @@
  * request counters: this process has no slot (stats_self is NULL).
  *
  * On [status] agent_listen it speaks HAProxy's agent-check protocol: one
- * line on connecting, then close.  "up N%" while workers serve, with
+ * line on connecting, then close.  "up ready N%" while workers serve
+ * ("ready" undoes a drain the agent asked for before a restart), with
  * N = 100 - 100 * open connections / (max_connections * serving workers),
  * floored at 1; "drain" from the moment a stop starts drain_notice;
  * "down" when no worker serves.  Its answers are counted here, the only
@@ -149,7 +150,7 @@ agent_banner(const struct listener *li, char *buf, size_t cap)
 	if (stats_health(&why)) {
 		if (stats_snapshot(&sv.sv_snap) == -1) {
 			sv.sv_agent[STATS_AGENT_UP]++;
-			n = snprintf(buf, cap, "up\n");
+			n = snprintf(buf, cap, "up ready\n");
 		} else {
 			for (i = 0; i < STATS_NSTATES; i++)
 				open += sv.sv_snap.sn_conns[i];
@@ -161,7 +162,7 @@ agent_banner(const struct listener *li, char *buf, size_t cap)
 			if (weight < 1)
 				weight = 1;
 			sv.sv_agent[STATS_AGENT_UP]++;
-			n = snprintf(buf, cap, "up %d%%\n", weight);
+			n = snprintf(buf, cap, "up ready %d%%\n", weight);
 		}
 	} else if (strcmp(why, "draining") == 0) {
 		sv.sv_agent[STATS_AGENT_DRAIN]++;

@@ -320,7 +320,7 @@ class BalancerApi(unittest.TestCase):
             while data:
                 data = s.recv(64)
                 line += data
-        self.assertRegex(line.decode(), r"^up \d+%\n$")
+        self.assertRegex(line.decode(), r"^up ready \d+%\n$")
         seconds = DRAIN_NOTICE + 4.0
         load = self.client.popen([__import__("sys").executable, "-c", LOAD,
                                   self.br, str(POOL), str(seconds)],
@@ -366,6 +366,16 @@ class BalancerApi(unittest.TestCase):
         self.assertTrue(by(self.h3, lambda t: t > t_drain))
         self.assertGreater(len(recs), 50)
         self.assertEqual(self.hd["h2"].wait_exit(15.0), 0)
+        # Started again, h2 is READY again: "up ready" ends the drain.
+        h = self.topo.hosts[1]
+        d = ht.Hellod(hellod_conf(h.addr, "%s/32" % self.br),
+                      args=("--sync",), host=h.addr, port=PLAIN,
+                      wrapper=h.wrapper, ready=False)
+        self.hellods.append(d)
+        self.hd["h2"] = d
+        netns.wait_listening(d.proc, h.addr, AGENT, ns=h, log=d.log)
+        ht.wait_for(lambda: self.stat("h2")["status"] == "UP", 10.0, 0.05,
+                    "h2 UP again after its restart")
 
 
 if __name__ == "__main__":
