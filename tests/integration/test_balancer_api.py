@@ -8,11 +8,11 @@ agent-check on [status] agent_listen drains one of three hellods during
 its drain_notice while the others answer, with no failed request.  Root
 only (exit 77 otherwise); a case skips when HAProxy or nginx is missing.
 
-    bridge 10.88.246.1: HAProxy and nginx
-      client  10.88.246.2
-      h1 10.88.246.11  async, trusted = the bridge address
-      h2 10.88.246.12  sync,  trusted = the bridge address
-      h3 10.88.246.13  async, trusted = a network without the balancer
+    bridge 198.18.246.1: HAProxy and nginx
+      client  198.18.246.2
+      h1 198.18.246.11  async, trusted = the bridge address
+      h2 198.18.246.12  sync,  trusted = the bridge address
+      h3 198.18.246.13  async, trusted = a network without the balancer
 
 Each hellod: plain 8080, PROXY 8081, status 9000, agent 9001."""
 
