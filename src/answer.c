@@ -285,6 +285,7 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
 	const struct hd_config	*cf = ae->ae_cf;
 	struct http_response	 r;
 	char			 cbuf[HTTP_ADDR_MAX], pbuf[HTTP_ADDR_MAX];
+	char			 body[ENDPOINTS_BODY_MAX];
 	const char		*client;
 	size_t			 clientlen;
 
@@ -312,6 +313,14 @@ answer_decide(struct answer_env *ae, int rc, const struct http_request *req,
 		client = client_of(an, ap, cbuf, &clientlen);
 		response_of(ae, an, HTTP_CONN_CLOSE, client, clientlen, -1, &r);
 		client_text(&ap->ap_peer, pbuf, sizeof(pbuf));
+		/* /ip and /json: the body as it will be written (but for a
+		 * stop that closes the connection meanwhile). */
+		if (an->an_kind != ANSWER_GREETING && an->an_body == NULL) {
+			r.rsp_body = body;
+			r.rsp_body_len = endpoints_body(ae, an, ap, an->an_keep,
+			    body, sizeof(body));
+			r.rsp_type = "";
+		}
 		access_log(client, pbuf, req, an->an_status,
 		    an->an_head ? 0 : http_body_size(&r), now, ap->ap_tls);
 	}

@@ -126,7 +126,8 @@ json_str(char *out, size_t cap, size_t o, const char *s)
 	return o;
 }
 
-/* Appends fmt's expansion; a too long one is cut (cap covers /json). */
+/* Appends text; what does not fit is cut (ENDPOINTS_BODY_MAX covers
+ * /json's longest). */
 static size_t
 put(char *out, size_t cap, size_t o, const char *text)
 {
