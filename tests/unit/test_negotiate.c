@@ -58,6 +58,8 @@ test_accept_values(void **state)
 		/* A browser's. */
 		{ "text/html,application/xhtml+xml,application/xml;q=0.9,"
 		    "image/avif,image/webp,*/*;q=0.8", NEG_HTML },
+		/* Case 45. */
+		{ "application/json;q=0.9, text/html;q=0.8", NEG_JSON },
 		/* q-values choose; ties go html, json, plain. */
 		{ "application/json;q=0.9, text/plain", NEG_TEXT },
 		{ "text/plain;q=0.5, application/json;q=0.6", NEG_JSON },
