@@ -12,6 +12,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 import urllib.request
@@ -242,6 +243,45 @@ class Cases:
         self.assertIsNone(r.header("x-served-by"))
         self.assertIsNone(r.header("vary"))
         self.assertIsNone(r.header("cache-control"))
+
+    @unittest.skipUnless(CURL and shutil.which("openssl"),
+                         "curl or openssl is not installed")
+    def test_json_tls(self):
+        with tempfile.TemporaryDirectory(prefix="hellod-tls-") as d:
+            cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", key, "-out", cert, "-days", "2",
+                            "-subj", "/CN=localhost"], check=True,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=30)
+            port, tport = ht.free_port(), ht.free_port()
+            h = ht.start_hellod(
+                "[server]\nlisten = %s:%d\ntls_listen = %s:%d\n"
+                "workers = 1\n[http]\nendpoints = on\n[tls]\n"
+                "certificate = %s\ncertificate_key = %s\n"
+                % (HOST, port, HOST, tport, cert, key), args=self.ARGS,
+                port=port)
+            try:
+                for opts, proto in (((), "TLSv1.3"),
+                                    (("--tls-max", "1.2"), "TLSv1.2")):
+                    p = subprocess.run(
+                        [CURL, "-sk", "--max-time", "10"] + list(opts) +
+                        ["https://%s:%d/json" % (HOST, tport)],
+                        stdout=subprocess.PIPE, timeout=20)
+                    j = json.loads(p.stdout)
+                    self.assertEqual(j["connection"]["tls"]["protocol"],
+                                     proto)
+                    self.assertTrue(j["connection"]["tls"]["cipher"])
+                    self.assertEqual(j["server"]["listener"],
+                                     {"address": "%s:%d" % (HOST, tport),
+                                      "kind": "tls"})
+                p = subprocess.run([CURL, "-s", "--max-time", "10",
+                                    "http://%s:%d/json" % (HOST, port)],
+                                   stdout=subprocess.PIPE, timeout=20)
+                self.assertIsNone(json.loads(p.stdout)["connection"]["tls"])
+            finally:
+                ht.stop_and_close(h)
 
     # --- faults ---
 
