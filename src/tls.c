@@ -38,7 +38,7 @@
 	"HTTP/1.1 400 Bad Request\r\n"					\
 	"Content-Type: text/plain\r\n"					\
 	"Server: hellod\r\n"						\
-	"Content-Length: 48\r\n"					\
+	"Content-Length: 49\r\n"					\
 	"Connection: close\r\n"						\
 	"\r\n"								\
 	"The plain HTTP request was sent to an HTTPS port\n"
