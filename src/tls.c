@@ -510,12 +510,16 @@ tls_result(struct transport *t, int rc)
 		ERR_clear_error();
 		if (errno == 0)
 			return 0;
+		if (c->tc_state == TCS_OPEN)
+			c->tc_state = TCS_FAILED;	/* no close_notify */
 		return TR_ERROR;
 	default:
 		if (c->tc_state == TCS_HANDSHAKE)
 			tls_count(c, tls_failure());
-		else
+		else {
 			ERR_clear_error();
+			c->tc_state = TCS_FAILED;	/* no close_notify */
+		}
 		errno = EPROTO;
 		return TR_ERROR;
 	}
@@ -561,14 +565,22 @@ tls_writev(struct transport *t, const struct iovec *iov, int niov, int flags)
 	return (ssize_t)total;
 }
 
-/* close_notify, then FIN; a peer that is gone is no error here. */
+/* close_notify once, on an open connection without a fatal error; a
+ * peer that is gone is no error here. */
+static void
+tls_close_notify(struct tls_conn *c)
+{
+	if (c->tc_state == TCS_OPEN &&
+	    !(SSL_get_shutdown(c->tc_ssl) & SSL_SENT_SHUTDOWN) &&
+	    SSL_shutdown(c->tc_ssl) < 0)
+		ERR_clear_error();
+}
+
+/* close_notify, then FIN. */
 static int
 tls_shutdown(struct transport *t)
 {
-	struct tls_conn	*c = t->tr_tls;
-
-	if (c->tc_state == TCS_OPEN && SSL_shutdown(c->tc_ssl) < 0)
-		ERR_clear_error();
+	tls_close_notify(t->tr_tls);
 	return shutdown(t->tr_fd, SHUT_WR);
 }
 
@@ -580,6 +592,10 @@ tls_close(struct transport *t)
 
 	if (c->tc_state == TCS_HANDSHAKE)
 		tls_count(c, TLS_EV_TIMEOUT);
+	/* A close after "Connection: close", an idle keep-alive connection
+	 * or the client's own close_notify: the response's end is not a
+	 * truncation (RFC 8446, 6.1). */
+	tls_close_notify(c);
 	SSL_free(c->tc_ssl);
 	free(c->tc_client);
 	free(c);
