@@ -900,6 +900,111 @@ class AsyncTlsScale(unittest.TestCase):
             shutil.rmtree(live, ignore_errors=True)
 
 
+class BehindHaproxy(unittest.TestCase):
+    """HAProxy in TCP mode with send-proxy-v2 in front of tls_proxy_listen,
+    across network namespaces (netns.py): the client in its namespace,
+    HAProxy on the bridge address, hellod (async, then sync) in a host
+    namespace.  The greeting names the client, not HAProxy.  Root only."""
+
+    NET = 247               # 10.88.247.0/24
+    TLS_PROXY, FRONT, FRONT_SYNC = 8443, 9443, 9444
+
+    @classmethod
+    def setUpClass(cls):
+        import netns
+        cls.netns = netns
+        netns.skip_unless_possible()
+        netns.need("haproxy", "haproxy")
+        cls.topo = netns.Topology("tls", hosts=2, clients=1, net=cls.NET,
+                                  isolate=True)
+        cls.hd = []
+        try:
+            for h, args in zip(cls.topo.hosts, ((), ("--sync",))):
+                conf = ("[server]\nworkers = 2\ntls_proxy_listen = %s:%d\n"
+                        "[tls]\ncertificate = %s\ncertificate_key = %s\n"
+                        % (h.addr, cls.TLS_PROXY, PKI.path("ec.pem"),
+                           PKI.path("ec.key")))
+                d = ht.Hellod(conf, args=args, host=h.addr, port=8080,
+                              wrapper=h.wrapper, ready=False)
+                cls.hd.append(d)
+                netns.wait_listening(d.proc, h.addr, cls.TLS_PROXY, ns=h,
+                                     log=d.log)
+                d.wait_ready()
+            br = cls.topo.addr
+            lines = ["global", "    maxconn 4096", "", "defaults",
+                     "    mode tcp", "    timeout connect 2s",
+                     "    timeout client 10s", "    timeout server 10s", ""]
+            for port, h in ((cls.FRONT, cls.topo.hosts[0]),
+                            (cls.FRONT_SYNC, cls.topo.hosts[1])):
+                lines += ["frontend fe%d" % port, "    bind %s:%d" % (br, port),
+                          "    default_backend be%d" % port, "",
+                          "backend be%d" % port,
+                          "    server s %s:%d send-proxy-v2"
+                          % (h.addr, cls.TLS_PROXY), ""]
+            cls.haproxy = cls.topo.haproxy("\n".join(lines))
+        except BaseException:
+            cls.close_all()
+            raise
+
+    @classmethod
+    def close_all(cls):
+        try:
+            for d in cls.hd:
+                d.close()
+        finally:
+            cls.topo.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = []
+        try:
+            cls.haproxy.stop()
+            for d in cls.hd:
+                rc = d.stop()
+                if rc != 0:
+                    problems.append("hellod exited %d:\n%s" % (rc, d.log()))
+        finally:
+            cls.close_all()
+        left = cls.netns.leftovers("tls")
+        if any(left.values()):
+            problems.append("left after close(): %r" % left)
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+    def greet(self, port):
+        client = self.topo.client
+        s = client.connect(self.topo.addr, port)
+        with client_ctx().wrap_socket(s, server_hostname="localhost") as t:
+            t.sendall(REQ)
+            return ht.Reader(t).response()
+
+    def test_greeting_names_the_client_behind_haproxy(self):
+        for port in (self.FRONT, self.FRONT_SYNC):
+            resp = self.greet(port)
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(resp.body, ht.greeting(self.topo.client.addr))
+
+    def test_curl_and_ab_through_haproxy(self):
+        client = self.topo.client
+        for port in (self.FRONT, self.FRONT_SYNC):
+            url = "https://localhost:%d/" % port
+            if shutil.which("curl"):
+                p = client.run(["curl", "-sS", "--cacert", PKI.ca,
+                                "--resolve", "localhost:%d:%s"
+                                % (port, self.topo.addr), url], check=True)
+                self.assertEqual(p.stdout,
+                                 ht.greeting(client.addr).decode())
+            if shutil.which("ab") is None:
+                continue
+            p = client.run(["ab", "-q", "-n", "1000", "-c", "10", "-l",
+                            "https://%s:%d/" % (self.topo.addr, port)],
+                           timeout=120, check=True)
+            self.assertRegex(p.stdout, r"Complete requests:\s+1000\b",
+                             p.stdout)
+            self.assertRegex(p.stdout, r"Failed requests:\s+0\b", p.stdout)
+            self.assertNotRegex(p.stdout, r"Non-2xx", p.stdout)
+
+
 class TestSsl(unittest.TestCase):
     """testssl against the default [tls] settings, ECDSA and RSA
     certificates from the test CA."""
