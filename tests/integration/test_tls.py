@@ -205,6 +205,28 @@ def conn_owner(server_port, client_port, pids):
     return None
 
 
+TLS_METRIC_RE = re.compile(
+    r'^hellod_tls_handshake(s|_failures)_total\{listener="([^"]*)",'
+    r'(?:result|reason)="([a-z_]+)"\} (\d+)$', re.M)
+
+
+def tls_counters(status_port, listener):
+    """The handshake counters of one TLS listener from /metrics:
+    {"full": n, "resumed": n, "protocol": n, "no_shared_cipher": n,
+    "certificate": n, "timeout": n}."""
+    resp = ht.get(HOST, status_port, "/metrics")
+    if resp.status != 200:
+        raise AssertionError("/metrics: %r" % resp.raw[:200])
+    out = {}
+    for _, addr, what, n in TLS_METRIC_RE.findall(resp.body.decode()):
+        if addr == listener:
+            out[what] = int(n)
+    if len(out) != 6:
+        raise AssertionError("no TLS counters for %s in:\n%s"
+                             % (listener, resp.body.decode()[-3000:]))
+    return out
+
+
 def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
@@ -307,29 +329,33 @@ class TlsCases:
     @classmethod
     def server_conf(cls, tls_extra="", server_extra=""):
         cls.tmp_logs = getattr(cls, "tmp_logs", None)
-        return ("[server]\nmode = %s\nworkers = %d\n"
+        return ("[server]\nlisten = %s:%%(plain)d\nmode = %s\nworkers = %d\n"
                 "tls_listen = %s:%%(tls)d\n"
                 "tls_proxy_listen = %s:%%(tproxy)d\n%s"
                 "[http]\nheader_timeout = %dms\nkeepalive_timeout = 5s\n"
                 "[tls]\ncertificate = %s\ncertificate_key = %s\n"
                 "certificate = %s\ncertificate_key = %s\n%s"
                 "[log]\naccess_format = json\naccess_log = %%(access)s\n"
-                % (cls.MODE, cls.WORKERS, HOST, HOST, server_extra,
+                "[status]\nlisten = %s:%%(status)d\n"
+                % (HOST, cls.MODE, cls.WORKERS, HOST, HOST, server_extra,
                    int(cls.HEADER_TIMEOUT * 1000),
                    PKI.path("ec.pem"), PKI.path("ec.key"),
-                   PKI.path("rsa.pem"), PKI.path("rsa.key"), tls_extra))
+                   PKI.path("rsa.pem"), PKI.path("rsa.key"), tls_extra,
+                   HOST))
 
     @classmethod
     def start(cls, tls_extra="", server_extra=""):
         """A server of this class's mode: (Hellod, TLS port, TLS PROXY
         port, access log path)."""
-        tls, tproxy = ht.free_port(), ht.free_port()
+        tls, tproxy, status, plain = (ht.free_port() for _ in range(4))
         logdir = tempfile.mkdtemp(prefix="hellod-tls-log-")
         access = os.path.join(logdir, "access.log")
         conf = cls.server_conf(tls_extra, server_extra) % {
-            "tls": tls, "tproxy": tproxy, "access": access}
-        h = ht.start_hellod(conf)
+            "tls": tls, "tproxy": tproxy, "access": access,
+            "status": status, "plain": plain}
+        h = ht.start_hellod(conf, port=plain)
         h.logdir = logdir
+        h.status_port = status
         try:
             h.wait_log(r"worker \d+ serving", count=cls.WORKERS)
         except BaseException:
@@ -559,6 +585,73 @@ class TlsCases:
                 resp, _ = tls_get(tls, client_ctx(cert="stranger"))
                 if resp is None:
                     raise ConnectionError("closed")
+        finally:
+            stop(h)
+
+    # --- counters (the status server's /metrics) ---
+
+    def counted(self, h, port, before, want, timeout=5.0):
+        """Until the counters of listener port grew by want exactly."""
+        listener = "%s:%d" % (HOST, port)
+
+        def grown():
+            now = tls_counters(h.status_port, listener)
+            return {k: now[k] - before[k] for k in now} == want and now
+        try:
+            ht.wait_for(grown, timeout, what="counters %r" % want)
+        except AssertionError:
+            now = tls_counters(h.status_port, listener)
+            self.assertEqual({k: now[k] - before[k] for k in now}, want)
+
+    def test_case41_handshakes_counted_by_reason(self):
+        listener = "%s:%d" % (HOST, self.tls)
+        zero = dict.fromkeys(("full", "resumed", "protocol",
+                              "no_shared_cipher", "certificate",
+                              "timeout"), 0)
+        before = tls_counters(self.srv.status_port, listener)
+        ctx = client_ctx()
+        _, f = tls_get(self.tls, ctx)
+        tls_get(self.tls, ctx, f["session"])
+        tls_get(self.tls, ctx, f["session"])
+        ht.exchange(REQ, HOST, self.tls)                    # plain HTTP
+        with ht.connect(HOST, self.tls) as s:               # SSLv3
+            s.sendall(client_hello(0x0300))
+            ht.wait_eof(s, 5)
+        with self.assertRaises(ssl.SSLError):
+            tls_get(self.tls, client_ctx(maxv=ssl.TLSVersion.TLSv1_2,
+                                         ciphers="AES128-SHA"))
+        with ht.connect(HOST, self.tls) as s:               # cut, then EOF
+            s.sendall(first_flight()[:40])
+            s.shutdown(socket.SHUT_WR)
+            ht.wait_eof(s, 5)
+        with ht.connect(HOST, self.tls) as s:               # too slow
+            s.sendall(first_flight()[:40])
+            ht.wait_eof(s, self.HEADER_TIMEOUT + 3)
+        with ht.connect(HOST, self.tls) as s:               # silent: none
+            ht.wait_eof(s, self.HEADER_TIMEOUT + 3)
+        want = dict(zero, full=1, resumed=2, protocol=2, no_shared_cipher=1,
+                    timeout=2)
+        self.counted(self.srv, self.tls, before, want)
+        # The PROXY listener counts apart.
+        plistener = "%s:%d" % (HOST, self.tproxy)
+        pbefore = tls_counters(self.srv.status_port, plistener)
+        self.proxied(proxy_v1())
+        self.counted(self.srv, self.tproxy, pbefore, dict(zero, full=1))
+
+    def test_case41_client_certificate_failures_counted(self):
+        h, tls, _, _ = self.start("client_ca = %s\nverify_client = on\n"
+                                  % PKI.ca)
+        try:
+            listener = "%s:%d" % (HOST, tls)
+            before = tls_counters(h.status_port, listener)
+            for who in (None, "stranger"):
+                try:
+                    tls_get(tls, client_ctx(cert=who))
+                except (ssl.SSLError, ConnectionError):
+                    pass
+            tls_get(tls, client_ctx(cert="client"))
+            self.counted(h, tls, before, dict(
+                dict.fromkeys(before, 0), full=1, certificate=2))
         finally:
             stop(h)
 
