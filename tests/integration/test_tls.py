@@ -1143,7 +1143,7 @@ class TestSsl(unittest.TestCase):
                  "--add-ca", PKI.ca, "--jsonfile", out,
                  "localhost:%d" % tls],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                timeout=300)
+                timeout=600)
             with open(out) as f:
                 findings = json.load(f)
             took = time.monotonic() - t0
@@ -1172,7 +1172,9 @@ class TestSsl(unittest.TestCase):
                          "secure_renego", "secure_client_renego", "CRIME_TLS",
                          "POODLE_SSL", "fallback_SCSV", "SWEET32", "FREAK",
                          "DROWN", "LOGJAM", "BEAST", "LUCKY13", "RC4"):
-                if vuln in ids:
+                if vuln in ids and not re.search(
+                        r"local (openssl|problem)", ids[vuln]["finding"],
+                        re.I):     # RC4: Debian's openssl has none to try
                     self.assertIn(ids[vuln]["severity"], ("OK", "INFO"),
                                   ids[vuln])
             self.assertEqual(sorted(h.worker_pids()),
