@@ -1016,7 +1016,7 @@ class BehindHaproxy(unittest.TestCase):
     HAProxy on the bridge address, hellod (async, then sync) in a host
     namespace.  The greeting names the client, not HAProxy.  Root only."""
 
-    NET = 247               # 10.88.247.0/24
+    NET = 247               # 198.18.247.0/24
     TLS_PROXY, FRONT, FRONT_SYNC = 8443, 9443, 9444
 
     @classmethod
