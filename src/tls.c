@@ -102,6 +102,9 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
  * (tls_keys.c), the same in every worker: a ticket from one worker
  * resumes on another, across reloads and upgrades.
  */
+/* Fetched once: an implicit fetch per ticket costs lookups and locks. */
+static EVP_CIPHER	*ticket_cipher;
+
 static int
 ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
     EVP_CIPHER_CTX *ectx, EVP_MAC_CTX *hctx, int enc)
@@ -114,14 +117,14 @@ ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	if (enc) {
 		if (tls_keys_get(NULL, name, aes, hmac, &renew) == -1 ||
 		    RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1 ||
-		    EVP_EncryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, aes,
+		    EVP_EncryptInit_ex(ectx, ticket_cipher, NULL, aes,
 		    iv) != 1)
 			return -1;
 		rc = 1;
 	} else {
 		if (tls_keys_get(name, NULL, aes, hmac, &renew) == -1)
 			return 0;	/* unknown or retired: full handshake */
-		if (EVP_DecryptInit_ex(ectx, EVP_aes_256_cbc(), NULL, aes,
+		if (EVP_DecryptInit_ex(ectx, ticket_cipher, NULL, aes,
 		    iv) != 1)
 			return -1;
 		rc = renew ? 2 : 1;
@@ -296,6 +299,9 @@ tls_server_new(const struct hd_config *cf, char *err, size_t errlen)
 	    );
 	/* Output that the socket did not take is retried from the
 	 * connection's own copy (conn.c), at another address. */
+	/* One read takes what has arrived, not a record header and then its
+	 * body: what is left over is seen through tr_pending(). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	/* Stateless resumption only: a worker's cache would not be seen by
@@ -303,6 +309,13 @@ tls_server_new(const struct hd_config *cf, char *err, size_t errlen)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	if (tc->tc_session_tickets) {
+		if (ticket_cipher == NULL &&
+		    (ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC",
+		    NULL)) == NULL) {
+			snprintf(err, errlen, "EVP_CIPHER_fetch(AES-256-CBC) "
+			    "failed: %s", ssl_error());
+			goto fail;
+		}
 		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key);
 		SSL_CTX_set_timeout(ctx, tc->tc_ticket_lifetime / 1000);
 		SSL_CTX_set_num_tickets(ctx, 1);
@@ -641,11 +654,12 @@ tls_transport(struct transport *t, struct tls_server *ts, int fd,
 	return 0;
 }
 
-/* Plaintext OpenSSL holds that the socket no longer shows as readable. */
+/* Input OpenSSL holds, decrypted or not, that the socket no longer shows
+ * as readable (read-ahead takes all that has arrived). */
 int
 tls_pending(const struct transport *t)
 {
-	return SSL_pending(t->tr_tls->tc_ssl) > 0;
+	return SSL_has_pending(t->tr_tls->tc_ssl);
 }
 
 /* The connection's TLS as the access log shows it: fields are set once
