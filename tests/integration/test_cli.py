@@ -11,7 +11,20 @@ import unittest
 import hellodtest as ht
 
 HOST = "127.0.0.1"
-VERSION = "1.0.0"
+
+
+def _version():
+    """configure.ac's AC_INIT version: passed on by make check, or read."""
+    if os.environ.get("HELLOD_VERSION"):
+        return os.environ["HELLOD_VERSION"]
+    src = os.environ.get("SRCDIR") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(src, "configure.ac")) as f:
+        return re.search(r"AC_INIT\(\[[^]]*\], \[([^]]+)\]",
+                         f.read()).group(1)
+
+
+VERSION = _version()
 ADDR_REASON = ("invalid address '%s' (expected IPv4:PORT or [IPv6]:PORT, "
                "port 1-65535)")
 
