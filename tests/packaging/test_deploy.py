@@ -31,11 +31,23 @@
     shutdown_timeout, the readiness probe failing within drain_notice and
     the liveness probe not, workers a number within the CPU limit, no file
     written with a read-only root file system, externalTrafficPolicy
-    Local.
+    Local.  Also: the Deployment's image is the one `make image` builds
+    (IMAGE_NAME in Makefile.am, the version of configure.ac's AC_INIT);
+    the pod meets the restricted Pod Security Standard (runAsNonRoot,
+    allowPrivilegeEscalation false, capabilities drop ALL, seccomp
+    RuntimeDefault, a read-only root file system); topologySpread-
+    Constraints over kubernetes.io/hostname; a PodDisruptionBudget, a
+    NetworkPolicy and a PodMonitor that select the pods, the policy
+    opening the http port to all and the status port only to selected
+    peers, the PodMonitor scraping /metrics on the status port; and
+    kustomization.yaml lists every other file.
 (e) Kubernetes schema: where npm and node are installed, the npm packages
     yaml and kubernetes-models are installed into a temporary directory;
     each file must parse (YAML 1.2, unique keys) to exactly what (d) read,
-    and validate against its kind's schema.  Without npm, or when the
+    and validate against its kind's schema; the PodMonitor (a custom
+    resource) against @kubernetes-models/prometheus-operator's.
+    kustomization.yaml is no Kubernetes object and has no schema there:
+    (d) checks its fields.  Without npm, or when the
     registry cannot be reached, this check is skipped with a message.
 
 Environment: SRCDIR, HELLOD (set by make check).  Exit 0 pass, 1 fail, 77
@@ -58,7 +70,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import HELLOD, SKIP, SRCDIR, fail, failures, ok  # noqa: E402
 
 DEPLOY = os.path.join(SRCDIR, "deploy")
-NPM_PACKAGES = ("yaml@2.8.1", "kubernetes-models@4.5.1")
+NPM_PACKAGES = ("yaml@2.8.1", "kubernetes-models@4.5.1",
+                "@kubernetes-models/prometheus-operator@5.0.1")
 skipped = []
 
 
@@ -665,7 +678,8 @@ def check_kubernetes():
             continue
         docs[f] = doc
         by_kind.setdefault(lookup(doc, "kind"), []).append(doc)
-    for kind in ("ConfigMap", "Deployment", "Service"):
+    for kind in ("ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
+                 "NetworkPolicy", "PodMonitor", "Kustomization"):
         if len(by_kind.get(kind, [])) != 1:
             fail("deploy/kubernetes: %d %s, expected one"
                  % (len(by_kind.get(kind, [])), kind))
@@ -788,24 +802,165 @@ def check_kubernetes():
         ok("deploy/kubernetes: selectors, mount, command, ports, probes, "
            "grace period %ds >= %gs + %gs, Service policy"
            % (grace, conf.drain_notice, conf.shutdown_timeout))
+    check_kubernetes_policy(files, by_kind, labels, spec, c, ports)
     return docs
+
+
+def made_image():
+    """The name `make image` gives the image: IMAGE_NAME:VERSION."""
+    with open(os.path.join(SRCDIR, "Makefile.am")) as f:
+        name = re.search(r"(?m)^IMAGE_NAME = (\S+)$", f.read()).group(1)
+    with open(os.path.join(SRCDIR, "configure.ac")) as f:
+        version = re.search(r"AC_INIT\(\[[^]]*\], \[([^]]+)\]",
+                            f.read()).group(1)
+    return "%s:%s" % (name, version)
+
+
+def selects(selector, labels):
+    sel = lookup(selector, "matchLabels")
+    return bool(sel) and all(labels.get(k) == v for k, v in sel.items()) \
+        and not lookup(selector, "matchExpressions")
+
+
+def check_kubernetes_policy(files, by_kind, labels, spec, c, ports):
+    """The image, the restricted Pod Security Standard, the spread, the
+    PodDisruptionBudget, NetworkPolicy, PodMonitor and kustomization."""
+    before = len(failures)
+    image = made_image()
+    if c.get("image") != image:
+        fail("deployment: image %r, but make image builds %r"
+             % (c.get("image"), image))
+
+    psc = spec.get("securityContext", {})
+    csc = c.get("securityContext", {})
+
+    def both(*key):
+        v = lookup(csc, *key)
+        return lookup(psc, *key) if v is None else v
+    if both("runAsNonRoot") is not True:
+        fail("deployment: runAsNonRoot is not true")
+    if both("runAsUser") == 0:
+        fail("deployment: runAsUser 0")
+    if both("seccompProfile", "type") not in ("RuntimeDefault", "Localhost"):
+        fail("deployment: seccompProfile.type %r, the restricted standard "
+             "wants RuntimeDefault" % both("seccompProfile", "type"))
+    if csc.get("allowPrivilegeEscalation") is not False:
+        fail("deployment: allowPrivilegeEscalation is not false")
+    if lookup(csc, "capabilities", "drop") != ["ALL"] or \
+            lookup(csc, "capabilities", "add"):
+        fail("deployment: capabilities are not drop [ALL] with no add")
+    if csc.get("readOnlyRootFilesystem") is not True:
+        fail("deployment: the root file system is writable")
+
+    spread = spec.get("topologySpreadConstraints", [])
+    if not any(t.get("topologyKey") == "kubernetes.io/hostname" and
+               selects(t.get("labelSelector"), labels) for t in spread):
+        fail("deployment: no topologySpreadConstraints over "
+             "kubernetes.io/hostname selecting the pods")
+
+    pdb = by_kind["PodDisruptionBudget"][0]
+    if not selects(lookup(pdb, "spec", "selector"), labels):
+        fail("pdb: the selector does not select the pods")
+    budget = lookup(pdb, "spec", "maxUnavailable")
+    replicas = lookup(by_kind["Deployment"][0], "spec", "replicas", default=1)
+    if budget is None:
+        least = lookup(pdb, "spec", "minAvailable")
+        if not isinstance(least, int) or not 0 < least < replicas:
+            fail("pdb: minAvailable %r with %d replicas lets no pod be "
+                 "evicted, or protects none" % (least, replicas))
+    elif not isinstance(budget, int) or not 0 < budget < replicas:
+        fail("pdb: maxUnavailable %r for %d replicas" % (budget, replicas))
+
+    def port_number(p):
+        return ports.get(p) if isinstance(p, str) else p
+    np_ = by_kind["NetworkPolicy"][0]
+    if not selects(lookup(np_, "spec", "podSelector"), labels):
+        fail("networkpolicy: the podSelector does not select the pods")
+    if "Ingress" not in lookup(np_, "spec", "policyTypes", default=[]):
+        fail("networkpolicy: policyTypes has no Ingress")
+    http_open = status_limited = False
+    for rule in lookup(np_, "spec", "ingress", default=[]):
+        rports = [port_number(p.get("port")) for p in rule.get("ports", [])]
+        peers = rule.get("from")
+        if not rule.get("ports"):
+            fail("networkpolicy: an ingress rule for every port")
+            continue
+        if ports.get("status") in rports:
+            if not peers or any(not (p.get("namespaceSelector") or
+                                     p.get("podSelector")) or
+                                "ipBlock" in p for p in peers):
+                fail("networkpolicy: the status port is open to %r, not "
+                     "to selected monitoring pods" % peers)
+            elif not any(lookup(p, "namespaceSelector", "matchLabels")
+                         for p in peers):
+                fail("networkpolicy: the status port is open to pods of "
+                     "hellod's own namespace only, not to monitoring's")
+            else:
+                status_limited = True
+        if ports.get("http") in rports and not peers:
+            http_open = True
+    if not http_open:
+        fail("networkpolicy: the http port is not open to all")
+    if not status_limited:
+        fail("networkpolicy: no rule lets monitoring reach the status port")
+
+    pm = by_kind["PodMonitor"][0]
+    if not selects(lookup(pm, "spec", "selector"), labels):
+        fail("podmonitor: the selector does not select the pods")
+    eps = lookup(pm, "spec", "podMetricsEndpoints", default=[])
+    if not eps or any(e.get("port") != "status" or
+                      e.get("path", "/metrics") != "/metrics" for e in eps):
+        fail("podmonitor: endpoints %r, wanted /metrics on port status"
+             % eps)
+
+    kz = by_kind["Kustomization"][0]
+    if kz.get("apiVersion") != "kustomize.config.k8s.io/v1beta1":
+        fail("kustomization: apiVersion %r" % kz.get("apiVersion"))
+    others = sorted(os.path.basename(f) for f in files
+                    if os.path.basename(f) != "kustomization.yaml")
+    if sorted(kz.get("resources", [])) != others:
+        fail("kustomization: resources %r, the directory holds %r"
+             % (kz.get("resources"), others))
+    if len(failures) == before:
+        ok("deploy/kubernetes: image %s as make image names it, restricted "
+           "pod security, spread over nodes, PodDisruptionBudget, "
+           "NetworkPolicy (status port for monitoring only), PodMonitor, "
+           "kustomization of %d files" % (image, len(others)))
 
 
 NODE_CHECK = r"""
 const fs = require("fs");
 const YAML = require("yaml");
-const out = {};
-for (const f of process.argv.slice(2)) {
-  try {
-    const doc = YAML.parse(fs.readFileSync(f, "utf8"),
-                           { strict: true, uniqueKeys: true });
+(async () => {
+  const out = {};
+  for (const f of process.argv.slice(2)) {
+    let doc;
+    try {
+      doc = YAML.parse(fs.readFileSync(f, "utf8"),
+                       { strict: true, uniqueKeys: true });
+    } catch (e) {
+      out[f] = { json: null, error: "YAML: " + String(e.message || e) };
+      continue;
+    }
+    if (doc.kind === "Kustomization") {
+      // Not a Kubernetes object: no schema here; test_deploy.py checks it.
+      out[f] = { json: doc, error: null, schema: false };
+      continue;
+    }
     let model;
     try {
-      model = require("kubernetes-models/" + doc.apiVersion + "/" +
-                      doc.kind)[doc.kind];
+      if (doc.apiVersion.startsWith("monitoring.coreos.com/")) {
+        // The Prometheus operator's custom resources (an ES module).
+        model = (await import("@kubernetes-models/prometheus-operator/" +
+                              doc.apiVersion + "/" + doc.kind))[doc.kind];
+      } else {
+        model = require("kubernetes-models/" + doc.apiVersion + "/" +
+                        doc.kind)[doc.kind];
+      }
+      if (!model) throw new Error("not exported");
     } catch (e) {
       out[f] = { json: doc, error: "no model for " + doc.apiVersion + " " +
-                 doc.kind };
+                 doc.kind + ": " + String(e.message || e) };
       continue;
     }
     try {
@@ -814,11 +969,9 @@ for (const f of process.argv.slice(2)) {
     } catch (e) {
       out[f] = { json: doc, error: String(e.message || e) };
     }
-  } catch (e) {
-    out[f] = { json: null, error: "YAML: " + String(e.message || e) };
   }
-}
-process.stdout.write(JSON.stringify(out));
+  process.stdout.write(JSON.stringify(out));
+})();
 """
 
 
@@ -870,6 +1023,10 @@ def check_kubernetes_schema(docs):
         elif r.get("json") != doc:
             fail("%s: the npm package yaml reads it otherwise than the "
                  "subset parser:\n  %r\n  %r" % (name, r.get("json"), doc))
+        elif r.get("schema") is False:
+            ok("%s: read alike by yaml and the subset parser (no schema "
+               "for a %s; its fields are checked above)"
+               % (name, doc["kind"]))
         else:
             ok("%s: a valid %s (%s), read alike by yaml and the subset "
                "parser" % (name, doc["kind"], " ".join(NPM_PACKAGES)))
