@@ -24,7 +24,9 @@ Debian root.
      installation (every path outside dpkg's and apt's own records).
 
 Environment: SRCDIR, BUILDDIR (set by make check); HELLOD_DEB, a .deb to
-test instead of building one.  Exit 0 pass, 1 fail, 77 when
+test instead of building one; HELLOD_PACKAGING_CACHE, where to cache the
+root instead of $BUILDDIR/packaging-cache (CI shares one between its
+builds).  Exit 0 pass, 1 fail, 77 when
 dpkg-buildpackage, mmdebstrap or root is missing.  About 2 minutes, the
 first run 90 s more.
 """
@@ -143,7 +145,8 @@ def build_deb(tmp, version):
 
 def base_root():
     """The cached mmdebstrap tarball of a minimal bookworm."""
-    cache = os.path.join(BUILDDIR, "packaging-cache")
+    cache = os.environ.get("HELLOD_PACKAGING_CACHE") or \
+        os.path.join(BUILDDIR, "packaging-cache")
     os.makedirs(cache, exist_ok=True)
     tar = os.path.join(cache, "%s-apt-%s.tar"
                        % (SUITE, ROOT_PACKAGES.replace(",", "_")))
