@@ -45,6 +45,14 @@ MAX_SIZE = 5 * 1024 * 1024
 # The test harness's limits: podman's defaults exceed this machine's
 # hard limits.  Not part of what users type.
 RUN_LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
+# podman's default network is 10.88.0.0/16, which the network-namespace
+# tests of make check use (tests/integration/netns.py refuses a subnet a
+# host interface holds).  The container runs on a network of its own,
+# removed with its bridge afterwards, and the builds use the host's
+# network: no bridge is left behind.
+NETWORK = "hellod-image-test-%d" % os.getpid()
+SUBNET = "10.231.77.0/24"
+BUILD_FLAGS = "PODMAN_BUILD_FLAGS=--network=host"
 EXPECTED_FILES = {"usr/sbin/hellod", "etc/hellod.conf", "etc/passwd",
                   "etc/group", "usr/share/doc/hellod/LICENSE"}
 T0 = time.monotonic()
@@ -61,7 +69,8 @@ def make(*targets):
     for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "GNUMAKEFLAGS"):
         env.pop(k, None)
     t = time.monotonic()
-    rc, out = run([MAKE, "-C", BUILDDIR] + list(targets), env=env)
+    rc, out = run([MAKE, "-C", BUILDDIR, BUILD_FLAGS] + list(targets),
+                  env=env)
     if rc != 0:
         fail("make %s: exit %d\n%s" % (" ".join(targets), rc, out[-4000:]))
         return False
@@ -165,7 +174,7 @@ def check_run():
     name = "hellod-test-%d" % os.getpid()
     run(PODMAN + ["rm", "-f", name])
     cmd = PODMAN + ["run", "-d", "--name", name, "--read-only",
-                    "--user", "65534"] + RUN_LIMITS + [
+                    "--user", "65534", "--network", NETWORK] + RUN_LIMITS + [
         "-p", "127.0.0.1:%d:8080" % http,
         "-p", "127.0.0.1:%d:9180" % status, IMAGE]
     rc, out = run(cmd, timeout=120)
@@ -226,6 +235,17 @@ def check_run():
                % (seen503, greeted, took))
     finally:
         run(PODMAN + ["rm", "-f", name])
+
+
+def remove_network():
+    rc, bridge = run(PODMAN + ["network", "inspect", "--format",
+                               "{{.NetworkInterface}}", NETWORK])
+    run(PODMAN + ["network", "rm", "-f", NETWORK])
+    bridge = bridge.strip()
+    if rc == 0 and bridge and os.path.exists("/sys/class/net/" + bridge):
+        run(["ip", "link", "delete", bridge])
+    if rc == 0 and bridge and os.path.exists("/sys/class/net/" + bridge):
+        fail("the bridge %s of %s is left behind" % (bridge, NETWORK))
 
 
 def version_of_image():
@@ -308,7 +328,15 @@ def main():
     try:
         if make("image"):
             check_image_contents(tmp)
-            check_run()
+            rc, out = run(PODMAN + ["network", "create", "--subnet", SUBNET,
+                                    NETWORK])
+            if rc != 0:
+                fail("podman network create: %s" % out)
+            else:
+                try:
+                    check_run()
+                finally:
+                    remove_network()
         check_arm64(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
