@@ -8,8 +8,9 @@ Debian root.
    the distribution (make distdir); lintian reports no error and no
    warning (when lintian is installed).
 3. In a Debian bookworm root made by mmdebstrap --variant=apt (with the
-   package's libraries; cached as $BUILDDIR/packaging-cache/*.tar, made
-   once from the host's apt mirror, about 90 s), as root with chroot:
+   package's dependencies, read from the .deb; cached as
+   $BUILDDIR/packaging-cache/*.tar, made once from the host's apt mirror,
+   about 70 s), as root with chroot:
    - dpkg -i installs the files where hellod(8) and the units say:
      /usr/sbin/hellod, /etc/hellod.conf (a conffile), the manual pages,
      /lib/systemd/system/hellod.{service,socket}; hellod.service is
@@ -44,7 +45,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checks import BUILDDIR, SKIP, SRCDIR, fail, failures, ok  # noqa: E402
 
 SUITE = "bookworm"
-ROOT_PACKAGES = "libev4,libinih1,init-system-helpers"
+# Besides the package's own dependencies (read from the .deb), so that
+# dpkg -i needs no mirror: deb-systemd-helper, which enables the unit.
+ROOT_EXTRA = ["init-system-helpers"]
 EXPECTED = ["/usr/sbin/hellod", "/etc/hellod.conf",
             "/usr/share/man/man8/hellod.8.gz",
             "/usr/share/man/man5/hellod.conf.5.gz",
@@ -148,20 +151,28 @@ def build_deb(tmp, version):
     return debs[0]
 
 
-def base_root():
-    """The cached mmdebstrap tarball of a minimal bookworm."""
+def depends(deb):
+    """The packages a .deb depends on (first of each alternative)."""
+    out = must(["dpkg-deb", "-f", deb, "Depends"], "dpkg-deb -f")
+    names = [re.split(r"[\s(:]", alt.split("|")[0].strip())[0]
+             for alt in out.split(",") if alt.strip()]
+    return sorted(set(names + ROOT_EXTRA))
+
+
+def base_root(packages):
+    """The cached mmdebstrap tarball of a minimal bookworm holding
+    packages."""
     cache = os.environ.get("HELLOD_PACKAGING_CACHE") or \
         os.path.join(BUILDDIR, "packaging-cache")
     os.makedirs(cache, exist_ok=True)
-    tar = os.path.join(cache, "%s-apt-%s.tar"
-                       % (SUITE, ROOT_PACKAGES.replace(",", "_")))
+    tar = os.path.join(cache, "%s-apt-%s.tar" % (SUITE, "_".join(packages)))
     if os.path.exists(tar):
         return tar
     t = time.monotonic()
     part = tar + ".part"
     # The host's apt sources name the mirror mmdebstrap uses.
     must(["mmdebstrap", "--quiet", "--variant=apt", "--format=tar",
-          "--include=" + ROOT_PACKAGES, SUITE, part], "mmdebstrap",
+          "--include=" + ",".join(packages), SUITE, part], "mmdebstrap",
          timeout=900)
     os.rename(part, tar)
     ok("mmdebstrap %s root cached in %s (%.0f s)"
@@ -262,7 +273,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hellod-deb-", dir=BUILDDIR)
     try:
         deb = build_deb(tmp, version)
-        tar = base_root()
+        tar = base_root(depends(deb))
         root = os.path.join(tmp, "root")
         os.mkdir(root)
         must(["tar", "-C", root, "-xf", tar], "tar -x")
