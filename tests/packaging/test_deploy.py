@@ -1032,6 +1032,83 @@ def check_kubernetes_schema(docs):
                "parser" % (name, doc["kind"], " ".join(NPM_PACKAGES)))
 
 
+def check_kubernetes_tls():
+    """deploy/kubernetes/tls: an overlay of ../ whose hellod.conf serves
+    HTTPS from the Secret's files.  Its configuration must pass hellod -t
+    with real certificate files at the paths it names (made here), the
+    Deployment patch must mount the Secret where the configuration reads
+    it and name the port the Service patch targets, and the image must be
+    the one `make image-tls` builds."""
+    before = len(failures)
+    d = os.path.join(DEPLOY, "kubernetes", "tls")
+    docs = {}
+    for name in ("kustomization", "configmap", "deployment", "service"):
+        try:
+            docs[name] = parse_yaml(os.path.join(d, name + ".yaml"))
+        except YamlError as e:
+            fail(str(e))
+    if len(failures) > before:
+        return
+    kust = docs["kustomization"]
+    if lookup(kust, "resources") != ["../"]:
+        fail("tls/kustomization.yaml: resources should be ../ alone")
+    patches = sorted(p.get("path") for p in lookup(kust, "patches",
+                                                   default=[]))
+    if patches != ["configmap.yaml", "deployment.yaml", "service.yaml"]:
+        fail("tls/kustomization.yaml: patches %r" % patches)
+    name, version = made_image().rsplit(":", 1)
+    if (lookup(kust, "images", 0, "name") != name or
+            lookup(kust, "images", 0, "newTag") != version + "-tls" or
+            "IMAGE_TLS = $(IMAGE)-tls" not in read(os.path.join(SRCDIR,
+                                                         "Makefile.am"))):
+        fail("tls/kustomization.yaml: the image should be %s-tls, what make "
+             "image-tls builds" % made_image())
+    text = lookup(docs["configmap"], "data", "hellod.conf", default="")
+    ini = parse_ini(text)
+    cert = ini_get(ini, "tls", "certificate")
+    key = ini_get(ini, "tls", "certificate_key")
+    tls = addresses(ini_get(ini, "server", "tls_listen", ""))
+    if not cert or not key or not tls:
+        fail("tls/configmap.yaml: tls_listen, certificate and "
+             "certificate_key are all needed")
+        return
+    pod = lookup(docs["deployment"], "spec", "template", "spec")
+    mount = lookup(pod, "containers", 0, "volumeMounts", 0, default={})
+    vol = lookup(pod, "volumes", 0, default={})
+    if (os.path.dirname(cert) != mount.get("mountPath") or
+            os.path.dirname(key) != mount.get("mountPath") or
+            mount.get("name") != vol.get("name") or
+            lookup(vol, "secret", "secretName") != "hellod-tls"):
+        fail("tls/deployment.yaml: the Secret hellod-tls should be mounted "
+             "at %s" % os.path.dirname(cert))
+    port = lookup(pod, "containers", 0, "ports", 0, default={})
+    if port.get("containerPort") != tls[0][1] or \
+            lookup(docs["service"], "spec", "ports", 0, "targetPort") != \
+            port.get("name"):
+        fail("tls/: the https containerPort should be tls_listen's port and "
+             "the Service's target")
+    if lookup(pod, "securityContext", "fsGroup") != 65534:
+        fail("tls/deployment.yaml: fsGroup 65534 makes the Secret's files "
+             "readable by the pod's user")
+    with tempfile.TemporaryDirectory(prefix="hellod-deploy-tls-") as t:
+        crt, k = os.path.join(t, "tls.crt"), os.path.join(t, "tls.key")
+        p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                            "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", k, "-out", crt, "-days", "2",
+                            "-subj", "/CN=hellod"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+        if p.returncode != 0:
+            fail("openssl req: %s" % p.stderr.strip())
+            return
+        hellod_t(text.replace(cert, crt).replace(key, k),
+                 "tls/configmap.yaml's hellod.conf (test certificate at its "
+                 "paths)")
+    if len(failures) == before:
+        ok("deploy/kubernetes/tls: the overlay serves tls_listen %s:%d from "
+           "the Secret hellod-tls" % tls[0])
+
+
 def main():
     if not os.access(HELLOD, os.X_OK):
         print("FAIL: %s: no built hellod" % HELLOD)
@@ -1044,6 +1121,7 @@ def main():
     self_test_parser()
     docs = check_kubernetes()
     check_kubernetes_schema(docs)
+    check_kubernetes_tls()
     if failures:
         print("%d failure(s)" % len(failures))
         return 1
