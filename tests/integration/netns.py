@@ -1130,3 +1130,76 @@ def haproxy_stat(path):
     text = data.decode("utf-8", "replace").lstrip("# ")
     return {(r["pxname"], r["svname"]): r
             for r in csv.DictReader(text.splitlines())}
+
+
+class BalancedHellods:
+    """A unittest class fixture: a Topology of the class's PREFIX, NET,
+    HOSTS and CLIENTS; the hellods a subclass's start_hellods() starts on
+    its hosts (appended to cls.hellods, named in cls.hd); then HAProxy
+    (cls.haproxy, with its stats socket cls.stats_socket) and nginx
+    (cls.nginx) with the configurations of haproxy_text() and
+    nginx_text().  A balancer that is not installed skips only the cases
+    that need it (cls.haproxy_missing, cls.nginx_missing).  Afterwards
+    everything is stopped, every hellod must have exited 0, and nothing
+    of the topology may be left."""
+
+    HOSTS = 3
+    CLIENTS = 1
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory(prefix="hellod-%s-"
+                                              % cls.PREFIX)
+        cls.hellods, cls.hd = [], {}
+        cls.haproxy = cls.nginx = None
+        try:
+            cls.topo = Topology(cls.PREFIX, hosts=cls.HOSTS,
+                                clients=cls.CLIENTS, net=cls.NET,
+                                isolate=True)
+        except BaseException:
+            cls.dir.cleanup()
+            raise
+        try:
+            cls.start_hellods()
+            cls.stats_socket = os.path.join(cls.dir.name, "haproxy.sock")
+            cls.haproxy_missing = cls.nginx_missing = None
+            try:
+                cls.haproxy = cls.topo.haproxy(cls.haproxy_text())
+            except Skip as e:
+                cls.haproxy_missing = str(e)
+            try:
+                cls.nginx = cls.topo.nginx(cls.nginx_text())
+            except Skip as e:
+                cls.nginx_missing = str(e)
+        except BaseException:
+            cls._close()
+            raise
+
+    @classmethod
+    def _close(cls):
+        try:
+            for d in cls.hellods:
+                d.close()
+        finally:
+            cls.topo.close()
+            cls.dir.cleanup()
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = []
+        try:
+            for b in (cls.haproxy, cls.nginx):
+                if b is not None:
+                    b.stop()
+            for name, d in cls.hd.items():
+                rc = d.stop() if d.proc.poll() is None else d.proc.returncode
+                if rc != 0:
+                    problems.append("hellod %s exited %d:\n%s"
+                                    % (name, rc, d.log()))
+        finally:
+            cls._close()
+        left = leftovers(cls.PREFIX)
+        if any(left.values()):
+            problems.append("left after close(): %r" % left)
+        if problems:
+            raise AssertionError("\n".join(problems))

@@ -22,7 +22,6 @@ import re
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 
@@ -144,29 +143,14 @@ print(json.dumps(out))
 """
 
 
-class BalancerApi(unittest.TestCase):
+class BalancerApi(netns.BalancedHellods, unittest.TestCase):
+
+    PREFIX, NET, HOSTS, CLIENTS = PREFIX, NET, 3, 1
 
     @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.TemporaryDirectory(prefix="hellod-lbapi-")
-        cls.hellods = []
-        try:
-            cls.topo = netns.Topology(PREFIX, hosts=3, clients=1, net=NET,
-                                      isolate=True)
-        except BaseException:
-            cls.dir.cleanup()
-            raise
-        try:
-            cls._start()
-        except BaseException:
-            cls._close()
-            raise
-
-    @classmethod
-    def _start(cls):
+    def start_hellods(cls):
         topo = cls.topo
         br = "%s/32" % topo.addr
-        cls.hd = {}
         for (name, trusted, args), h in zip(
                 [("h1", br, ()), ("h2", br, ("--sync",)),
                  ("h3", OTHER_NET, ())], topo.hosts):
@@ -177,46 +161,14 @@ class BalancerApi(unittest.TestCase):
             for port in (PLAIN, PROXY, AGENT):
                 netns.wait_listening(d.proc, h.addr, port, ns=h, log=d.log)
             cls.hd[name] = d
-        cls.stats_socket = os.path.join(cls.dir.name, "haproxy.sock")
-        cls.haproxy = cls.nginx = None
-        cls.haproxy_missing = cls.nginx_missing = None
-        try:
-            cls.haproxy = topo.haproxy(haproxy_conf(topo, cls.stats_socket))
-        except netns.Skip as e:
-            cls.haproxy_missing = str(e)
-        try:
-            cls.nginx = topo.nginx(nginx_conf(topo))
-        except netns.Skip as e:
-            cls.nginx_missing = str(e)
 
     @classmethod
-    def _close(cls):
-        try:
-            for d in cls.hellods:
-                d.close()
-        finally:
-            cls.topo.close()
-            cls.dir.cleanup()
+    def haproxy_text(cls):
+        return haproxy_conf(cls.topo, cls.stats_socket)
 
     @classmethod
-    def tearDownClass(cls):
-        problems = []
-        try:
-            for b in (cls.haproxy, cls.nginx):
-                if b is not None:
-                    b.stop()
-            for name, d in cls.hd.items():
-                if d.proc.poll() is None:
-                    rc = d.stop()
-                    if rc != 0:
-                        problems.append("hellod %s exited %d" % (name, rc))
-        finally:
-            cls._close()
-        left = netns.leftovers(PREFIX)
-        if any(left.values()):
-            problems.append("left after close(): %r" % left)
-        if problems:
-            raise AssertionError("\n".join(problems))
+    def nginx_text(cls):
+        return nginx_conf(cls.topo)
 
     def setUp(self):
         self.br = self.topo.addr

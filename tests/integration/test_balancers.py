@@ -22,7 +22,6 @@ bridge: the clients reach the balancers only, never a backend."""
 import os
 import re
 import subprocess
-import tempfile
 import unittest
 
 import hellodtest as ht
@@ -145,33 +144,18 @@ def nginx_conf(topo):
 
 
 
-class Balancers(unittest.TestCase):
+class Balancers(netns.BalancedHellods, unittest.TestCase):
+
+    PREFIX, NET, HOSTS, CLIENTS = PREFIX, NET, 4, 2
 
     @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.TemporaryDirectory(prefix="hellod-balancers-")
-        cls.hellods = []
-        try:
-            cls.topo = netns.Topology(PREFIX, hosts=4, clients=2, net=NET,
-                                      isolate=True)
-        except BaseException:
-            cls.dir.cleanup()
-            raise
-        try:
-            cls._start()
-        except BaseException:
-            cls._close()
-            raise
-
-    @classmethod
-    def _start(cls):
+    def start_hellods(cls):
         topo = cls.topo
         br = topo.addr
         specs = [("async", "%s/32" % br, ()), ("sync", "%s/32" % br,
                                                 ("--sync",)),
                  ("untrusted", OTHER_NET, ()), ("open", None, ())]
         cls.access = {}
-        cls.hd = {}
         for (name, trusted, args), h in zip(specs, topo.hosts):
             log = os.path.join(cls.dir.name, "access-%s.log" % name)
             d = ht.Hellod(hellod_conf(h.addr, trusted, log), args=args,
@@ -183,48 +167,14 @@ class Balancers(unittest.TestCase):
             d.wait_ready()
             cls.hd[name] = d
             cls.access[name] = log
-        # A balancer that is not installed skips only the cases that
-        # need it.
-        cls.stats_socket = os.path.join(cls.dir.name, "haproxy.sock")
-        cls.haproxy = cls.nginx = None
-        cls.haproxy_missing = cls.nginx_missing = None
-        try:
-            cls.haproxy = topo.haproxy(haproxy_conf(topo, cls.stats_socket))
-        except netns.Skip as e:
-            cls.haproxy_missing = str(e)
-        try:
-            cls.nginx = topo.nginx(nginx_conf(topo))
-        except netns.Skip as e:
-            cls.nginx_missing = str(e)
 
     @classmethod
-    def _close(cls):
-        try:
-            for d in cls.hellods:
-                d.close()
-        finally:
-            cls.topo.close()
-            cls.dir.cleanup()
+    def haproxy_text(cls):
+        return haproxy_conf(cls.topo, cls.stats_socket)
 
     @classmethod
-    def tearDownClass(cls):
-        problems = []
-        try:
-            for b in (cls.haproxy, cls.nginx):
-                if b is not None:
-                    b.stop()
-            for name, d in cls.hd.items():
-                rc = d.stop()
-                if rc != 0:
-                    problems.append("hellod %s exited %d:\n%s"
-                                    % (name, rc, d.log()))
-        finally:
-            cls._close()
-        left = netns.leftovers(PREFIX)
-        if any(left.values()):
-            problems.append("left after close(): %r" % left)
-        if problems:
-            raise AssertionError("\n".join(problems))
+    def nginx_text(cls):
+        return nginx_conf(cls.topo)
 
     # --- helpers ---
 
