@@ -282,7 +282,7 @@ poll_timeout(const struct master *m)
 			next = t;
 	}
 	/* The next rotation of the session ticket keys. */
-	if ((t = tls_keys_rotate()) >= 0 && (next < 0 || now + t < next))
+	if ((t = tls_keys_due()) >= 0 && (next < 0 || now + t < next))
 		next = now + t;
 	if (next < 0)
 		return -1;
@@ -297,6 +297,7 @@ timers(struct master *m)
 	double		 now = now_mono();
 	unsigned	 i;
 
+	tls_keys_rotate();
 	if (m->m_state == MS_NOTICE && now >= m->m_stop_at)
 		stop_begin(m, 0);
 	/* A graceful stop ends the status server last: it says 503 while

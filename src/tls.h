@@ -94,7 +94,8 @@ void	 tls_kernel_report(void);
 int	 tls_keys_need(unsigned);
 int	 tls_keys_adopt(int, unsigned);
 int	 tls_keys_fd(void);
-double	 tls_keys_rotate(void);
+double	 tls_keys_due(void);
+void	 tls_keys_rotate(void);
 void	 tls_keys_child(void);
 int	 tls_keys_get(const unsigned char *, unsigned char *, unsigned char *,
 	    unsigned char *, int *);
@@ -152,7 +153,8 @@ tls_transport(struct transport *t, struct tls_server *ts, int fd, int li)
 static inline void	tls_server_free(struct tls_server *ts) { (void)ts; }
 static inline void	tls_kernel_report(void) { }
 static inline int	tls_keys_fd(void) { return -1; }
-static inline double	tls_keys_rotate(void) { return -1; }
+static inline double	tls_keys_due(void) { return -1; }
+static inline void	tls_keys_rotate(void) { }
 static inline void	tls_keys_child(void) { }
 int	 tls_keys_adopt(int, unsigned);
 #endif

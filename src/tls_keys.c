@@ -178,32 +178,39 @@ tls_keys_fd(void)
 	return keys_fd;
 }
 
-/*
- * The master, from its loop: rotates when the current key is a lifetime
- * old.  Returns the seconds until the next rotation (< 0: no keys).
- */
+/* Seconds until the next rotation (0: due), < 0 without keys. */
 double
+tls_keys_due(void)
+{
+	double	 left;
+
+	if (keys_rw == NULL)
+		return -1;
+	left = keys_rw->ka_rotated + keys_lifetime - now_real();
+	return left > 0 ? left : 0;
+}
+
+/*
+ * The master, from its loop: a new current key once the current one is
+ * a lifetime old; the current one becomes the previous one.
+ */
+void
 tls_keys_rotate(void)
 {
 	struct keys_area	*k = keys_rw;
-	double			 now = now_real(), due;
 
-	if (k == NULL)
-		return -1;
-	due = k->ka_rotated + keys_lifetime;
-	if (now < due)
-		return due - now;
+	if (tls_keys_due() != 0)
+		return;
 	__atomic_store_n(&k->ka_seq, k->ka_seq + 1, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	k->ka_key[1] = k->ka_key[0];
 	if (new_key(&k->ka_key[0]) == -1)
 		k->ka_key[0] = k->ka_key[1];	/* keep the old one */
 	k->ka_n = 2;
-	k->ka_rotated = now;
+	k->ka_rotated = now_real();
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	__atomic_store_n(&k->ka_seq, k->ka_seq + 1, __ATOMIC_RELAXED);
 	log_debug("session ticket keys rotated");
-	return keys_lifetime;
 }
 
 /* In a child: only the read-only mapping stays. */
