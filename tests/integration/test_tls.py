@@ -873,6 +873,59 @@ class SyncTls(TlsCases, unittest.TestCase):
         self.skipTest("one sync worker")
 
 
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+class TicketRotation(unittest.TestCase):
+    """Session-ticket keys rotate every session_ticket_lifetime: a ticket
+    sealed before a rotation still resumes after it (the previous key
+    opens it), and not once its key is two rotations old.  The server's
+    clocks run 100 times faster (libfaketime, Debian package libfaketime),
+    so that a lifetime of one minute passes in 0.6 s."""
+
+    def test_tickets_resume_across_one_rotation_not_two(self):
+        if not os.path.exists(FAKETIME_LIB):
+            self.skipTest("no %s (Debian package libfaketime)"
+                          % FAKETIME_LIB)
+        tls, plain = ht.free_port(), ht.free_port()
+        conf = ("[server]\nlisten = %s:%d\ntls_listen = %s:%d\n"
+                "workers = 2\n[http]\nheader_timeout = 60m\n"
+                "keepalive_timeout = 60m\n[tls]\ncertificate = %s\n"
+                "certificate_key = %s\nsession_ticket_lifetime = 1m\n"
+                "[log]\nlevel = debug\n"
+                % (HOST, plain, HOST, tls, PKI.path("ec.pem"),
+                   PKI.path("ec.key")))
+        h = ht.Hellod(conf, port=plain, ready=False,
+                      env={"LD_PRELOAD": FAKETIME_LIB,
+                           "FAKETIME": "+0 x100"})
+        self.addCleanup(h.close)
+        h.wait_log(r"worker \d+ serving", count=2)
+
+        def rotations():
+            return h.log().count("session ticket keys rotated")
+        ctx = client_ctx(minv=ssl.TLSVersion.TLSv1_3)
+        resp, facts = tls_get(tls, ctx)
+        self.assertEqual(resp.status, 200)
+        first = facts["session"]
+        n = rotations()
+        ht.wait_for(lambda: rotations() > n, 10.0, interval=0.005,
+                    what="a rotation of the ticket keys")
+        # Sealed with what is now the previous key: it still resumes.
+        resp, facts = tls_get(tls, ctx, session=first)
+        self.assertEqual(resp.status, 200)
+        self.assertTrue(facts["reused"], "a ticket of the previous key "
+                        "did not resume")
+        # Two rotations later its key is gone: a full handshake.
+        n = rotations()
+        ht.wait_for(lambda: rotations() >= n + 2, 10.0, interval=0.005,
+                    what="two more rotations")
+        resp, facts = tls_get(tls, ctx, session=first)
+        self.assertEqual(resp.status, 200)
+        self.assertFalse(facts["reused"])
+        self.assertEqual(ht.log_problems(h.log()), [])
+        self.assertEqual(h.stop(), 0)
+
+
 def own_nofile(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft >= n:
