@@ -23,6 +23,7 @@
 #include "acceptor.h"
 #include "answer.h"
 #include "conn.h"
+#include "session.h"
 #include "stats.h"
 #include "tls.h"
 #include "transport.h"
@@ -30,44 +31,17 @@
 
 #define CONN_CACHE	1024		/* freed connections kept for reuse */
 
-/* How the connection ends once its output is sent. */
-enum conn_end {
-	CE_OPEN,	/* it stays open for the next request */
-	CE_CLOSE,	/* the last answer said Connection: close */
-	CE_LINGER,	/* close, but unread input may remain: linger first */
-	CE_ABORT,	/* close now: the answer could not be written */
-	CE_RESET	/* ?reset=1: close with RST, nothing more sent */
-};
-
 struct conn {
 	struct tq_node		 c_node;	/* first: tq callbacks cast back */
 	ev_io			 c_io;
 	struct transport	 c_tr;
 	enum conn_state		 c_state;
-	enum conn_end		 c_end;
 	const struct listener	*c_listener;
-	unsigned		 c_requests;
-	char			*c_in;		/* unprocessed input */
-	size_t			 c_inlen;
-	size_t			 c_incap;
+	struct session		 c_ss;
 	char			*c_out;		/* unsent output */
 	size_t			 c_outlen;
 	size_t			 c_outoff;
-	size_t			 c_pad_left;	/* padding to send after c_out */
-	struct answer		 c_pending;	/* in CS_DELAYED */
-	int			 c_body_wait;	/* ... its head is sent */
-	struct http_stream	 c_stream;
-	ev_tstamp		 c_req_start;	/* first byte of the request */
-	struct answer_peer	 c_who;
 	struct conn		*c_free_next;
-};
-
-/* The result of process(): why it stopped. */
-enum process_result {
-	PR_NEED_MORE,	/* every complete request is answered */
-	PR_FLUSH,	/* the write buffer is full, or padding must go */
-	PR_DELAYED,	/* an answer waits for its delay */
-	PR_CLOSE	/* the connection ends after what is written */
 };
 
 /* One per process. */
@@ -75,10 +49,9 @@ struct engine {
 	struct ev_loop		*e_loop;
 	const struct hd_config	*e_cf;
 	const struct service	*e_sv;
-	struct answer_env	 e_env;
+	struct session_env	 e_se;
 	struct acceptor		 e_ac;
 	struct tq		 e_queue[CS_NSTATES];
-	int			 e_draining;
 	struct conn		*e_free;
 	unsigned		 e_nfree;
 };
@@ -87,26 +60,10 @@ static struct engine	 eg;
 
 static void	 conn_run(struct conn *, int, int);
 
-static int64_t
-now_sec(void)
-{
-	return (int64_t)ev_now(eg.e_loop);
-}
-
-/* The figure each state is counted under (stats.h). */
-static const int state_figure[CS_NSTATES] = {
-	[CS_PROXY] = STATS_READING,
-	[CS_READING] = STATS_READING,
-	[CS_DELAYED] = STATS_DELAYED,
-	[CS_WRITING] = STATS_WRITING,
-	[CS_IDLE] = STATS_IDLE,
-	[CS_LINGERING] = STATS_LINGERING,
-};
-
 static void
 conn_state_set(struct conn *c, enum conn_state s)
 {
-	stats_conn_move(state_figure[c->c_state], state_figure[s]);
+	session_count(c->c_state, s);
 	c->c_state = s;
 }
 
@@ -122,12 +79,12 @@ conn_enter(struct conn *c, enum conn_state s)
 static void
 conn_close(struct conn *c)
 {
-	stats_conn_move(state_figure[c->c_state], -1);
+	session_count(c->c_state, -1);
 	tq_remove(&c->c_node);
 	ev_io_stop(eg.e_loop, &c->c_io);
 	if (tr_close(&c->c_tr) == -1)
 		log_warn("close() failed");
-	free(c->c_in);
+	session_free(&c->c_ss);
 	free(c->c_out);
 	if (eg.e_nfree < CONN_CACHE) {
 		c->c_free_next = eg.e_free;
@@ -136,160 +93,8 @@ conn_close(struct conn *c)
 	} else
 		free(c);
 	acceptor_release(&eg.e_ac);
-	if (eg.e_draining && eg.e_ac.ac_nconns == 0)
+	if (eg.e_se.se_draining && eg.e_ac.ac_nconns == 0)
 		ev_break(eg.e_loop, EVBREAK_ALL);
-}
-
-/* Writes one answer, or a part of it, into the write buffer. */
-static void
-respond_part(struct conn *c, const struct answer *an, enum answer_part part)
-{
-	int	 rc;
-
-	rc = answer_write_part(&eg.e_env, an, eg.e_draining, &c->c_who,
-	    now_sec(), ev_now(eg.e_loop), part);
-	if (rc == -1)
-		c->c_end = CE_ABORT;
-	else if (rc == 1)
-		c->c_end = an->an_error ? CE_LINGER : CE_CLOSE;
-	/* The padding follows from the shared buffer of spaces: a client
-	 * that reads slowly never makes the worker copy it. */
-	c->c_pad_left = part == ANSWER_HEAD ? 0 : answer_padding_sent(an);
-}
-
-/*
- * Writes an answer whose delay (if any) is over.  ?delay_body=: only the
- * head now, and the body when the connection's CS_DELAYED timer fires
- * (c_body_wait); returns 1 then.  ?reset=: nothing, the connection is
- * reset once what precedes is flushed.
- */
-static int
-respond(struct conn *c, const struct answer *an)
-{
-	if (an->an_fault & FAULT_RESET) {
-		answer_faults_count(an);
-		c->c_end = CE_RESET;
-		return 0;
-	}
-	if ((an->an_fault & FAULT_DELAY_BODY) && !an->an_head) {
-		respond_part(c, an, ANSWER_HEAD);
-		c->c_pending = *an;
-		c->c_body_wait = 1;
-		tq_add_in(&eg.e_queue[CS_DELAYED], &c->c_node,
-		    an->an_delay_body / 1000.);
-		conn_state_set(c, CS_DELAYED);
-		return 1;
-	}
-	answer_faults_count(an);
-	respond_part(c, an, ANSWER_ALL);
-	return 0;
-}
-
-/*
- * Parses and answers the requests in buf[0..len), and returns why it
- * stopped; *off is what it consumed.  *answered counts the requests
- * completed.
- */
-static enum process_result
-process(struct conn *c, const char *buf, size_t len, size_t *off,
-    unsigned *answered)
-{
-	struct http_request	 req;
-	struct answer		 an;
-	size_t			 used;
-	int			 rc;
-
-	*off = 0;
-	for (;;) {
-		/* Padding goes out after the buffer: one padded response
-		 * per flush. */
-		if (answer_batch_full(&eg.e_env) || c->c_pad_left > 0)
-			return PR_FLUSH;
-		if (*off == len)
-			return PR_NEED_MORE;
-		rc = http_stream_next(&c->c_stream, buf + *off, len - *off,
-		    &eg.e_env.ae_limits, &req, &used);
-		*off += used;
-		if (rc == HTTP_NEED_MORE)
-			return PR_NEED_MORE;
-		if (rc == HTTP_DONE)
-			c->c_who.ap_requests++;
-		eg.e_sv->sv_decide(&eg.e_env, rc, &req, &c->c_who, now_sec(),
-		    &an);
-		an.an_start = c->c_req_start;
-		if (rc == HTTP_DONE) {
-			c->c_requests++;
-			(*answered)++;
-		}
-		if (an.an_delay > 0) {
-			c->c_pending = an;
-			tq_add_in(&eg.e_queue[CS_DELAYED], &c->c_node,
-			    an.an_delay / 1000.);
-			conn_state_set(c, CS_DELAYED);
-			return PR_DELAYED;
-		}
-		if (respond(c, &an))
-			return PR_DELAYED;
-		if (c->c_end != CE_OPEN)
-			return PR_CLOSE;
-	}
-}
-
-/*
- * Keeps buf[off..len) as the connection's unprocessed input.  A buffer
- * the connection already owns is reused in place.
- */
-static int
-keep_input(struct conn *c, const char *buf, size_t len, size_t off)
-{
-	size_t	 n = len - off;
-
-	if (buf == c->c_in) {
-		if (n == 0) {
-			free(c->c_in);
-			c->c_in = NULL;
-			c->c_incap = 0;
-		} else if (off > 0)
-			memmove(c->c_in, c->c_in + off, n);
-		c->c_inlen = n;
-		return 0;
-	}
-	/* buf is the worker's read buffer: the connection held nothing. */
-	if (n > 0) {
-		if ((c->c_in = malloc(n)) == NULL) {
-			log_warn("malloc() failed");
-			return -1;
-		}
-		memcpy(c->c_in, buf + off, n);
-		c->c_incap = n;
-	}
-	c->c_inlen = n;
-	return 0;
-}
-
-/* Appends what was read to an incomplete request the connection holds;
- * the buffer doubles, so a trickled head costs linear copying. */
-static int
-append_input(struct conn *c, const char *buf, size_t n)
-{
-	size_t	 cap = c->c_incap;
-	char	*p;
-
-	if (c->c_inlen + n > cap) {
-		while (cap < c->c_inlen + n)
-			cap = cap < 256 ? 256 : cap * 2;
-		if (cap > eg.e_env.ae_rcap)
-			cap = eg.e_env.ae_rcap;
-		if ((p = realloc(c->c_in, cap)) == NULL) {
-			log_warn("realloc() failed");
-			return -1;
-		}
-		c->c_in = p;
-		c->c_incap = cap;
-	}
-	memcpy(c->c_in + c->c_inlen, buf, n);
-	c->c_inlen += n;
-	return 0;
 }
 
 /* Keeps len bytes of output after what the connection already holds;
@@ -324,7 +129,7 @@ keep_output(struct conn *c, const char *buf, size_t len)
 static int
 flush(struct conn *c)
 {
-	struct answer_env	*ae = &eg.e_env;
+	struct answer_env	*ae = &eg.e_se.se_ae;
 	struct iovec		 iov[2];
 	ssize_t			 n;
 	size_t			 len = ae->ae_wlen;
@@ -337,19 +142,20 @@ flush(struct conn *c)
 		return keep_output(c, ae->ae_wbuf, len);
 	iov[0].iov_base = ae->ae_wbuf;
 	iov[0].iov_len = len;
-	if (c->c_pad_left > 0) {
+	if (c->c_ss.s_pad_left > 0) {
 		iov[1].iov_base = ae->ae_spaces;
-		iov[1].iov_len = c->c_pad_left < HTTP_PAD_CHUNK ?
-		    c->c_pad_left : HTTP_PAD_CHUNK;
+		iov[1].iov_len = c->c_ss.s_pad_left < HTTP_PAD_CHUNK ?
+		    c->c_ss.s_pad_left : HTTP_PAD_CHUNK;
 		niov = 2;
 	}
-	n = tr_writev(&c->c_tr, iov, niov, c->c_end != CE_OPEN ? TR_LAST : 0);
+	n = tr_writev(&c->c_tr, iov, niov, session_last(&c->c_ss) ? TR_LAST :
+	    0);
 	if (n == TR_ERROR)
 		return -1;
 	if (n == TR_AGAIN)
 		n = 0;
 	if ((size_t)n >= len) {
-		c->c_pad_left -= (size_t)n - len;
+		c->c_ss.s_pad_left -= (size_t)n - len;
 		return 0;
 	}
 	return keep_output(c, ae->ae_wbuf + n, len - (size_t)n);
@@ -364,14 +170,14 @@ send_pending(struct conn *c)
 	ssize_t	 n;
 	size_t	 chunk;
 
-	while (c->c_outoff < c->c_outlen || c->c_pad_left > 0) {
+	while (c->c_outoff < c->c_outlen || c->c_ss.s_pad_left > 0) {
 		if (c->c_outoff < c->c_outlen)
 			n = tr_write(&c->c_tr, c->c_out + c->c_outoff,
 			    c->c_outlen - c->c_outoff, 0);
 		else {
-			chunk = c->c_pad_left < HTTP_PAD_CHUNK ?
-			    c->c_pad_left : HTTP_PAD_CHUNK;
-			n = tr_write(&c->c_tr, eg.e_env.ae_spaces, chunk, 0);
+			chunk = c->c_ss.s_pad_left < HTTP_PAD_CHUNK ?
+			    c->c_ss.s_pad_left : HTTP_PAD_CHUNK;
+			n = tr_write(&c->c_tr, eg.e_se.se_ae.ae_spaces, chunk, 0);
 		}
 		if (n == TR_AGAIN)
 			return 0;
@@ -385,7 +191,7 @@ send_pending(struct conn *c)
 				c->c_outlen = c->c_outoff = 0;
 			}
 		} else
-			c->c_pad_left -= (size_t)n;
+			c->c_ss.s_pad_left -= (size_t)n;
 		if (c->c_state == CS_WRITING)
 			conn_enter(c, CS_WRITING);
 	}
@@ -428,36 +234,6 @@ linger_start(struct conn *c)
 	linger_read(c);
 }
 
-/* Answers what the connection holds: input kept by an earlier run. */
-static enum process_result
-process_held(struct conn *c, unsigned *answered)
-{
-	enum process_result	 pr;
-	size_t			 off;
-
-	pr = process(c, c->c_in, c->c_inlen, &off, answered);
-	(void)keep_input(c, c->c_in, c->c_inlen, off);	/* in place */
-	return pr;
-}
-
-/*
- * The PROXY header at the start of buf[0..len) (answer_proxy()); the
- * head's timeout keeps running from the connection's start.
- */
-static int
-proxy_step(struct conn *c, const char *buf, size_t len, size_t *off)
-{
-	ev_tstamp	 left;
-	int		 rc;
-
-	if ((rc = answer_proxy(&eg.e_env, &c->c_who, buf, len, off)) != 1)
-		return rc;
-	left = c->c_node.tn_deadline - ev_now(eg.e_loop);
-	conn_state_set(c, CS_READING);
-	tq_add_in(&eg.e_queue[CS_READING], &c->c_node, left > 0 ? left : 0);
-	return 1;
-}
-
 /* The connection turns to TLS: the handshake comes with the next reads. */
 static int
 start_tls(struct conn *c)
@@ -465,8 +241,20 @@ start_tls(struct conn *c)
 	if (tls_transport(&c->c_tr, tls_current(), c->c_tr.tr_fd,
 	    c->c_listener->li_tls) == -1)
 		return -1;
-	c->c_who.ap_tls = tls_info(&c->c_tr);
+	c->c_ss.s_who.ap_tls = tls_info(&c->c_tr);
 	return 0;
+}
+
+/* The PROXY header ended: the head's timeout keeps running from the
+ * connection's start. */
+static void
+conn_proxied(struct conn *c)
+{
+	ev_tstamp	 left;
+
+	left = c->c_node.tn_deadline - ev_now(eg.e_loop);
+	conn_state_set(c, CS_READING);
+	tq_add_in(&eg.e_queue[CS_READING], &c->c_node, left > 0 ? left : 0);
 }
 
 /*
@@ -477,8 +265,9 @@ start_tls(struct conn *c)
 static int
 proxy_then_tls(struct conn *c)
 {
-	struct answer_env	*ae = &eg.e_env;
-	size_t			 held = c->c_inlen, used, len;
+	struct answer_env	*ae = &eg.e_se.se_ae;
+	struct session		*s = &c->c_ss;
+	size_t			 held = s->s_inlen, used, len;
 	const char		*buf;
 	ssize_t			 n;
 	int			 rc;
@@ -487,30 +276,40 @@ proxy_then_tls(struct conn *c)
 	if (n == TR_AGAIN)
 		return 0;
 	if (n <= 0) {
-		if (n == 0 && held > 0)
-			answer_proxy_refused(ae, &c->c_who);
+		if (n == 0)
+			session_eof(&eg.e_se, s);
 		return -1;
 	}
 	if (held > 0) {
-		if (append_input(c, ae->ae_rbuf, (size_t)n) == -1)
+		if (session_hold(&eg.e_se, s, ae->ae_rbuf, (size_t)n,
+		    ae->ae_rcap) == -1)
 			return -1;
-		buf = c->c_in;
-		len = c->c_inlen;
+		buf = s->s_in;
+		len = s->s_inlen;
 	} else {
 		buf = ae->ae_rbuf;
 		len = (size_t)n;
 	}
-	if ((rc = proxy_step(c, buf, len, &used)) == -1)
+	if ((rc = session_proxy(&eg.e_se, s, buf, len, &used)) == -1)
 		return -1;
 	if (rc == 0)	/* all of it belongs to the header */
 		return transport_take(&c->c_tr, (size_t)n) == -1 ||
-		    (held == 0 && keep_input(c, buf, len, 0) == -1) ? -1 : 1;
+		    (held == 0 && session_keep_input(s, buf, len, 0) == -1) ?
+		    -1 : 1;
+	conn_proxied(c);
 	if (transport_take(&c->c_tr, used - held) == -1)
 		return -1;
-	free(c->c_in);
-	c->c_in = NULL;
-	c->c_inlen = c->c_incap = 0;
+	session_free(s);
 	return start_tls(c) == -1 ? -1 : 1;
+}
+
+/* Takes a delayed answer's turn: its timer runs from now. */
+static void
+conn_delay(struct conn *c)
+{
+	tq_add_in(&eg.e_queue[CS_DELAYED], &c->c_node,
+	    session_wait(&c->c_ss));
+	conn_state_set(c, CS_DELAYED);
 }
 
 /* Reads once and answers; returns -1 when the connection is to close
@@ -518,17 +317,14 @@ proxy_then_tls(struct conn *c)
 static int
 read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 {
-	struct answer_env	*ae = &eg.e_env;
-	size_t			 off = 0, used, len, room;
-	const char		*buf;
+	struct answer_env	*ae = &eg.e_se.se_ae;
 	ssize_t			 n;
 	int			 rc;
 
 	*pr = PR_NEED_MORE;
 	if (c->c_state == CS_PROXY && c->c_listener->li_opts & HD_LO_TLS)
 		return proxy_then_tls(c);
-	room = ae->ae_rcap - c->c_inlen;
-	n = tr_recv(&c->c_tr, ae->ae_rbuf, room);
+	n = tr_recv(&c->c_tr, ae->ae_rbuf, ae->ae_rcap - c->c_ss.s_inlen);
 	if (n == TR_AGAIN)
 		return 0;
 	if (n == TR_ERROR) {
@@ -537,35 +333,17 @@ read_and_process(struct conn *c, enum process_result *pr, unsigned *answered)
 		return -1;
 	}
 	if (n == 0) {
-		/* An incomplete request gets no response; part of a PROXY
-		 * header is a refused one. */
-		if (c->c_state == CS_PROXY && c->c_inlen > 0)
-			answer_proxy_refused(ae, &c->c_who);
+		session_eof(&eg.e_se, &c->c_ss);
 		return -1;
 	}
-	/* Bytes that begin a request start its clock. */
-	if (c->c_inlen == 0 && !http_stream_busy(&c->c_stream))
-		c->c_req_start = ev_now(eg.e_loop);
-	if (c->c_inlen > 0) {
-		if (append_input(c, ae->ae_rbuf, (size_t)n) == -1)
-			return -1;
-		buf = c->c_in;
-		len = c->c_inlen;
-	} else {
-		/* The common case: whole requests straight from the read
-		 * buffer. */
-		buf = ae->ae_rbuf;
-		len = (size_t)n;
-	}
-	if (c->c_state == CS_PROXY &&
-	    (rc = proxy_step(c, buf, len, &off)) <= 0) {
-		if (rc == -1)
-			return -1;
-		return keep_input(c, buf, len, 0) == -1 ? -1 : 1;
-	}
-	*pr = process(c, buf + off, len - off, &used, answered);
-	if (keep_input(c, buf, len, off + used) == -1)
+	rc = session_input(&eg.e_se, &c->c_ss, ae->ae_rbuf, (size_t)n,
+	    ae->ae_rcap, pr, answered);
+	if (rc == SI_CLOSE)
 		return -1;
+	if (rc == SI_PROXIED)
+		conn_proxied(c);
+	if (*pr == PR_DELAYED)
+		conn_delay(c);
 	return 1;
 }
 
@@ -582,10 +360,9 @@ conn_run(struct conn *c, int readable, int answered_before)
 	int			 rc, want = EV_READ;
 
 	for (;;) {
-		if (c->c_end == CE_ABORT)
+		if (c->c_ss.s_end == SE_ABORT)
 			goto close;
-
-		if (c->c_out != NULL || c->c_pad_left > 0) {
+		if (c->c_out != NULL || c->c_ss.s_pad_left > 0) {
 			if ((rc = send_pending(c)) == -1)
 				goto close;
 			if (rc == 0) {
@@ -599,7 +376,7 @@ conn_run(struct conn *c, int readable, int answered_before)
 				return;
 			}
 		}
-		if (c->c_end == CE_RESET) {
+		if (c->c_ss.s_end == SE_RESET) {
 			tr_reset(&c->c_tr);
 			goto close;
 		}
@@ -607,16 +384,19 @@ conn_run(struct conn *c, int readable, int answered_before)
 			watch(c, 0);
 			return;
 		}
-		if (c->c_end == CE_LINGER || (c->c_end == CE_CLOSE &&
-		    c->c_inlen > 0)) {
+		if (c->c_ss.s_end == SE_LINGER || (c->c_ss.s_end == SE_CLOSE &&
+		    c->c_ss.s_inlen > 0)) {
 			linger_start(c);
 			return;
 		}
-		if (c->c_end == CE_CLOSE)
+		if (c->c_ss.s_end == SE_CLOSE)
 			goto close;
-		if (pr == PR_FLUSH && c->c_inlen > 0 &&
+		if (pr == PR_FLUSH && c->c_ss.s_inlen > 0 &&
 		    c->c_state != CS_PROXY) {
-			pr = process_held(c, &answered);
+			pr = session_process_held(&eg.e_se, &c->c_ss,
+			    &answered);
+			if (pr == PR_DELAYED)
+				conn_delay(c);
 			if (flush(c) == -1)
 				goto close;
 			continue;
@@ -646,12 +426,12 @@ conn_run(struct conn *c, int readable, int answered_before)
 	watch(c, want);
 	if (c->c_state == CS_PROXY)
 		return;
-	if (c->c_inlen > 0 || http_stream_busy(&c->c_stream)) {
+	if (session_busy(&c->c_ss)) {
 		if (c->c_state != CS_READING || answered > 0)
 			conn_enter(c, CS_READING);
-	} else if (c->c_requests > 0 &&
+	} else if (c->c_ss.s_requests > 0 &&
 	    (c->c_state != CS_IDLE || answered > 0)) {
-		if (eg.e_draining)
+		if (eg.e_se.se_draining)
 			goto close;
 		conn_enter(c, CS_IDLE);
 	}
@@ -670,51 +450,38 @@ conn_cb(struct ev_loop *loop, ev_io *io, int revents)
 		linger_read(c);
 	else	/* writable with nothing to send: a TLS read waited for it */
 		conn_run(c, (revents & EV_READ) || (c->c_out == NULL &&
-		    c->c_pad_left == 0), 0);
+		    c->c_ss.s_pad_left == 0), 0);
 }
 
 static void
-conn_expire_close(struct tq_node *n, void *arg)
+conn_close_node(struct tq_node *n)
 {
-	(void)arg;
 	conn_close((struct conn *)n);
 }
 
-static void
-conn_expire_proxy(struct tq_node *n, void *arg)
+static struct session *
+conn_session(struct tq_node *n)
 {
-	struct conn	*c = (struct conn *)n;
-
-	(void)arg;
-	if (c->c_inlen > 0)
-		answer_proxy_refused(&eg.e_env, &c->c_who);
-	conn_close(c);
+	return &((struct conn *)n)->c_ss;
 }
 
+/* The delay is over: the answer goes out, then what was held behind
+ * it. */
 static void
-conn_expire_delay(struct tq_node *n, void *arg)
+conn_delayed(struct tq_node *n)
 {
 	struct conn	*c = (struct conn *)n;
 
-	(void)arg;
+	int		 body_waits;
+
 	conn_state_set(c, CS_READING);	/* until conn_run() says otherwise */
-	if (c->c_body_wait) {
-		c->c_body_wait = 0;
-		answer_faults_count(&c->c_pending);
-		respond_part(c, &c->c_pending, ANSWER_BODY);
-	} else if (respond(c, &c->c_pending)) {
-		if (flush(c) == -1)
-			conn_close(c);
-		else
-			conn_run(c, 0, 0);
-		return;
-	}
+	if ((body_waits = session_delayed(&eg.e_se, &c->c_ss)))
+		conn_delay(c);		/* the head went, its body waits */
 	if (flush(c) == -1) {
 		conn_close(c);
 		return;
 	}
-	/* Requests held behind the delayed one are answered there. */
-	conn_run(c, 0, 1);
+	conn_run(c, 0, !body_waits);
 }
 
 /* A banner service says its line to a fresh connection and closes it: a
@@ -754,9 +521,8 @@ conn_new(void *arg, int fd, const struct sockaddr_storage *ss,
 	transport_plain(&c->c_tr, fd);
 	c->c_listener = li;
 	c->c_state = CS_READING;
-	stats_conn_move(-1, STATS_READING);
-	answer_peer_init(&c->c_who, ss);
-	c->c_who.ap_listener = li;
+	session_count(-1, CS_READING);
+	session_init(&c->c_ss, ss, li);
 	ev_io_init(&c->c_io, conn_cb, fd, EV_READ);
 	c->c_io.data = c;
 	conn_enter(c, li->li_opts & HD_LO_PROXY ? CS_PROXY : CS_READING);
@@ -771,55 +537,36 @@ conn_new(void *arg, int fd, const struct sockaddr_storage *ss,
 }
 
 /* At the connection limit: closes the oldest connection in a state the
- * service can spare (idle keep-alive ones, as nginx does). */
+ * service can spare. */
 static int
 conn_reclaim(void *arg, int close)
 {
 	struct tq_node	*n;
-	unsigned	 s;
 
 	(void)arg;
-	for (s = 0; s < CS_NSTATES; s++) {
-		if (!(eg.e_sv->sv_reclaim & CS_BIT(s)) ||
-		    (n = eg.e_queue[s].tq_head) == NULL)
-			continue;
-		if (close)
-			conn_close((struct conn *)n);
-		return 1;
-	}
-	return 0;
+	if ((n = session_spare(eg.e_queue, eg.e_sv)) == NULL)
+		return 0;
+	if (close)
+		conn_close((struct conn *)n);
+	return 1;
 }
 
 void
 engine_init(struct ev_loop *loop, const struct hd_config *cf,
     const struct hd_socket *socks, unsigned nsocks, const struct service *sv)
 {
-	static const tq_expire_cb expire[CS_NSTATES] = {
-		[CS_PROXY] = conn_expire_proxy,
-		[CS_READING] = conn_expire_close,
-		[CS_DELAYED] = conn_expire_delay,
-		[CS_WRITING] = conn_expire_close,
-		[CS_IDLE] = conn_expire_close,
-		[CS_LINGERING] = conn_expire_close,
+	static struct session_ops ops = {
+		conn_close_node, conn_session, conn_delayed, &eg.e_se
 	};
-	ev_tstamp	 timeout[CS_NSTATES];
-	unsigned	 s;
 
 	eg.e_loop = loop;
 	eg.e_cf = cf;
 	eg.e_sv = sv;
-	if (answer_env_init(&eg.e_env, cf) == -1)
+	eg.e_se.se_loop = loop;
+	eg.e_se.se_decide = sv->sv_decide;
+	if (answer_env_init(&eg.e_se.se_ae, cf) == -1)
 		exit(HD_EXIT_FAILURE);
-	/* A client has header_timeout to send a PROXY header and a request
-	 * head, and to take each part of a response. */
-	timeout[CS_PROXY] = cf->cf_header_timeout / 1000.;
-	timeout[CS_READING] = cf->cf_header_timeout / 1000.;
-	timeout[CS_DELAYED] = cf->cf_delay / 1000.;
-	timeout[CS_WRITING] = cf->cf_header_timeout / 1000.;
-	timeout[CS_IDLE] = cf->cf_keepalive_timeout / 1000.;
-	timeout[CS_LINGERING] = ANSWER_LINGER_TIME;
-	for (s = 0; s < CS_NSTATES; s++)
-		tq_init(&eg.e_queue[s], loop, timeout[s], expire[s], NULL);
+	session_queues_init(eg.e_queue, loop, cf, &ops);
 	acceptor_init(&eg.e_ac, loop, socks, nsocks, sv->sv_max_conns > 0 ?
 	    sv->sv_max_conns : cf->cf_max_connections, conn_new,
 	    sv->sv_reclaim != 0 ? conn_reclaim : NULL, NULL);
@@ -835,19 +582,15 @@ engine_init(struct ev_loop *loop, const struct hd_config *cf,
 void
 engine_drain(void)
 {
-	unsigned	 s;
-
-	if (eg.e_draining)
+	if (eg.e_se.se_draining)
 		return;
 	log_debug("draining %u connection%s", eg.e_ac.ac_nconns,
 	    plural(eg.e_ac.ac_nconns));
-	eg.e_draining = 1;
+	eg.e_se.se_draining = 1;
 	acceptor_close(&eg.e_ac);
 	if (eg.e_ac.ac_nconns == 0) {
 		ev_break(eg.e_loop, EVBREAK_ALL);
 		return;
 	}
-	for (s = 0; s < CS_NSTATES; s++)
-		if (eg.e_sv->sv_drain & CS_BIT(s))
-			tq_shorten(&eg.e_queue[s], ANSWER_DRAIN_GRACE);
+	session_queues_drain(eg.e_queue, eg.e_sv);
 }
