@@ -115,6 +115,8 @@ worker_start(struct master *m, unsigned slot, int stats_slot)
 
 	if (m->m_cf->cf_mode == HD_MODE_SYNC)
 		sync_main(&ctx);
+	if (m->m_cf->cf_mode == HD_MODE_URING)
+		uring_main(&ctx);
 	worker_main(&ctx);
 }
 

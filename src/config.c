@@ -126,8 +126,11 @@ SETTER(set_mode)
 		cf->cf_mode = HD_MODE_ASYNC;
 	else if (strcmp(v, "sync") == 0)
 		cf->cf_mode = HD_MODE_SYNC;
+	else if (strcmp(v, "uring") == 0)
+		cf->cf_mode = HD_MODE_URING;
 	else {
-		snprintf(err, errlen, "invalid mode '%s' (async or sync)", v);
+		snprintf(err, errlen, "invalid mode '%s' (async, sync or "
+		    "uring)", v);
 		return -1;
 	}
 	return 0;
@@ -666,6 +669,8 @@ config_apply_overrides(struct hd_config *cf, const struct hd_overrides *ov,
 
 	if (ov->ov_sync)
 		cf->cf_mode = HD_MODE_SYNC;
+	if (ov->ov_uring)
+		cf->cf_mode = HD_MODE_URING;
 	if (ov->ov_workers != NULL &&
 	    set_workers(cf, ov->ov_workers, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "--workers: %s", why);
@@ -766,5 +771,11 @@ config_worker_count(const struct hd_config *cf)
 const char *
 config_mode_name(const struct hd_config *cf)
 {
-	return cf->cf_mode == HD_MODE_SYNC ? "sync" : "async";
+	static const char *const names[] = {
+		[HD_MODE_ASYNC] = "async",
+		[HD_MODE_SYNC] = "sync",
+		[HD_MODE_URING] = "uring",
+	};
+
+	return names[cf->cf_mode];
 }

@@ -32,7 +32,8 @@
 /* config.c */
 enum hd_mode {
 	HD_MODE_ASYNC,
-	HD_MODE_SYNC
+	HD_MODE_SYNC,
+	HD_MODE_URING
 };
 
 enum hd_access_format {
@@ -135,6 +136,7 @@ struct hd_config {
 struct hd_overrides {
 	const char	*ov_config;
 	int		 ov_sync;
+	int		 ov_uring;
 	const char	*ov_workers;
 	/* -l, --proxy-listen: each replaces the file's addresses of its
 	 * kind */
@@ -272,6 +274,7 @@ struct hd_worker_ctx {
 
 void	 worker_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 void	 sync_main(const struct hd_worker_ctx *) __attribute__((noreturn));
+void	 uring_main(const struct hd_worker_ctx *) __attribute__((noreturn));
 
 
 /* upgrade.c: what an image replaced in place hands to the next */

@@ -473,7 +473,7 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 			*li = cur->ls_list[a];
 			next->ls_activated = 1;
 			listen_defer(li->li_fd[0], &li->li_addr,
-			    cf->cf_mode == HD_MODE_ASYNC && cf->cf_defer_accept);
+			    cf->cf_mode != HD_MODE_SYNC && cf->cf_defer_accept);
 		}
 	for (i = 0; i < cf->cf_nlisten; i++) {
 		ln = &cf->cf_listen[i];
@@ -508,8 +508,8 @@ listeners_update(const struct listeners *cur, struct listeners *next,
 				goto fail;
 			li->li_fd[s] = fd;
 			if (!(ln->ln_opts & HD_LO_STATUS))
-				listen_defer(fd, addr, cf->cf_mode ==
-				    HD_MODE_ASYNC && cf->cf_defer_accept);
+				listen_defer(fd, addr, cf->cf_mode !=
+				    HD_MODE_SYNC && cf->cf_defer_accept);
 		}
 	}
 	for (a = 0; a < cur->ls_n; a++)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hellod.h"
+#include "uring.h"
 
 static struct hd_config		 config;
 static struct listeners		 listeners;
@@ -20,12 +21,14 @@ usage(FILE *fp)
 	fprintf(fp,
 	    "usage: %s [-fthv] [-c file] [-w n|auto] [-l addr:port]... "
 	    "[--proxy-listen addr:port]... [--tls-listen addr:port]... "
-	    "[--sync]\n"
+	    "[--sync | --uring]\n"
 	    "  -c, --config FILE     configuration file (default %s)\n"
 	    "  -f, --foreground      stay in the foreground, log to stderr\n"
 	    "      --sync            one blocking worker, one connection at "
 	    "a time\n"
-	    "  -w, --workers N|auto  number of async workers\n"
+	    "      --uring           workers on io_uring (completions) "
+	    "instead of libev\n"
+	    "  -w, --workers N|auto  number of async or uring workers\n"
 	    "  -l, --listen ADDR     listen on ADDR:PORT or [ADDR]:PORT "
 	    "(repeatable)\n"
 	    "      --proxy-listen ADDR  listen for connections that begin "
@@ -81,6 +84,7 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 		{ "config",	 required_argument, NULL, 'c' },
 		{ "foreground",	 no_argument,	    NULL, 'f' },
 		{ "sync",	 no_argument,	    NULL, 's' },
+		{ "uring",	 no_argument,	    NULL, 'u' },
 		{ "workers",	 required_argument, NULL, 'w' },
 		{ "listen",	 required_argument, NULL, 'l' },
 		{ "proxy-listen", required_argument, NULL, 'p' },
@@ -111,6 +115,9 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 		case 's':
 			ov->ov_sync = 1;
 			break;
+		case 'u':
+			ov->ov_uring = 1;
+			break;
 		case 'w':
 			ov->ov_workers = optarg;
 			break;
@@ -137,6 +144,11 @@ parse_args(int argc, char *argv[], struct hd_overrides *ov, int *test)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if (ov->ov_sync && ov->ov_uring) {
+		fprintf(stderr, "%s: --sync and --uring exclude each other\n",
+		    HELLOD_NAME);
+		return -1;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", HELLOD_NAME,
@@ -255,7 +267,11 @@ main(int argc, char *argv[])
 		upgrade_abandon(err);
 		return 1;
 	}
+	/* io_uring is probed before the certificates are loaded: a refused
+	 * mode leaves nothing to free. */
 	if (privileges_check(&config, err, sizeof(err)) == -1 ||
+	    uring_refuse_tls(&config, err, sizeof(err)) == -1 ||
+	    (test && uring_check(&config, err, sizeof(err)) == -1) ||
 	    tls_prepare(&config, &tls, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", HELLOD_NAME, err);
 		upgrade_abandon(err);
@@ -272,6 +288,13 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_echo_errors(1);
+	/* Logged, not only printed: a service manager's journal has the
+	 * reason a unit that asks for io_uring did not start. */
+	if (uring_check(&config, err, sizeof(err)) == -1) {
+		log_error("%s", err);
+		upgrade_abandon(err);
+		return 1;
+	}
 	if (resumed != NULL)
 		log_error("upgrade failed: the new executable did not start "
 		    "(%s); the previous executable runs again with its "

@@ -20,6 +20,7 @@
 #include "hellod.h"
 #include "master.h"
 #include "stats.h"
+#include "uring.h"
 
 static volatile sig_atomic_t	 sig_reload, sig_terminate, sig_quit;
 static volatile sig_atomic_t	 sig_reopen, sig_child, sig_upgrade;
@@ -63,6 +64,15 @@ static const int master_signals[] = {
 	(sizeof(master_signals) / sizeof(master_signals[0]))
 
 static void	 stop_begin(struct master *, int);
+
+static enum stats_mode
+stats_mode(const struct hd_config *cf)
+{
+	if (cf->cf_mode == HD_MODE_SYNC)
+		return STATS_MODE_SYNC;
+	return cf->cf_mode == HD_MODE_URING ? STATS_MODE_URING :
+	    STATS_MODE_ASYNC;
+}
 
 static void
 status_notify(struct master *m)
@@ -159,7 +169,8 @@ reload(struct master *m)
 	if (config_read(ncf, m->m_ov, err, sizeof(err)) == -1 ||
 	    reload_check_files(ncf, err, sizeof(err)) == -1)
 		goto fail;
-	if (privileges_check(ncf, err, sizeof(err)) == -1)
+	if (privileges_check(ncf, err, sizeof(err)) == -1 ||
+	    uring_check(ncf, err, sizeof(err)) == -1)
 		goto fail;
 	/* New certificates for the new generation; a bad one keeps the
 	 * running configuration, certificates included. */
@@ -209,8 +220,7 @@ reload(struct master *m)
 	m->m_ls = nls;
 	m->m_generation++;
 	stats_reloaded(1);
-	stats_set_config(m->m_generation, ncf->cf_mode == HD_MODE_SYNC ?
-	    STATS_MODE_SYNC : STATS_MODE_ASYNC, n);
+	stats_set_config(m->m_generation, stats_mode(ncf), n);
 	privileges_chown_logs(ncf);
 	m->m_nslots = n;
 	memset(m->m_slots, 0, sizeof(m->m_slots));
@@ -414,8 +424,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 		    "exiting");
 		return 1;
 	}
-	stats_set_config(m.m_generation, m.m_cf->cf_mode == HD_MODE_SYNC ?
-	    STATS_MODE_SYNC : STATS_MODE_ASYNC, m.m_nslots);
+	stats_set_config(m.m_generation, stats_mode(m.m_cf), m.m_nslots);
 	stats_set_draining(0);
 
 	if (signals_setup(&unblocked) == -1) {

@@ -101,6 +101,7 @@ extern const char *const stats_agent_names[STATS_NAGENT];
 enum stats_mode {
 	STATS_MODE_ASYNC,
 	STATS_MODE_SYNC,
+	STATS_MODE_URING,
 	STATS_NMODES
 };
 extern const char *const stats_mode_names[STATS_NMODES];

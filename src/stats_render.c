@@ -58,6 +58,7 @@ const char *const stats_pause_names[STATS_NPAUSES] = {
 const char *const stats_mode_names[STATS_NMODES] = {
 	[STATS_MODE_ASYNC] = "async",
 	[STATS_MODE_SYNC] = "sync",
+	[STATS_MODE_URING] = "uring",
 };
 
 #define NS_PER_SEC	UINT64_C(1000000000)

@@ -225,7 +225,8 @@ status_main(const struct status_ctx *ctx)
 	}
 	log_info("status server on %u listener%s", ctx->stc_nfds,
 	    ctx->stc_nfds == 1 ? "" : "s");
-	worker_run(&cf, socks, ctx->stc_nfds, &status, "status server");
+	worker_run(&cf, socks, ctx->stc_nfds, &status, &worker_readiness,
+	    "status server");
 }
 
 /* In the status server's process: the context from the listeners and the

@@ -1,7 +1,8 @@
 /*
- * An event-loop child: one libev loop, its signals and the connection
- * engine (conn.c) on the sockets it was given.  The async workers and
- * the status server both run here; the service says how they answer.
+ * An event-loop child: one libev loop, its signals and a connection
+ * engine on the sockets it was given: conn.c for the async workers and
+ * the status server, uring.c for the uring workers.  The service says
+ * how they answer.
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,9 +14,26 @@
 #include "hellod.h"
 #include "answer.h"
 #include "conn.h"
+#include "uring.h"
 #include "worker.h"
 
-static ev_signal	 sig_term, sig_quit, sig_usr1;
+const struct worker_engine worker_readiness = {
+	engine_init, engine_drain, NULL
+};
+
+static const struct worker_engine worker_completions = {
+	uring_init, uring_drain, uring_exit
+};
+
+/* The greeting workers of both engines. */
+static const struct service greeting = {
+	.sv_decide = answer_decide,
+	.sv_reclaim = CS_BIT(CS_IDLE),
+	.sv_drain = CS_BIT(CS_IDLE),
+};
+
+static ev_signal		 sig_term, sig_quit, sig_usr1;
+static const struct worker_engine *engine;
 
 static void
 sig_cb(struct ev_loop *loop, ev_signal *s, int revents)
@@ -24,7 +42,7 @@ sig_cb(struct ev_loop *loop, ev_signal *s, int revents)
 	(void)revents;
 	switch (s->signum) {
 	case SIGTERM:
-		engine_drain();
+		engine->we_drain();
 		break;
 	case SIGQUIT:
 		_exit(0);
@@ -37,14 +55,16 @@ sig_cb(struct ev_loop *loop, ev_signal *s, int revents)
 
 void
 worker_run(const struct hd_config *cf, const struct hd_socket *socks,
-    unsigned nsocks, const struct service *sv, const char *who)
+    unsigned nsocks, const struct service *sv, const struct worker_engine *we,
+    const char *who)
 {
 	struct ev_loop	*loop;
 	sigset_t	 mask;
 
 	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
 		fatalx("ev_default_loop() failed");
-	engine_init(loop, cf, socks, nsocks, sv);
+	engine = we;
+	we->we_init(loop, cf, socks, nsocks, sv);
 
 	ev_signal_init(&sig_term, sig_cb, SIGTERM);
 	ev_signal_init(&sig_quit, sig_cb, SIGQUIT);
@@ -57,25 +77,35 @@ worker_run(const struct hd_config *cf, const struct hd_socket *socks,
 		fatal("sigprocmask() failed");
 
 	ev_run(loop, 0);
+	if (we->we_exit != NULL)
+		we->we_exit();
 	log_debug("%s exiting", who);
 	exit(0);
+}
+
+static void __attribute__((noreturn))
+worker_serve(const struct hd_worker_ctx *ctx, const struct worker_engine *we,
+    const char *mode)
+{
+	char	 who[32];
+
+	snprintf(who, sizeof(who), "worker %d", ctx->wc_slot);
+	answer_self_set(ctx->wc_slot, ctx->wc_generation, mode);
+	log_info("worker %d serving (generation %u, %s, %u listener%s)",
+	    ctx->wc_slot, ctx->wc_generation, mode, ctx->wc_nsocks,
+	    ctx->wc_nsocks == 1 ? "" : "s");
+	worker_run(ctx->wc_config, ctx->wc_socks, ctx->wc_nsocks, &greeting,
+	    we, who);
 }
 
 void
 worker_main(const struct hd_worker_ctx *ctx)
 {
-	static const struct service greeting = {
-		.sv_decide = answer_decide,
-		.sv_reclaim = CS_BIT(CS_IDLE),
-		.sv_drain = CS_BIT(CS_IDLE),
-	};
-	char	 who[32];
+	worker_serve(ctx, &worker_readiness, "async");
+}
 
-	snprintf(who, sizeof(who), "worker %d", ctx->wc_slot);
-	answer_self_set(ctx->wc_slot, ctx->wc_generation, "async");
-	log_info("worker %d serving (generation %u, async, %u listener%s)",
-	    ctx->wc_slot, ctx->wc_generation, ctx->wc_nsocks,
-	    ctx->wc_nsocks == 1 ? "" : "s");
-	worker_run(ctx->wc_config, ctx->wc_socks, ctx->wc_nsocks, &greeting,
-	    who);
+void
+uring_main(const struct hd_worker_ctx *ctx)
+{
+	worker_serve(ctx, &worker_completions, "uring");
 }
