@@ -99,8 +99,10 @@ import urllib.parse
 ARTICLE = {"sync": (529.0, 130), "async": (705.0, 44)}  # req/s, failed
 CONCURRENCIES = (1, 10, 100, 1000)
 ALL_SCENARIOS = ("original", "sustained", "keepalive", "stuck", "slow",
-                 "padding", "idle", "proxy")
-HELLOD_SERVERS = ("sync", "async-1", "async-auto")
+                 "padding", "idle", "proxy", "models")
+# The models scenario: the three worker models beside nginx, interleaved.
+MODEL_SERVERS = ("sync", "async-1", "uring-1", "nginx-1")
+HELLOD_SERVERS = ("sync", "async-1", "uring-1", "async-auto")
 NGINX_SERVERS = ("nginx-1", "nginx-auto")
 STATIC_SERVERS = ("h2o", "lighttpd")  # serve a file holding the greeting
 PEER_SERVERS = ("py-blocking", "py-asyncio")
@@ -512,7 +514,8 @@ class Lab:
         return NCPU
 
     def start_hellod(self, name, http, nofile, max_connections, proxy=False):
-        mode = "sync" if name == "sync" else "async"
+        mode = ("sync" if name == "sync" else
+                "uring" if name.startswith("uring") else "async")
         workers = "1" if name != "async-auto" else "auto"
         srv = Server(name, "hellod", port=free_port())
         if proxy:
@@ -783,6 +786,7 @@ def new_result(server, scenario, concurrency, tool, requests):
         "client_cpu_pct": None, "rss_before_kb": None, "rss_after_kb": None,
         "bytes_per_conn": None, "errors": None, "aborted": False,
         "lb_cpu_us_per_req": None, "rounds": None, "note": "",
+        "syscalls_per_req": None,
     }
 
 
@@ -813,12 +817,43 @@ class Runner:
             f.write("$ %s\n%s" % (" ".join(cmd), out))
         return rc, out, wall, ccpu
 
+    def syscalls_start(self, srv):
+        """perf stat counting the system calls of the server's workers
+        (the processes that hold the connections), or None."""
+        pids = srv.worker_pids()
+        if not self.lab.tools.get("perf_syscalls") or not pids:
+            return None
+        return subprocess.Popen(
+            ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p",
+             ",".join(str(p) for p in pids)], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    @staticmethod
+    def syscalls_stop(perf):
+        """The count perf stat printed when interrupted, or None."""
+        if perf is None:
+            return None
+        perf.send_signal(signal.SIGINT)
+        try:
+            err = perf.communicate(timeout=10)[1].decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            perf.kill()
+            perf.communicate()
+            return None
+        m = re.search(r"^(\d+),[^,]*,raw_syscalls:sys_enter", err, re.M)
+        return int(m.group(1)) if m else None
+
     def measured(self, srv, res, fn):
         """Samples the server's CPU around fn() (which runs the tool and
-        fills res), then derives CPU per request."""
+        fills res), then derives CPU per request; with perf, the system
+        calls of its workers too."""
+        perf = self.syscalls_start(srv)
         c0 = srv.cpu_ticks()
         rc, out, wall, ccpu = fn()
         c1 = srv.cpu_ticks()
+        calls = self.syscalls_stop(perf)
+        if calls is not None and res["complete"]:
+            res["syscalls_per_req"] = calls / res["complete"]
         if rc is None:
             res["note"] = (res["note"] + " TIMEOUT").strip()
         elif rc != 0 and res["complete"] is None:
@@ -1078,11 +1113,11 @@ class Bench:
 
     def progress(self, res):
         log("  %-11s %-12s c=%-5s rps=%s failed=%s p50=%s p99=%s "
-            "cpu/req=%sus %s" % (
+            "cpu/req=%sus syscalls/req=%s %s" % (
                 res["server"], res["scenario"], res["concurrency"],
                 fmt(res["rps"], 0), res["failed"], fmt(res["p50_ms"], 2),
                 fmt(res["p99_ms"], 2), fmt(res["cpu_us_per_req"], 1),
-                res["note"]))
+                fmt(res["syscalls_per_req"], 2), res["note"]))
 
     def each_server(self, scenario, fn, **kw):
         """Runs fn(srv) for every server of the scenario; a server that
@@ -1131,6 +1166,85 @@ class Bench:
             log("scenario keepalive: wrk -c100 -d%ds" % d)
             self.each_server("keepalive", lambda s: [self.run.wrk(
                 s, "keepalive", d, 100, raw="keepalive-%s" % s.name)])
+
+    # k. the worker models -------------------------------------------------
+    def models(self):
+        """sync, async (1 worker), uring (1 worker) and nginx (1 worker)
+        side by side: keep-alive (h2load --h1 -c100) and a new connection
+        per request (ab -r -l -c100), ROUNDS interleaved rounds (the
+        order rotates, so a drift of the machine weighs on all alike);
+        the median of each figure over the rounds."""
+        names = [n for n in MODEL_SERVERS if n in self.servers_for("models")]
+        rounds, n_ka, n_nc = (self.args.model_rounds,
+                              self.scaled(100000, 5000),
+                              self.scaled(20000, 2000))
+        log("scenario models: %s; %d rounds of h2load --h1 -c100 -n%d and "
+            "ab -r -l -c100 -n%d" % (", ".join(names), rounds, n_ka, n_nc))
+        servers, runs = {}, {}
+        try:
+            for name in names:
+                servers[name] = self.lab.start(name)
+            for r in range(rounds):
+                order = names[r % len(names):] + names[:r % len(names)]
+                for name in order:
+                    srv = servers[name]
+                    for kind, res in (
+                            ("keep-alive", self.run.h2load(
+                                srv, "models", n_ka, 100,
+                                raw="models-ka-%s-r%d" % (name, r + 1))),
+                            ("new connection", self.run.ab(
+                                srv, "models", n_nc, 100,
+                                raw="models-nc-%s-r%d" % (name, r + 1)))):
+                        res["rounds"] = r + 1
+                        res["note"] = (kind + " " + res["note"]).strip()
+                        self.progress(res)
+                        runs.setdefault((name, kind), []).append(res)
+        except BenchError as e:
+            log("error: models: %s" % e)
+        finally:
+            for srv in servers.values():
+                self.lab.stop(srv)
+        self.models_table(names, runs)
+
+    def models_table(self, names, runs):
+        def med(rows, key):
+            v = sorted(r[key] for r in rows if r[key] is not None)
+            return v[(len(v) - 1) // 2] if v else None   # the lower median
+
+        def ratio(a, b):
+            return "%.2f" % (a / b) if a is not None and b else "-"
+        body, figs = [], {}
+        for kind in ("keep-alive", "new connection"):
+            for name in names:
+                rows = runs.get((name, kind), [])
+                f = {k: med(rows, k) for k in (
+                    "rps", "cpu_us_per_req", "syscalls_per_req", "p50_ms",
+                    "p99_ms")}
+                f["failed"] = sum(r["failed"] or 0 for r in rows)
+                figs[(name, kind)] = f
+                body.append([kind, name, len(rows), fmt(f["rps"], 0),
+                             f["failed"], fmt(f["cpu_us_per_req"], 2),
+                             fmt(f["syscalls_per_req"], 3),
+                             fmt(f["p50_ms"], 2), fmt(f["p99_ms"], 2)])
+                self.add(dict(rows[0], **f, rounds=len(rows),
+                              concurrency=100, note=kind) if rows else
+                         dict(new_result(Server(name, "?"), "models", 100,
+                                         "-", None), note=kind + " no run"))
+        self.emit("")
+        self.emit("== the worker models side by side (server on %s, load on "
+                  "%s; medians of %d interleaved rounds; system calls: "
+                  "perf stat -e raw_syscalls:sys_enter on the workers)"
+                  % (self.lab.server_cpus or "any",
+                     self.lab.client_cpus or "any", self.args.model_rounds))
+        self.emit(table(["load", "server", "rounds", "req/s", "failed",
+                         "us CPU/req", "syscalls/req", "p50 ms", "p99 ms"],
+                        body))
+        for kind in ("keep-alive", "new connection"):
+            u, a, n = (figs.get((s, kind), {}).get("cpu_us_per_req")
+                       for s in ("uring-1", "async-1", "nginx-1"))
+            self.emit("%s CPU per request: uring / nginx %s, uring / async "
+                      "%s, async / nginx %s" % (kind, ratio(u, n),
+                                                ratio(u, a), ratio(a, n)))
 
     # d. one stuck client ---------------------------------------------------
     def stuck(self):
@@ -1627,7 +1741,8 @@ class Bench:
                 "requests", "complete", "failed", "failed_detail", "non2xx",
                 "rps", "p50_ms", "p99_ms", "max_ms", "time_s", "tpr_ms",
                 "tpr_all_ms", "transfer_kbps", "cpu_us_per_req",
-                "client_cpu_pct", "lb_cpu_us_per_req", "rounds",
+                "client_cpu_pct", "lb_cpu_us_per_req", "syscalls_per_req",
+                "rounds",
                 "rss_before_kb", "rss_after_kb", "bytes_per_conn", "errors",
                 "aborted", "note"]
         with open(os.path.join(self.out, "results.csv"), "w",
@@ -1922,6 +2037,20 @@ def check_tools(args):
                 "scenario proxy skipped")
     if args.no_plots:
         found["gnuplot"] = None
+    # System calls per request: perf with the syscall tracepoints
+    # (Debian package linux-perf; root, or perf_event_paranoid <= -1).
+    found["perf_syscalls"] = False
+    if shutil.which("perf") and not args.url:
+        try:
+            found["perf_syscalls"] = subprocess.run(
+                ["perf", "stat", "-e", "raw_syscalls:sys_enter", "true"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=20).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    if not found["perf_syscalls"] and not args.quick:
+        log("note: perf cannot count raw_syscalls:sys_enter (Debian "
+            "package linux-perf, run as root): no system call figures")
     return found
 
 
@@ -1961,6 +2090,9 @@ def parse_args(argv):
     p.add_argument("--proxy-rounds", type=int, default=3,
                    help="proxy scenario: rounds of ab through each HAProxy "
                    "frontend, alternating; req/s is the median (3)")
+    p.add_argument("--model-rounds", type=int, default=5,
+                   help="models scenario: interleaved rounds; each figure "
+                   "is the median (5)")
     p.add_argument("--run-timeout", type=float, default=600,
                    help="upper bound in seconds for one load run (600)")
     p.add_argument("--peer-limit", type=float, default=60,

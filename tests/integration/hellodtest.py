@@ -593,10 +593,12 @@ def log_problems(text):
     return [m.group(0) for m in LOG_PROBLEM_RE.finditer(text)]
 
 
-def run_hellod(args, timeout=10.0, env=None, cwd=None):
-    """Runs HELLOD with args to completion (in cwd, when given);
-    CompletedProcess with text stdout and stderr."""
-    return subprocess.run([os.path.abspath(HELLOD)] + list(args),
+def run_hellod(args, timeout=10.0, env=None, cwd=None, wrapper=()):
+    """Runs HELLOD (behind the wrapper command, if any) with args to
+    completion (in cwd, when given); CompletedProcess with text stdout
+    and stderr."""
+    return subprocess.run(list(wrapper) + [os.path.abspath(HELLOD)]
+                          + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=timeout, cwd=cwd,
                           env=dict(os.environ, **(env or {})),

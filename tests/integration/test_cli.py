@@ -153,7 +153,7 @@ class Cli(unittest.TestCase):
             ("[server]\nworkers = 2\nmode = async\nworkers = 3\n", 4,
              "[server] workers: duplicate key"),
             ("[server]\nmode = fast\n", 2,
-             "[server] mode: invalid mode 'fast' (async or sync)"),
+             "[server] mode: invalid mode 'fast' (async, sync or uring)"),
             ("[server]\nworkers = 0\n", 2,
              "[server] workers: invalid worker count '0' (auto or 1-256)"),
         ]

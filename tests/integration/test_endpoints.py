@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The answers for scripts and the faults, against real clients on
-loopback, in async mode and with --sync: [http] endpoints (GET /ip, GET
-/json, negotiation on "/" by Accept and User-Agent), [http] identity (the
-X-Served-By header), the fault knobs (?status=, ?close=, ?reset=,
+loopback, in async mode, with --uring and with --sync: [http] endpoints
+(GET /ip, GET /json, negotiation on "/" by Accept and User-Agent), [http]
+identity (the X-Served-By header), the fault knobs (?status=, ?close=, ?reset=,
 ?delay_body=) and their counters.  With both keys off every path still
 greets, byte for byte as before, whatever the client."""
 
@@ -350,6 +350,34 @@ class Cases:
                     pass
         self.assertTrue(ht.answers(self.port))
 
+    def test_reset_pipelined(self):
+        # What precedes the reset is sent whole, then RST.
+        with connect(HOST, self.port) as s:
+            s.sendall(rq("/ip") + rq("/?reset=1") + rq("/ip"))
+            r = Reader(s)
+            first = r.response()
+            self.assertEqual(first.status, 200)
+            self.assertEqual(first.body, HOST.encode() + b"\n")
+            with self.assertRaises(ConnectionResetError):
+                while s.recv(4096):
+                    pass
+
+    def test_delay_body_pipelined(self):
+        # A delayed answer, then one whose body waits, then one behind
+        # them: in order, on the same connection.
+        with connect(HOST, self.port) as s:
+            t0 = time.monotonic()
+            s.sendall(rq("/?delay=200ms") + rq("/?delay_body=300ms") +
+                      rq("/ip", close=True))
+            r = Reader(s)
+            a, b, c = r.response(), r.response(), r.response()
+            took = time.monotonic() - t0
+            self.assertEqual([a.status, b.status, c.status], [200] * 3)
+            self.assertEqual(b.body, a.body)
+            self.assertEqual(c.body, HOST.encode() + b"\n")
+            self.assertGreaterEqual(took, 0.45)
+            self.assertTrue(r.closed())
+
     def test_delay_body(self):
         with connect(HOST, self.port) as s:
             s.sendall(rq("/x?delay_body=600ms", headers=(
@@ -394,6 +422,14 @@ class Cases:
 
 class AsyncEndpoints(Cases, unittest.TestCase):
     pass
+
+
+class UringEndpoints(Cases, unittest.TestCase):
+    ARGS = ("--uring",)
+    MODE = "uring"
+
+    def test_json_tls(self):
+        self.skipTest("mode = uring refuses TLS listeners")
 
 
 class SyncEndpoints(Cases, unittest.TestCase):

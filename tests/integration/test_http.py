@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """HTTP/1.x behaviour of hellod over real loopback sockets: the cases of
-HTTP-CASES.md (1-24 and 29), run against async mode (2 workers) and sync
-mode (one blocking worker, keep-alive switched on by the file).  After
+HTTP-CASES.md (1-24 and 29), run against async mode (2 workers), uring
+mode (2 workers) and sync mode (one blocking worker, keep-alive switched
+on by the file).  After
 every error case the same workers must still answer a fresh GET."""
 
 import email.utils
@@ -820,6 +821,11 @@ class AsyncHttp(HttpCases, unittest.TestCase):
         # Delays overlap: both done in about one delay, not two.
         self.assertGreaterEqual(min(took), 0.28)
         self.assertLess(max(took), 0.55, "delays did not overlap: %s" % took)
+
+
+class UringHttp(AsyncHttp):
+    CONF = ("mode = uring\nworkers = 2\n[http]\n"
+            "keepalive_timeout = 5s\nheader_timeout = 5s\n")
 
 
 class SyncHttp(HttpCases, unittest.TestCase):

@@ -397,6 +397,10 @@ class AsyncKnobs(KnobsCases, unittest.TestCase):
         self.assert_at_once(took, 0.5)
 
 
+class UringKnobs(AsyncKnobs):
+    ARGS = ("--uring",)
+
+
 class SyncKnobs(KnobsCases, unittest.TestCase):
     ARGS = ("--sync",)
 

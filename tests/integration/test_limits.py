@@ -2,7 +2,8 @@
 """Resource exhaustion at scale (HTTP-CASES.md 9, 10, 25-27): descriptor
 exhaustion (EMFILE), max_connections, 10,000 idle keep-alive connections,
 1,000 slowloris connections, 2,000 resetting and half-closing clients, in
-async and sync mode.
+async, uring and sync mode (a class with MODE = "uring" runs its async
+cases on the uring workers).
 
 The clients are non-blocking sockets driven by one selector (Flood), so a
 few thousand of them cost one thread.  The daemon's RLIMIT_NOFILE is set
@@ -139,9 +140,18 @@ def child_nofile(n):
                            (old[0], max(n, old[1])))
 
 
+def in_mode(test, conf):
+    """conf in the test class's MODE, where it names one."""
+    mode = getattr(test, "MODE", None)
+    if mode is None:
+        return conf
+    return conf.replace("[server]\n", "[server]\nmode = %s\n" % mode, 1)
+
+
 def start(test, conf, nofile=None, env=None):
     """hellod with one worker (and RLIMIT_NOFILE nofile); returns
     (Hellod, worker pid).  The worker's limit is checked."""
+    conf = in_mode(test, conf)
     if nofile is None:
         h = ht.Hellod(conf, ready=False, env=env)
     else:
@@ -523,11 +533,12 @@ class ReclaimIdle(unittest.TestCase):
             self.skipTest("RLIMIT_NOFILE hard limit below %d"
                           % (self.N + 100))
         with child_nofile(nofile):
-            h = ht.Hellod("[server]\nlisten = %s:%d\nworkers = 1\n"
-                          "[http]\nmax_connections = %d\n"
-                          "keepalive_timeout = 60s\nheader_timeout = 60s\n"
-                          "[status]\nlisten = %s:%d\n"
-                          % (HOST, port, self.N, HOST, sport), port=port)
+            h = ht.Hellod(in_mode(
+                self, "[server]\nlisten = %s:%d\nworkers = 1\n"
+                "[http]\nmax_connections = %d\n"
+                "keepalive_timeout = 60s\nheader_timeout = 60s\n"
+                "[status]\nlisten = %s:%d\n"
+                % (HOST, port, self.N, HOST, sport)), port=port)
         with h:
             worker = ht.wait_for(
                 lambda: status_json(sport)["workers"][0]["pid"], 5.0,
@@ -881,6 +892,15 @@ class ResetAndHalfClose(unittest.TestCase):
                     fl.reset_close(c)
             wait_fds(self, worker, base)
             finish(self, h, worker)
+
+
+# --- the same on the uring workers ---
+
+for _case in (Emfile, MaxConnections, ReclaimIdle, TenThousandIdle, Slowloris,
+              ResetAndHalfClose):
+    globals()["Uring" + _case.__name__] = type(
+        "Uring" + _case.__name__, (_case,), {"MODE": "uring"})
+del _case
 
 
 class SyncMode(unittest.TestCase):

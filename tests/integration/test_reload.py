@@ -34,9 +34,11 @@ def previous_finished(h, timeout=15.0):
 class ReloadUnderLoad(unittest.TestCase):
     RELOADS = 20
     WORKERS = 2
+    MODE = "async"
 
     def test_reloads_under_load(self):
-        conf = "workers = %d\nshutdown_timeout = 5s\n" % self.WORKERS
+        conf = ("workers = %d\nmode = %s\nshutdown_timeout = 5s\n"
+                % (self.WORKERS, self.MODE))
         with start_hellod(conf) as h:
             hellodtest.generation_serving(h, 1, self.WORKERS)
             load = LoadGenerator(HOST, h.port, clients=100).start()
@@ -60,7 +62,7 @@ class ReloadUnderLoad(unittest.TestCase):
 
             gens = [int(g) for g in
                     re.findall(r"reloaded: generation (\d+), 2 workers "
-                               r"\(async\)", h.log())]
+                               r"\(%s\)" % self.MODE, h.log())]
             self.assertEqual(gens, list(range(2, self.RELOADS + 2)),
                              h.log())
             self.assertNotIn("reload failed", h.log())
@@ -72,7 +74,8 @@ class ReloadUnderLoad(unittest.TestCase):
     def test_worker_count_changes_under_load(self):
         """Growing and shrinking the worker set (and so the SO_REUSEPORT
         group) loses no connection."""
-        with start_hellod("workers = 2\nshutdown_timeout = 5s\n") as h:
+        with start_hellod("workers = 2\nmode = %s\nshutdown_timeout = 5s\n"
+                          % self.MODE) as h:
             hellodtest.generation_serving(h, 1, 2)
             load = LoadGenerator(HOST, h.port, clients=100).start()
             try:
@@ -80,8 +83,8 @@ class ReloadUnderLoad(unittest.TestCase):
                          what="the load to get going")
                 for gen, n in enumerate([3, 1, 4, 2, 1, 2], start=2):
                     before = load.ok
-                    h.write_conf("workers = %d\nshutdown_timeout = 5s\n"
-                                 % n)
+                    h.write_conf("workers = %d\nmode = %s\n"
+                                 "shutdown_timeout = 5s\n" % (n, self.MODE))
                     hellodtest.reload_and_wait(h, gen, n, timeout=15.0)
                     wait_for(lambda: load.ok >= before + 500, 15.0,
                              what="requests after reload %d" % gen)
@@ -91,6 +94,10 @@ class ReloadUnderLoad(unittest.TestCase):
             self.assertEqual(load.failures, 0, load.summary())
             self.assertEqual(len(h.worker_pids()), 2)
             self.assertEqual(h.stop(), 0, h.log())
+
+
+class UringReloadUnderLoad(ReloadUnderLoad):
+    MODE = "uring"
 
 
 class ReloadDrain(unittest.TestCase):
@@ -123,6 +130,9 @@ class ReloadDrain(unittest.TestCase):
 
     def test_in_flight_request_finishes_sync(self):
         self.in_flight("sync", 1)
+
+    def test_in_flight_request_finishes_uring(self):
+        self.in_flight("uring", 2)
 
     def in_flight(self, mode, workers):
         """A keep-alive request in flight at the reload is answered by
@@ -288,40 +298,38 @@ class ReloadChanges(unittest.TestCase):
                 self.assertTrue(answers(h.port))
             self.assertEqual(h.stop(), 0, h.log())
 
+    def switch_mode(self, h, gen, mode, n, old):
+        """Reloads into mode (n workers) and waits for the old workers
+        to go; returns the new ones."""
+        self.conf(h, mode=mode)
+        hellodtest.reload_and_wait(h, gen, n)
+        h.wait_log(r"reloaded: generation %d, %d workers? \(%s\)"
+                   % (gen, n, mode))
+        h.wait_log(r"worker \d serving \(generation %d, %s, "
+                   r"\d+ listeners?\)" % (gen, mode), count=n)
+        previous_finished(h)
+        self.wait_children(h, n, old)
+        return h.worker_pids()
+
     def test_mode_switch(self):
         with start_hellod("workers = 2\nshutdown_timeout = 5s\n") as h:
             hellodtest.generation_serving(h, 1, 2)
-            old = h.worker_pids()
-
-            self.conf(h, mode="sync")
-            hellodtest.reload_and_wait(h, 2, 1)
-            h.wait_log(r"reloaded: generation 2, 1 worker \(sync\)")
-            h.wait_log(r"worker 0 serving \(generation 2, sync, "
-                       r"\d+ listeners?\)")
-            previous_finished(h)
-            self.wait_children(h, 1, old)
-            old = h.worker_pids()
+            old = self.switch_mode(h, 2, "sync", 1, h.worker_pids())
             for _ in range(10):
                 r = get(HOST, h.port)
                 self.assertEqual((r.status, r.body), (200, GREETING))
-
-            self.conf(h, mode="async")
-            hellodtest.reload_and_wait(h, 3, 2)
-            h.wait_log(r"reloaded: generation 3, 2 workers \(async\)")
-            h.wait_log(r"worker \d serving \(generation 3, async, "
-                       r"\d+ listeners?\)", count=2)
-            previous_finished(h)
-            self.wait_children(h, 2, old)
-            for _ in range(10):
-                self.assertTrue(answers(h.port))
-            # Async again: keep-alive works.
-            with hellodtest.connect(HOST, h.port) as s:
-                r = hellodtest.Reader(s)
-                for _ in range(3):
-                    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                    resp = r.response()
-                    self.assertEqual(resp.status, 200)
-                    self.assertIsNone(resp.header("connection"))
+            for gen, mode in ((3, "async"), (4, "uring")):
+                old = self.switch_mode(h, gen, mode, 2, old)
+                for _ in range(10):
+                    self.assertTrue(answers(h.port))
+                # Sync no more: keep-alive works.
+                with hellodtest.connect(HOST, h.port) as s:
+                    r = hellodtest.Reader(s)
+                    for _ in range(3):
+                        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                        resp = r.response()
+                        self.assertEqual(resp.status, 200)
+                        self.assertIsNone(resp.header("connection"))
             self.assertEqual(h.stop(), 0, h.log())
 
 

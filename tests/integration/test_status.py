@@ -798,6 +798,11 @@ class AsyncCounts(CountCases, unittest.TestCase):
     pass
 
 
+class UringCounts(CountCases, unittest.TestCase):
+    ARGS = ("--uring",)
+    MODE = "uring"
+
+
 class SyncCounts(CountCases, unittest.TestCase):
     ARGS = ("--sync",)
     WORKERS = 1

@@ -386,6 +386,11 @@ class DeferredAccept(unittest.TestCase):
             self.assertLess(time.monotonic() - t, 0.5)
 
 
+class UringTimeouts(AsyncTimeouts):
+    CONF = ("[server]\nmode = uring\nworkers = 2\ndefer_accept = off\n"
+            "[http]\nheader_timeout = 500ms\nkeepalive_timeout = 500ms\n")
+
+
 class SyncTimeouts(TimeoutCases, unittest.TestCase):
     WORKERS = 1
     CONF = ("[server]\nmode = sync\n[http]\n"

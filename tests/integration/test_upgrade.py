@@ -67,6 +67,18 @@ class Upgrade(unittest.TestCase):
             load.stop()
         self.assertEqual(load.failures, 0, load.summary())
 
+    def upgrade(self, h, old):
+        """A new file at the path, SIGUSR2, generation 2 serving and the
+        old workers gone."""
+        self.replace_exe()
+        # The running image's file is gone from the path.
+        self.assertTrue(self.exe_of(h.proc.pid).endswith("(deleted)"))
+        h.kill(signal.SIGUSR2)
+        h.wait_log(r"upgrade: executing ", 10.0)
+        hellodtest.generation_serving(h, 2, 2)
+        wait_for(lambda: all(not hellodtest.proc_alive(p) for p in old),
+                 10.0, what="the old workers to exit")
+
     def exe_of(self, pid):
         return os.readlink("/proc/%d/exe" % pid)
 
@@ -78,17 +90,7 @@ class Upgrade(unittest.TestCase):
             self.assertEqual(int(f.read()), pid)
         self.assertFalse(self.exe_of(pid).endswith("(deleted)"))
 
-        def upgrade():
-            self.replace_exe()
-            # The running image's file is gone from the path.
-            self.assertTrue(self.exe_of(pid).endswith("(deleted)"))
-            h.kill(signal.SIGUSR2)
-            h.wait_log(r"upgrade: executing ", 10.0)
-            hellodtest.generation_serving(h, 2, 2)
-            wait_for(lambda: all(not hellodtest.proc_alive(p)
-                                 for p in old), 10.0,
-                     what="the old workers to exit")
-        self.under_load(h, upgrade)
+        self.under_load(h, lambda: self.upgrade(h, old))
         # Same process, the new file, the same pid file.
         self.assertIsNone(h.proc.poll())
         self.assertEqual(h.proc.pid, pid)
@@ -109,6 +111,14 @@ class Upgrade(unittest.TestCase):
         self.assertTrue(hellodtest.answers(h.port))
         self.assertEqual(h.stop(), 0, h.log())
         self.assertFalse(os.path.exists(self.pid_file))
+
+    def test_upgrade_uring_under_load(self):
+        h = self.start("mode = uring\n")
+        old = h.worker_pids()
+        self.under_load(h, lambda: self.upgrade(h, old))
+        self.assertRegex(h.log(), r"worker \d+ serving \(generation 2, "
+                         r"uring, ")
+        self.assertEqual(h.stop(), 0, h.log())
 
     def assert_upgrade_refused(self, h, why):
         pid = h.proc.pid

@@ -676,9 +676,12 @@ static const struct bad_value bad_values[] = {
 	  "1.1.1.1:5 1.1.1.1:6 1.1.1.1:7 1.1.1.1:8 1.1.1.1:9 1.1.1.1:10 "
 	  "1.1.1.1:11 1.1.1.1:12 1.1.1.1:13 1.1.1.1:14 1.1.1.1:15 "
 	  "1.1.1.1:16 1.1.1.1:17", "more than 16 addresses" },
-	{ "server", "mode", "threaded", "invalid mode 'threaded' (async or sync)" },
-	{ "server", "mode", "SYNC", "invalid mode 'SYNC' (async or sync)" },
-	{ "server", "mode", "", "invalid mode '' (async or sync)" },
+	{ "server", "mode", "threaded",
+	  "invalid mode 'threaded' (async, sync or uring)" },
+	{ "server", "mode", "SYNC",
+	  "invalid mode 'SYNC' (async, sync or uring)" },
+	{ "server", "mode", "",
+	  "invalid mode '' (async, sync or uring)" },
 	{ "server", "workers", "0", "invalid worker count '0' (auto or 1-256)" },
 	{ "server", "workers", "257", "invalid worker count '257' (auto or 1-256)" },
 	{ "server", "workers", "-1", "invalid worker count '-1' (auto or 1-256)" },
@@ -1079,6 +1082,10 @@ test_sync_keepalive(void **state)
 	(void)state;
 	/* async: the default keep-alive stays */
 	load_ok_apply("[server]\nmode = async\n", &cf);
+	assert_int_equal(cf.cf_keepalive_timeout, 5000);
+	/* uring: as async */
+	load_ok_apply("[server]\nmode = uring\n", &cf);
+	assert_int_equal(cf.cf_mode, HD_MODE_URING);
 	assert_int_equal(cf.cf_keepalive_timeout, 5000);
 	/* sync from the file: off unless set */
 	load_ok_apply("[server]\nmode = sync\n", &cf);
