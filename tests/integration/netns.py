@@ -942,20 +942,7 @@ def haproxy_config(backends, addr, port, mode=None, server_options="",
     mode = mode or ("http" if forwardfor else "tcp")
     if forwardfor and mode != "http":
         raise ValueError("option forwardfor needs mode http")
-    lines = ["global",
-             "    log stdout format raw local0",
-             "    maxconn 4096",
-             "",
-             "defaults",
-             "    mode %s" % mode,
-             "    log global",
-             "    option %slog" % mode,
-             "    option dontlognull",
-             "    timeout connect 2s",
-             "    timeout client 10s",
-             "    timeout server %s" % timeout_server,
-             "    timeout check 2s",
-             "",
+    lines = haproxy_head(mode=mode, timeout_server=timeout_server) + [
              "frontend fe",
              "    bind %s:%d" % (addr, port),
              "    default_backend be",
@@ -1130,6 +1117,33 @@ def haproxy_stat(path):
     text = data.decode("utf-8", "replace").lstrip("# ")
     return {(r["pxname"], r["svname"]): r
             for r in csv.DictReader(text.splitlines())}
+
+
+def haproxy_head(stats_socket=None, mode=None, timeout_server="10s",
+                 defaults=()):
+    """The global and defaults sections of every test's HAProxy, as lines:
+    the log on standard output, the stats socket when one is named, the
+    mode and its log format when one is given, short timeouts, and more
+    defaults lines."""
+    lines = ["global",
+             "    log stdout format raw local0",
+             "    maxconn 4096"]
+    if stats_socket:
+        lines.append("    stats socket %s mode 600 level admin"
+                     % stats_socket)
+    lines += ["", "defaults"]
+    if mode:
+        lines.append("    mode %s" % mode)
+    lines.append("    log global")
+    if mode:
+        lines.append("    option %slog" % mode)
+    lines += ["    option dontlognull",
+              "    timeout connect 2s",
+              "    timeout client 10s",
+              "    timeout server %s" % timeout_server,
+              "    timeout check 2s"]
+    lines += ["    " + d for d in defaults]
+    return lines + [""]
 
 
 class BalancedHellods:

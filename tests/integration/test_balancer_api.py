@@ -58,19 +58,7 @@ def haproxy_conf(topo, stats_socket):
     br = topo.addr
     agent = ("check inter 300ms fall 2 rise 1 agent-check agent-port %d "
              "agent-inter %dms" % (AGENT, int(AGENT_INTER * 1000)))
-    lines = ["global",
-             "    log stdout format raw local0",
-             "    maxconn 4096",
-             "    stats socket %s mode 600 level admin" % stats_socket,
-             "",
-             "defaults",
-             "    log global",
-             "    option dontlognull",
-             "    timeout connect 2s",
-             "    timeout client 10s",
-             "    timeout server 10s",
-             "    timeout check 2s",
-             ""]
+    lines = netns.haproxy_head(stats_socket)
     fronts = [
         (V2, "tcp", [], ["server s %s:%d send-proxy-v2" % (h1, PROXY)]),
         (V2_UNTRUSTED, "tcp", [],

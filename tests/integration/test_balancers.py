@@ -87,21 +87,9 @@ def haproxy_conf(topo, stats_socket):
         (OPEN_V2_HTTPCHK, "tcp", (o, PROXY), "send-proxy-v2 check-send-proxy "
          + check, ["option httpchk GET %s" % CHECK_PATH]),
     ]
-    lines = ["global",
-             "    log stdout format raw local0",
-             "    maxconn 4096",
-             "    stats socket %s mode 600 level admin" % stats_socket,
-             "",
-             "defaults",
-             "    log global",
-             "    option dontlognull",
-             "    timeout connect 2s",
-             "    timeout client 10s",
-             "    timeout server 10s",
-             "    timeout check 2s",
-             # a UNIQUE_ID TLV where a server sends one
-             "    unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",
-             ""]
+    # a UNIQUE_ID TLV where a server sends one
+    lines = netns.haproxy_head(stats_socket, defaults=(
+        "unique-id-format %{+X}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid",))
     for port, mode, (addr, sport), options, extra in paths:
         lines += ["frontend fe%d" % port,
                   "    mode %s" % mode,
