@@ -277,14 +277,17 @@ main(int argc, char *argv[])
 		upgrade_abandon(err);
 		return 1;
 	}
-	if (test)
+	if (test) {
+		tls_server_free(tls);
 		return test_report(&config);
+	}
 
 	dest = log_destination(config.cf_error_log, ov.ov_foreground);
 	if (log_open(dest, config.cf_log_level) == -1) {
 		fprintf(stderr, "%s: %s: [log] error_log: cannot open '%s': "
 		    "%s\n", HELLOD_NAME, config.cf_file, dest, strerror(errno));
 		upgrade_abandon("cannot open the error log");
+		tls_server_free(tls);
 		return 1;
 	}
 	log_echo_errors(1);
@@ -293,6 +296,7 @@ main(int argc, char *argv[])
 	if (uring_check(&config, err, sizeof(err)) == -1) {
 		log_error("%s", err);
 		upgrade_abandon(err);
+		tls_server_free(tls);
 		return 1;
 	}
 	if (resumed != NULL)
@@ -309,6 +313,7 @@ main(int argc, char *argv[])
 
 	if (upgrade_inherit(&us, &inherited) == -1) {
 		upgrade_abandon("malformed HELLOD_UPGRADE");
+		tls_server_free(tls);
 		return 1;
 	}
 	if (us.us_active) {
