@@ -73,6 +73,8 @@ struct ur_engine {
 	struct tq		 ur_queue[CS_NSTATES];
 	struct uconn		*ur_free;
 	unsigned		 ur_nfree;
+	unsigned		 ur_live;	/* not yet back in ur_free: some
+						   may await their last completion */
 };
 
 static struct ur_engine	 ur;
@@ -94,17 +96,20 @@ uc_enter(struct uconn *uc, enum conn_state s)
 	tq_add(&ur.ur_queue[s], &uc->uc_node);
 }
 
-/* Stopped and idle: the loop ends once no accept can still complete. */
+/* Stopped and idle: the loop ends once no accept can still complete and
+ * every closed connection has had its last completion. */
 static void
 check_done(void)
 {
-	if (ur.ur_se.se_draining && uaccept_open() == 0 && !uaccept_armed())
+	if (ur.ur_se.se_draining && uaccept_open() == 0 && !uaccept_armed() &&
+	    ur.ur_live == 0)
 		ev_break(ur.ur_loop, EVBREAK_ALL);
 }
 
 static void
 uc_free(struct uconn *uc)
 {
+	ur.ur_live--;
 	/* A cached connection keeps output buffers of the usual size only:
 	 * a burst of pipelined answers does not stay in the cache. */
 	if (uc->uc_outcap > UR_OUT_KEEP || ur.ur_nfree >= UR_CONN_CACHE) {
@@ -175,8 +180,10 @@ uc_close(struct uconn *uc)
 static void
 uc_op_done(struct uconn *uc)
 {
-	if (--uc->uc_ops == 0 && uc->uc_closed)
+	if (--uc->uc_ops == 0 && uc->uc_closed) {
 		uc_free(uc);
+		check_done();
+	}
 }
 
 static void	 recv_arm(struct uconn *);
@@ -569,6 +576,7 @@ uc_new(int fd, const struct sockaddr_storage *ss, const struct listener *li)
 		uaccept_release();
 		return;
 	}
+	ur.ur_live++;
 	/* The output buffers of a reused connection are kept. */
 	uc->uc_fd = fd;
 	uc->uc_ops = 0;

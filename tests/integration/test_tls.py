@@ -102,7 +102,7 @@ class Pki:
              "-out", self.path(name + ".csr"), "-subj", subj])
         run([OPENSSL, "x509", "-req", "-in", self.path(name + ".csr"),
              "-CA", self.path(ca + ".pem"), "-CAkey", self.path(ca + ".key"),
-             "-set_serial", str(random.randrange(1, 1 << 62)),
+             "-set_serial", str(random.randrange(1 << 127, 1 << 128)),
              "-out", self.path(name + ".pem"), "-days", days,
              "-extfile", self.path(ext)])
 
