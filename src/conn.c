@@ -562,10 +562,7 @@ engine_init(struct ev_loop *loop, const struct hd_config *cf,
 	eg.e_loop = loop;
 	eg.e_cf = cf;
 	eg.e_sv = sv;
-	eg.e_se.se_loop = loop;
-	eg.e_se.se_decide = sv->sv_decide;
-	if (answer_env_init(&eg.e_se.se_ae, cf) == -1)
-		exit(HD_EXIT_FAILURE);
+	session_env_init(&eg.e_se, loop, sv->sv_decide, cf);
 	session_queues_init(eg.e_queue, loop, cf, &ops);
 	acceptor_init(&eg.e_ac, loop, socks, nsocks, sv->sv_max_conns > 0 ?
 	    sv->sv_max_conns : cf->cf_max_connections, conn_new,

@@ -70,6 +70,19 @@ expire_delay(struct tq_node *n, void *arg)
  * keepalive_timeout between requests; ANSWER_LINGER_TIME to finish
  * sending once an error answer is out.
  */
+/* A worker's shared session state, whatever moves its bytes; a worker
+ * that cannot have its buffers does not start. */
+void
+session_env_init(struct session_env *se, struct ev_loop *loop,
+    answer_decide_fn *decide, const struct hd_config *cf)
+{
+	se->se_loop = loop;
+	se->se_decide = decide;
+	se->se_draining = 0;
+	if (answer_env_init(&se->se_ae, cf) == -1)
+		exit(HD_EXIT_FAILURE);
+}
+
 void
 session_queues_init(struct tq *q, struct ev_loop *loop,
     const struct hd_config *cf, const struct session_ops *ops)

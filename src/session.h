@@ -131,6 +131,8 @@ int	 session_input(struct session_env *, struct session *, const char *,
 	    size_t, size_t, enum process_result *, unsigned *);
 void	 session_eof(struct session_env *, struct session *);
 
+void	 session_env_init(struct session_env *, struct ev_loop *,
+	    answer_decide_fn *, const struct hd_config *);
 void	 session_queues_init(struct tq *, struct ev_loop *,
 	    const struct hd_config *, const struct session_ops *);
 struct tq_node *session_spare(struct tq *, const struct service *);

@@ -668,10 +668,7 @@ uring_init(struct ev_loop *loop, const struct hd_config *cf,
 	ur.ur_loop = loop;
 	ur.ur_cf = cf;
 	ur.ur_sv = sv;
-	ur.ur_se.se_loop = loop;
-	ur.ur_se.se_decide = sv->sv_decide;
-	if (answer_env_init(&ur.ur_se.se_ae, cf) == -1)
-		exit(HD_EXIT_FAILURE);
+	session_env_init(&ur.ur_se, loop, sv->sv_decide, cf);
 	/* Reading pauses past ae_rcap of held input; what the kernel
 	 * completed before the pause took effect still arrives, and that is
 	 * at most the whole buffer ring. */
