@@ -3,7 +3,7 @@
  * receiving, answering through session.c, sending, timeouts, reclaiming
  * and closing, on the ring of uring_ring.c.
  *
- * Each listener has a multishot accept armed; each connection a
+ * Each listener has accepts armed (uring_accept.c); each connection a
  * multishot receive that takes buffers from the ring's provided buffers.
  * Input is parsed in the buffer it arrived in; what must outlive the
  * completion (an incomplete request, input that waits behind answers the

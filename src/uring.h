@@ -1,7 +1,7 @@
 /*
  * The uring workers (mode = uring): the event-loop child of worker.c,
  * but its connections' bytes move by completions on one io_uring
- * (liburing) instead of readiness: multishot accept, multishot receive
+ * (liburing) instead of readiness: accepts armed ahead, multishot receive
  * into a ring of provided buffers, sends submitted in one batch per loop
  * iteration.  Requests are handled by session.c and answered by answer.c
  * exactly as in async mode; timeouts, states and figures are conn.c's.

@@ -1,13 +1,16 @@
 /*
  * Accepting in a uring worker (see uring_accept.h).
  *
- * A multishot accept goes on accepting until it is cancelled, and its
- * cancel reaches the kernel at the end of the loop iteration: near the
- * limit the kernel could accept past it meanwhile, so within
- * UA_SLACK of max_connections accepts are armed one at a time.  A
- * connection accepted after the limit was reached (the slack, or one
- * completed before a cancel) is served all the same, an idle one
- * reclaimed for it where the engine can spare one.
+ * Each listener has a few single accepts armed, each with its own
+ * address buffer: the kernel writes the client's address with the
+ * connection, where a multishot accept (one buffer for all) would leave
+ * a getpeername() per connection.  An accept is armed only while there
+ * is room for the connection it may bring: armed accepts and open
+ * connections together never pass max_connections, so the kernel cannot
+ * accept past the limit.  At the limit one accept per listener stays
+ * armed while the engine can spare an idle connection for a newcomer
+ * (reclaimed once the newcomer is really there); otherwise none, until a
+ * connection closes.
  */
 #include <sys/socket.h>
 
@@ -25,7 +28,7 @@
 #include "uring_accept.h"
 #include "uring_ring.h"
 
-#define UA_SLACK	32	/* below this much room, one at a time */
+#define UA_SLOTS	16	/* accepts armed per listener, at most */
 
 enum ua_state {
 	UA_ACCEPTING,
@@ -34,12 +37,22 @@ enum ua_state {
 	UA_STOPPED	/* for good: draining */
 };
 
+struct ua_listener;
+
+/* One accept: the user_data of its submission, 8-byte aligned. */
+struct ua_slot {
+	struct sockaddr_storage	 us_ss;
+	socklen_t		 us_len;
+	int			 us_armed;
+	struct ua_listener	*us_ul;
+};
+
 struct ua_listener {
 	const struct listener	*ul_li;
 	int			 ul_fd;
-	int			 ul_armed;	/* an accept is in the kernel */
-	int			 ul_cancel;	/* and its cancel is asked */
-	int			 ul_multishot;
+	unsigned		 ul_armed;	/* accepts in the kernel */
+	int			 ul_cancel;	/* their cancel is asked */
+	struct ua_slot		 ul_slot[UA_SLOTS];
 };
 
 struct uacceptor {
@@ -50,6 +63,7 @@ struct uacceptor {
 	int			 ua_failing;	/* logged once a spell */
 	ev_timer		 ua_timer;
 	unsigned		 ua_nconns;
+	unsigned		 ua_armed;	/* accepts in the kernel, in all */
 	unsigned		 ua_max;
 	uaccept_cb		*ua_accept;
 	uaccept_reclaim_cb	*ua_reclaim;
@@ -58,31 +72,29 @@ struct uacceptor {
 static struct uacceptor	 ua;
 
 static void
-arm(struct ua_listener *ul)
+arm(struct ua_slot *us)
 {
 	struct io_uring_sqe	*sqe;
 
-	sqe = ring_sqe(ul, RT_ACCEPT);
-	ul->ul_multishot = ua.ua_nconns + UA_SLACK < ua.ua_max;
-	if (ul->ul_multishot)
-		io_uring_prep_multishot_accept(sqe, ul->ul_fd, NULL, NULL,
-		    SOCK_CLOEXEC);
-	else
-		io_uring_prep_accept(sqe, ul->ul_fd, NULL, NULL,
-		    SOCK_CLOEXEC);
-	ul->ul_armed = 1;
-	ul->ul_cancel = 0;
+	sqe = ring_sqe(us, RT_ACCEPT);
+	us->us_len = sizeof(us->us_ss);
+	io_uring_prep_accept(sqe, us->us_ul->ul_fd,
+	    (struct sockaddr *)&us->us_ss, &us->us_len, SOCK_CLOEXEC);
+	us->us_armed = 1;
+	us->us_ul->ul_armed++;
+	ua.ua_armed++;
 }
 
+/* Every accept armed on ul goes (its completions say -ECANCELED). */
 static void
 cancel(struct ua_listener *ul)
 {
 	struct io_uring_sqe	*sqe;
 
-	if (!ul->ul_armed || ul->ul_cancel)
+	if (ul->ul_armed == 0 || ul->ul_cancel)
 		return;
 	sqe = ring_sqe(NULL, RT_NONE);
-	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)ul | RT_ACCEPT, 0);
+	io_uring_prep_cancel_fd(sqe, ul->ul_fd, IORING_ASYNC_CANCEL_ALL);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	ul->ul_cancel = 1;
 }
@@ -97,32 +109,43 @@ stop(enum ua_state why)
 		cancel(&ua.ua_ls[i]);
 }
 
-/* Accepting follows the room there is: a cancelled accept is armed
- * again here once its last completion arrived. */
+/* Arms what the room allows on ul: below the limit as many accepts as
+ * there is room for, at it `spare` (0 or 1). */
+static void
+fill(struct ua_listener *ul, unsigned spare)
+{
+	unsigned	 i;
+
+	for (i = 0; i < UA_SLOTS && !ul->ul_cancel; i++) {
+		if (ul->ul_slot[i].us_armed)
+			continue;
+		if (ua.ua_nconns + ua.ua_armed >= ua.ua_max &&
+		    ul->ul_armed >= spare)
+			break;
+		arm(&ul->ul_slot[i]);
+	}
+}
+
+/* Accepting follows the room there is. */
 static void
 update(void)
 {
-	struct ua_listener	*ul;
-	unsigned		 i;
+	unsigned	 i, spare = 0;
 
 	if (ua.ua_state == UA_STOPPED || ua.ua_state == UA_FAILING)
 		return;
-	if (ua.ua_nconns >= ua.ua_max && (ua.ua_reclaim == NULL ||
-	    !ua.ua_reclaim(0))) {
-		if (ua.ua_state != UA_FULL)
-			stats_accept_paused(STATS_PAUSE_MAXCONN);
-		stop(UA_FULL);
-		return;
+	if (ua.ua_nconns >= ua.ua_max) {
+		if (ua.ua_reclaim == NULL || !ua.ua_reclaim(0)) {
+			if (ua.ua_state != UA_FULL)
+				stats_accept_paused(STATS_PAUSE_MAXCONN);
+			stop(UA_FULL);
+			return;
+		}
+		spare = 1;
 	}
 	ua.ua_state = UA_ACCEPTING;
-	for (i = 0; i < ua.ua_nls; i++) {
-		ul = &ua.ua_ls[i];
-		if (!ul->ul_armed)
-			arm(ul);
-		else if (ul->ul_multishot &&
-		    ua.ua_nconns + UA_SLACK >= ua.ua_max)
-			cancel(ul);
-	}
+	for (i = 0; i < ua.ua_nls; i++)
+		fill(&ua.ua_ls[i], spare);
 }
 
 static void
@@ -137,42 +160,35 @@ timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	update();
 }
 
-/* A connection accepted: its address is asked for, since a multishot
- * accept has one address buffer for every connection it takes. */
+/* A connection accepted, with its address. */
 static void
-admit(int fd, const struct listener *li)
+admit(int fd, const struct ua_slot *us)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 len = sizeof(ss);
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1) {
-		log_debug("getpeername() failed: %s", strerror(errno));
-		if (close(fd) == -1)
-			log_warn("close() failed");
-		return;
-	}
 	if (ua.ua_nconns >= ua.ua_max && ua.ua_reclaim != NULL &&
 	    ua.ua_reclaim(1))
 		stats_reclaimed();
 	ua.ua_nconns++;
 	stats_accepted();
-	ua.ua_accept(fd, &ss, li);
+	ua.ua_accept(fd, &us->us_ss, us->us_ul->ul_li);
 }
 
 void
 uaccept_cqe(void *p, const struct io_uring_cqe *cqe)
 {
-	struct ua_listener	*ul = p;
+	struct ua_slot		*us = p;
+	struct ua_listener	*ul = us->us_ul;
 	int			 fd = cqe->res;
 
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		ul->ul_armed = 0;
+	us->us_armed = 0;
+	ua.ua_armed--;
+	if (--ul->ul_armed == 0)
+		ul->ul_cancel = 0;
 	if (fd >= 0) {
 		listen_accept_ok(&ua.ua_failing);
-		admit(fd, ul->ul_li);
+		admit(fd, us);
 	} else if (fd != -ECANCELED &&
 	    listen_accept_error(-fd, &ua.ua_failing) == HD_ACCEPT_PAUSE &&
-	    ua.ua_state != UA_STOPPED) {
+	    ua.ua_state != UA_STOPPED && ua.ua_state != UA_FAILING) {
 		/* Accepting again at once would fail again: wait. */
 		stop(UA_FAILING);
 		stats_accept_paused(STATS_PAUSE_EMFILE);
@@ -187,7 +203,7 @@ uaccept_init(struct ev_loop *loop, const struct hd_socket *socks,
     unsigned n, unsigned max, uaccept_cb *accept_cb,
     uaccept_reclaim_cb *reclaim)
 {
-	unsigned	 i;
+	unsigned	 i, j;
 
 	ua.ua_loop = loop;
 	ua.ua_max = max;
@@ -199,6 +215,8 @@ uaccept_init(struct ev_loop *loop, const struct hd_socket *socks,
 	for (i = 0; i < n; i++) {
 		ua.ua_ls[i].ul_fd = socks[i].so_fd;
 		ua.ua_ls[i].ul_li = socks[i].so_listener;
+		for (j = 0; j < UA_SLOTS; j++)
+			ua.ua_ls[i].ul_slot[j].us_ul = &ua.ua_ls[i];
 	}
 	ev_timer_init(&ua.ua_timer, timer_cb, HD_ACCEPT_PAUSE_TIME, 0.);
 	ua.ua_state = UA_ACCEPTING;
@@ -217,8 +235,7 @@ uaccept_release(void)
 /*
  * Stops accepting for good (the accepts are cancelled; a connection the
  * kernel completed meanwhile is still admitted) and closes this
- * process's copies of the listening sockets: the master keeps them, and
- * the ring holds its own reference until the cancel.
+ * process's copies of the listening sockets: the master keeps them.
  */
 void
 uaccept_close(void)
@@ -229,6 +246,9 @@ uaccept_close(void)
 		return;
 	ev_timer_stop(ua.ua_loop, &ua.ua_timer);
 	stop(UA_STOPPED);
+	/* A cancel names its listener by descriptor: it goes before the
+	 * descriptor does. */
+	ring_submit_now();
 	for (i = 0; i < ua.ua_nls; i++)
 		if (close(ua.ua_ls[i].ul_fd) == -1)
 			log_warn("close() failed");
@@ -244,10 +264,5 @@ uaccept_open(void)
 int
 uaccept_armed(void)
 {
-	unsigned	 i;
-
-	for (i = 0; i < ua.ua_nls; i++)
-		if (ua.ua_ls[i].ul_armed)
-			return 1;
-	return 0;
+	return ua.ua_armed > 0;
 }

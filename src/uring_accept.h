@@ -1,11 +1,11 @@
 /*
  * Accepting in a uring worker (uring_accept.c): what acceptor.c does for
- * the event-loop children, on completions.  A multishot accept per
- * listening socket while there is room, one accept at a time near
- * max_connections, none at the limit (unless the engine can spare a
- * connection for a newcomer) or after running out of descriptors or
- * memory (listen_accept_error(); a timer resumes), none for good once
- * draining.
+ * the event-loop children, on completions.  Single accepts, each with
+ * its own address buffer, as many as there is room for below
+ * max_connections; at the limit one per listening socket if the engine
+ * can spare a connection for a newcomer, else none; none after running
+ * out of descriptors or memory (listen_accept_error(); a timer resumes),
+ * none for good once draining.
  */
 #ifndef HELLOD_URING_ACCEPT_H
 #define HELLOD_URING_ACCEPT_H

@@ -28,6 +28,10 @@
 #define RING_ENTRIES	1024		/* submission queue */
 #define RING_BATCH	64		/* completions handled per peek */
 #define RING_ROUNDS	4		/* submit-and-reap rounds per sleep */
+/* The kernel runs the work behind completions (a receive, an accept)
+ * when this task next enters it, or wakes it from its sleep, instead of
+ * interrupting it: one task, so no one else waits for them. */
+#define RING_FLAGS	(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
 
 struct ring {
 	struct ev_loop		*rg_loop;
@@ -124,6 +128,18 @@ reap(void)
 	return total;
 }
 
+/*
+ * Completions wait in the queue, or the kernel has some to post once
+ * this task enters it (IORING_SQ_TASKRUN: io_uring_peek_batch_cqe()
+ * then fetches them); no system call to find out.
+ */
+static int
+ring_ready(void)
+{
+	return io_uring_cq_ready(&rg.rg_ring) > 0 ||
+	    (IO_URING_READ_ONCE(*rg.rg_ring.sq.kflags) & IORING_SQ_TASKRUN);
+}
+
 static void
 ring_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -148,13 +164,17 @@ prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 	(void)loop;
 	(void)p;
 	(void)revents;
-	for (round = 1; io_uring_sq_ready(&rg.rg_ring) > 0; round++) {
-		if ((rc = io_uring_submit(&rg.rg_ring)) < 0 &&
-		    rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-			errno = -rc;
-			fatal("io_uring_submit() failed");
-		}
-		if (round == RING_ROUNDS || reap() == 0)
+	for (round = 1;; round++) {
+		if (io_uring_sq_ready(&rg.rg_ring) > 0) {
+			if ((rc = io_uring_submit(&rg.rg_ring)) < 0 &&
+			    rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+				errno = -rc;
+				fatal("io_uring_submit() failed");
+			}
+		} else if (!ring_ready())
+			break;
+		if (round == RING_ROUNDS ||
+		    (reap() == 0 && io_uring_sq_ready(&rg.rg_ring) == 0))
 			break;
 	}
 }
@@ -201,13 +221,22 @@ bufs_init(void)
 int
 ring_init(struct ev_loop *loop, ring_cqe_fn *const handler[RT_NTAGS])
 {
-	int	 rc;
+	struct io_uring_params	 par;
+	int			 rc;
 
 	rg.rg_loop = loop;
 	memcpy(rg.rg_handler, handler, sizeof(rg.rg_handler));
 	/* The master probed the kernel (uring_probe()): a failure here is
 	 * a lack of memory, not of io_uring. */
-	if ((rc = io_uring_queue_init(RING_ENTRIES, &rg.rg_ring, 0)) < 0) {
+	memset(&par, 0, sizeof(par));
+	par.flags = RING_FLAGS;
+	rc = io_uring_queue_init_params(RING_ENTRIES, &rg.rg_ring, &par);
+	if (rc == -EINVAL) {	/* a kernel older than 5.19 */
+		memset(&par, 0, sizeof(par));
+		rc = io_uring_queue_init_params(RING_ENTRIES, &rg.rg_ring,
+		    &par);
+	}
+	if (rc < 0) {
 		errno = -rc;
 		log_warn("io_uring_queue_init() failed");
 		return -1;
