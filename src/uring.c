@@ -203,7 +203,13 @@ recv_arm(struct uconn *uc)
 	struct io_uring_sqe	*sqe;
 
 	sqe = ring_sqe(uc, RT_RECV);
-	io_uring_prep_recv_multishot(sqe, uc->uc_fd, NULL, 0, 0);
+	/* Until a first request is read, one receive at a time: with a
+	 * connection per request that is the only one, and none stays
+	 * armed to be cancelled at the close.  Then a multishot receive. */
+	if (uc->uc_ss.s_requests == 0)
+		io_uring_prep_recv(sqe, uc->uc_fd, NULL, 0, 0);
+	else
+		io_uring_prep_recv_multishot(sqe, uc->uc_fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RING_BGID;
 	uc->uc_nrecv++;
@@ -553,10 +559,13 @@ on_recv_cqe(void *p, const struct io_uring_cqe *cqe)
 	}
 	if (more)
 		return;
-	/* The receive ended: out of buffers for a moment, or paused.
-	 * Reading goes on where it is still wanted. */
+	/* The receive ended: a single one, out of buffers for a moment,
+	 * or paused.  Reading goes on where it is still wanted: not for a
+	 * connection whose last answer is on its way (uc_linger() reads
+	 * again if it must). */
 	uc->uc_nrecv--;
-	if (!uc->uc_closed && !uc->uc_eof && uc->uc_reading)
+	if (!uc->uc_closed && !uc->uc_eof && uc->uc_reading &&
+	    (uc->uc_ss.s_end == SE_OPEN || uc->uc_state == CS_LINGERING))
 		recv_arm(uc);
 	uc_op_done(uc);
 }

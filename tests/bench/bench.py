@@ -296,6 +296,41 @@ def tree_cpu_ticks(pid):
     return total
 
 
+def task_run_ns(pid):
+    """Time on a CPU of every thread of pid (the scheduler's own count,
+    /proc/PID/task/TID/schedstat, in nanoseconds), or None."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return None
+    total = 0
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+    return total
+
+
+def tree_cpu_time(pid):
+    """CPU seconds of pid and all its descendants: the scheduler's run
+    time of each thread where /proc shows it (nanoseconds), else utime +
+    stime (ticks); plus the master's cutime + cstime (children it already
+    reaped)."""
+    total = 0.0
+    for p in proc_tree(pid):
+        st = proc_stat(p)
+        if st is None:
+            continue
+        ns = task_run_ns(p)
+        total += (ns / 1e9 if ns is not None
+                  else (int(st[11]) + int(st[12])) / CLK_TCK)
+        if p == pid:
+            total += (int(st[13]) + int(st[14])) / CLK_TCK
+    return total
+
+
 def listen_inodes(port):
     """Inodes of the LISTEN sockets on a TCP port (IPv4 and IPv6)."""
     out = set()
@@ -367,8 +402,8 @@ class Server:
         return "http://%s:%d%s" % (host, self.port,
                                    with_query(self.path, self.query))
 
-    def cpu_ticks(self):
-        return tree_cpu_ticks(self.pid) if self.pid else None
+    def cpu_time(self):
+        return tree_cpu_time(self.pid) if self.pid else None
 
     def worker_pids(self):
         """The processes that hold the connections: the master's
@@ -848,9 +883,9 @@ class Runner:
         fills res), then derives CPU per request; with perf, the system
         calls of its workers too."""
         perf = self.syscalls_start(srv)
-        c0 = srv.cpu_ticks()
+        c0 = srv.cpu_time()
         rc, out, wall, ccpu = fn()
-        c1 = srv.cpu_ticks()
+        c1 = srv.cpu_time()
         calls = self.syscalls_stop(perf)
         if calls is not None and res["complete"]:
             res["syscalls_per_req"] = calls / res["complete"]
@@ -859,7 +894,7 @@ class Runner:
         elif rc != 0 and res["complete"] is None:
             res["note"] = (res["note"] + " tool exit %d" % rc).strip()
         if c0 is not None and c1 is not None and res["complete"]:
-            res["cpu_us_per_req"] = ((c1 - c0) / CLK_TCK * 1e6
+            res["cpu_us_per_req"] = ((c1 - c0) * 1e6
                                      / res["complete"])
         if wall > 0:
             res["client_cpu_pct"] = 100.0 * ccpu / wall
@@ -1239,12 +1274,30 @@ class Bench:
         self.emit(table(["load", "server", "rounds", "req/s", "failed",
                          "us CPU/req", "syscalls/req", "p50 ms", "p99 ms"],
                         body))
+        def round_ratio(kind, x, y):
+            """The median over the rounds of x's CPU per request over
+            y's in the same round: the machine's drift from round to
+            round cancels out."""
+            by = {}
+            for name in (x, y):
+                for r in runs.get((name, kind), []):
+                    if r["cpu_us_per_req"]:
+                        by.setdefault(r["rounds"], {})[name] = \
+                            r["cpu_us_per_req"]
+            v = sorted(d[x] / d[y] for d in by.values() if len(d) == 2)
+            return "%.2f" % v[(len(v) - 1) // 2] if v else "-"
+        self.emit("CPU per request, the median of the ratios within each "
+                  "round (and the ratio of the medians):")
         for kind in ("keep-alive", "new connection"):
             u, a, n = (figs.get((s, kind), {}).get("cpu_us_per_req")
                        for s in ("uring-1", "async-1", "nginx-1"))
-            self.emit("%s CPU per request: uring / nginx %s, uring / async "
-                      "%s, async / nginx %s" % (kind, ratio(u, n),
-                                                ratio(u, a), ratio(a, n)))
+            self.emit("  %s: uring / nginx %s (%s), uring / async %s (%s), "
+                      "async / nginx %s (%s)" % (
+                          kind, round_ratio(kind, "uring-1", "nginx-1"),
+                          ratio(u, n), round_ratio(kind, "uring-1",
+                                                   "async-1"), ratio(u, a),
+                          round_ratio(kind, "async-1", "nginx-1"),
+                          ratio(a, n)))
 
     # d. one stuck client ---------------------------------------------------
     def stuck(self):
@@ -1361,7 +1414,7 @@ class Bench:
                    % (s.path, s.host)).encode()
             deadline = time.monotonic() + 180
             t0 = time.monotonic()
-            c0 = s.cpu_ticks()
+            c0 = s.cpu_time()
             for _ in range(want):
                 if time.monotonic() > deadline:
                     res["note"] = "deadline reached"
@@ -1376,7 +1429,7 @@ class Bench:
                     errors += 1
             res["time_s"] = time.monotonic() - t0
             res["rss_after_kb"] = rss()
-            c1 = s.cpu_ticks()
+            c1 = s.cpu_time()
             # Still open: not readable (a closed connection reads EOF).
             poller = select.poll()
             for sk in socks:
@@ -1389,7 +1442,7 @@ class Bench:
             res["failed"] = errors
             res["errors"] = errors
             if res["complete"] and c0 is not None and c1 is not None:
-                res["cpu_us_per_req"] = ((c1 - c0) / CLK_TCK * 1e6
+                res["cpu_us_per_req"] = ((c1 - c0) * 1e6
                                          / res["complete"])
             if res["rss_before_kb"] and res["rss_after_kb"] and opened:
                 res["bytes_per_conn"] = ((res["rss_after_kb"]
@@ -1438,12 +1491,12 @@ class Bench:
                     leg = Server("haproxy-" + name, "hellod",
                                  port=lb.frontends[name], workers=hd.workers,
                                  pid=hd.pid)
-                    l0 = lb.cpu_ticks()
+                    l0 = lb.cpu_time()
                     res = self.run.ab(leg, "proxy", n, 100,
                                       raw="proxy-%s-r%d" % (name, r + 1))
-                    l1 = lb.cpu_ticks()
+                    l1 = lb.cpu_time()
                     if None not in (l0, l1) and res["complete"]:
-                        res["lb_cpu_us_per_req"] = ((l1 - l0) / CLK_TCK * 1e6
+                        res["lb_cpu_us_per_req"] = ((l1 - l0) * 1e6
                                                     / res["complete"])
                     res["rounds"] = r + 1
                     self.progress(res)
@@ -2143,9 +2196,9 @@ def main(argv=None):
     started = time.monotonic()
     bench.emit("hellod benchmark, %s" % time.strftime("%Y-%m-%d %H:%M:%S"))
     bench.emit("target: %s" % (args.url or args.hellod))
-    bench.emit("server CPU per request = utime+stime of the server's process "
-               "tree (ticks of 1/%d s) / completed requests: resolution "
-               "%.0f us at 1000 requests" % (CLK_TCK, 1e6 / CLK_TCK / 1000))
+    bench.emit("server CPU per request = run time of the server's threads "
+               "(/proc/PID/task/TID/schedstat, nanoseconds) / completed "
+               "requests")
     bench.emit("client CPU%: the load generator's CPU use over the run "
                "(100 = one CPU saturated: the client is the bottleneck)")
     bench.emit("cpus: %d online; server on %s, load generator on %s; "

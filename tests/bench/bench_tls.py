@@ -25,9 +25,10 @@ Scenarios
              one blocking worker serves one connection at a time)
 
 The scenarios run in R interleaved rounds (--rounds, default 5: round 1
-runs every scenario on every server, then round 2, ...); each run records
-requests/s, failed requests and the server's CPU time per request (utime
-+ stime of its processes from /proc, before and after the run).  The
+runs every scenario on every server, then round 2, ..., the servers' order
+rotating from round to round); each run records requests/s, failed
+requests and the server's CPU time per request (the run time of its
+threads, /proc/PID/task/TID/schedstat, before and after the run).  The
 report gives the medians and each server's CPU per request as a ratio to
 nginx's.  Servers run on the first CPU and the clients on the others
 (taskset) when there are two or more.  Measures; asserts nothing about
@@ -48,13 +49,12 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import free_port, tree_cpu_ticks, wait_for  # noqa: E402
+from bench import free_port, tree_cpu_time, wait_for  # noqa: E402
 
 GREETING = "<html><body><h1>Hello %s</h1></body></html>"
 CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
-HZ = os.sysconf("SC_CLK_TCK")
 
 
 def log(msg):
@@ -85,8 +85,8 @@ class Server:
             return p.stdout == b"200"
         wait_for(up, 15, "%s to answer over TLS" % self.name)
 
-    def ticks(self):
-        return tree_cpu_ticks(self.proc.pid)
+    def cpu_time(self):
+        return tree_cpu_time(self.proc.pid)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -187,10 +187,10 @@ def run_load(srv, scenario, args, pin, raw):
     else:
         cmd = ["h2load", "--h1", "-c", "100", "-t", "1", "-n",
                str(args.keepalive), url]
-    t0, c0 = time.monotonic(), srv.ticks()
+    t0, c0 = time.monotonic(), srv.cpu_time()
     p = subprocess.run(pin + cmd, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=180)
-    took, ticks = time.monotonic() - t0, srv.ticks() - c0
+    took, cpu = time.monotonic() - t0, srv.cpu_time() - c0
     out = p.stdout.decode("utf-8", "replace")
     with open(raw, "w") as f:
         f.write(" ".join(cmd) + "\n" + out)
@@ -211,7 +211,7 @@ def run_load(srv, scenario, args, pin, raw):
         done, failed = int(m.group(1)), int(m.group(2)) + int(m.group(3))
         rps = float(re.search(r"finished in [^,]+, ([\d.]+) req/s",
                               out).group(1))
-    cpu_us = ticks / HZ / max(done, 1) * 1e6
+    cpu_us = cpu / max(done, 1) * 1e6
     return {"server": srv.name, "scenario": scenario, "requests": done,
             "failed": failed, "rps": rps, "cpu_us": cpu_us, "took": took,
             "cmd": " ".join(cmd)}
@@ -267,8 +267,11 @@ def main(argv=None):
         for s in servers:
             s.start(spin)
         for rnd in range(args.rounds):
+            # The order rotates: a drift of the machine weighs on all.
+            order = servers[rnd % len(servers):] + servers[:rnd %
+                                                           len(servers)]
             for scenario in args.scenarios.split(","):
-                for s in servers:
+                for s in order:
                     if scenario == "keepalive" and s.name == "hellod-sync":
                         continue
                     raw = os.path.join(args.out, "raw", "%s-%s-%d.txt"
@@ -285,9 +288,13 @@ def main(argv=None):
         shutil.rmtree(top, ignore_errors=True)
     lines = ["TLS: medians of %d interleaved rounds (server CPU per request "
              "and its ratio to nginx)" % args.rounds,
-             "%-10s %-13s %10s %10s %8s %7s" % ("scenario", "server",
-                                                 "req/s", "CPU us/req",
-                                                 "x nginx", "failed")]
+             "(x nginx: the ratio of the medians; per round: the median "
+             "of the ratios within each round, where the machine's drift "
+             "cancels out)",
+             "%-10s %-13s %10s %10s %8s %9s %7s" % ("scenario", "server",
+                                                    "req/s", "CPU us/req",
+                                                    "x nginx", "per round",
+                                                    "failed")]
     med = {}
     for r in results:
         med.setdefault((r["scenario"], r["server"]), []).append(r)
@@ -300,9 +307,13 @@ def main(argv=None):
             if not rs:
                 continue
             cpu = statistics.median(x["cpu_us"] for x in rs)
-            lines.append("%-10s %-13s %10.0f %10.1f %8s %7d" % (
+            nginx_in = {x["round"]: x["cpu_us"] for x in base or ()}
+            per_round = [x["cpu_us"] / nginx_in[x["round"]] for x in rs
+                         if nginx_in.get(x["round"])]
+            lines.append("%-10s %-13s %10.0f %10.1f %8s %9s %7d" % (
                 scenario, s.name, statistics.median(x["rps"] for x in rs),
                 cpu, "%.2f" % (cpu / base_cpu) if base_cpu else "-",
+                "%.2f" % statistics.median(per_round) if per_round else "-",
                 sum(x["failed"] for x in rs)))
     lines.append("")
     lines.append("commands (URL and port vary):")
