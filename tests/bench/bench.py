@@ -56,8 +56,9 @@ blocking peer behind a silent client serves nobody) is reported with the
 requests it completed in the time it took.
 
 Every run records requests/s, failed requests, p50/p99 latency and the
-server's CPU time per request (utime + stime of the master and all its
-descendants from /proc, sampled right before and after the run).  The
+server's CPU time per request (the run time of every thread of the master
+and all its descendants, /proc/PID/task/TID/schedstat, sampled right before
+and after the run).  The
 server runs on the first half of the CPUs and the load generator on the
 other half (taskset) when there are at least two.  A full run ends with
 the CPU per request of every server on keep-alive and on new connections,
@@ -1731,7 +1732,7 @@ class Bench:
                  fmt(nc[s], 1), ratio(nc[s], nc.get(nginx)),
                  ratio(nc[s], nc.get("h2o")), note(s)] for s in servers]
         self.emit("")
-        self.emit("== server CPU per request (utime+stime from /proc; "
+        self.emit("== server CPU per request (thread run time from /proc; "
                   "keep-alive: the keepalive scenario; new connection: "
                   "%s; nginx = %s)" % (
                       "all %s runs" % newconn if any(

@@ -20,6 +20,9 @@ Scenarios
   resumed    a resumed TLS 1.3 handshake (a session ticket) per request:
              openssl s_time -reuse -time T -www PATH, one client, every
              connection but the first resumes ("r" in its output)
+  plain      the full scenario's load over plain HTTP (hellod and nginx):
+             ab -t T -n N -c 50 http://..., what a connection costs
+             without TLS; full minus plain is the handshake's share
   keepalive  requests over kept-alive TLS connections:
              h2load --h1 -c 100 -t 1 -n N https://...  (not hellod-sync:
              one blocking worker serves one connection at a time)
@@ -63,9 +66,10 @@ def log(msg):
 
 
 class Server:
-    def __init__(self, name, cmd, port, path, d):
+    def __init__(self, name, cmd, port, path, d, plain_port=None):
         self.name, self.cmd, self.port, self.path, self.dir = \
             name, cmd, port, path, d
+        self.plain_port = plain_port  # the same greeting over plain HTTP
         self.proc = None
 
     def start(self, pin):
@@ -121,13 +125,14 @@ def hellod_server(name, exe, mode, crt, key, top):
                 "certificate_key = %s\n"
                 % (plain, port, mode,
                    "user = root\n" if os.geteuid() == 0 else "", crt, key))
-    return Server(name, [exe, "--foreground", "-c", conf], port, "/", d)
+    return Server(name, [exe, "--foreground", "-c", conf], port, "/", d,
+                  plain)
 
 
 def nginx_server(exe, crt, key, top):
     d = os.path.join(top, "nginx")
     os.mkdir(d)
-    port = free_port()
+    port, plain = free_port(), free_port()
     temp = "".join("  %s_temp_path %s;\n" % (k, os.path.join(d, k))
                    for k in ("client_body", "proxy", "fastcgi", "uwsgi",
                              "scgi"))
@@ -138,6 +143,7 @@ def nginx_server(exe, crt, key, top):
                 "events { worker_connections 10240; }\n"
                 "http {\n  access_log off;\n%s"
                 "  server { listen 127.0.0.1:%d ssl reuseport;\n"
+                "    listen 127.0.0.1:%d reuseport;\n"
                 "    ssl_certificate %s;\n    ssl_certificate_key %s;\n"
                 "    ssl_protocols TLSv1.2 TLSv1.3;\n"
                 "    ssl_ciphers %s;\n    ssl_prefer_server_ciphers on;\n"
@@ -147,10 +153,11 @@ def nginx_server(exe, crt, key, top):
                 "    location / { default_type text/html;"
                 " return 200 \"%s\"; } }\n}\n"
                 % (os.path.join(d, "nginx.pid"), os.path.join(d, "error.log"),
-                   temp, port, crt, key, CIPHERS,
+                   temp, port, plain, crt, key, CIPHERS,
                    GREETING % "$remote_addr"))
     return Server("nginx", [exe, "-c", conf, "-p", d + "/", "-e",
-                            os.path.join(d, "error.log")], port, "/", d)
+                            os.path.join(d, "error.log")], port, "/", d,
+                  plain)
 
 
 def h2o_server(exe, crt, key, top):
@@ -178,7 +185,9 @@ def h2o_server(exe, crt, key, top):
 
 def run_load(srv, scenario, args, pin, raw):
     url = "https://127.0.0.1:%d%s" % (srv.port, srv.path)
-    if scenario == "full":
+    if scenario in ("full", "plain"):
+        if scenario == "plain":
+            url = "http://127.0.0.1:%d%s" % (srv.plain_port, srv.path)
         cmd = ["ab", "-t", "60", "-n", str(args.full), "-c", "50", "-s",
                "10", "-l", url]
     elif scenario == "resumed":
@@ -194,7 +203,7 @@ def run_load(srv, scenario, args, pin, raw):
     out = p.stdout.decode("utf-8", "replace")
     with open(raw, "w") as f:
         f.write(" ".join(cmd) + "\n" + out)
-    if scenario == "full":
+    if scenario in ("full", "plain"):
         done = int(re.search(r"Complete requests:\s+(\d+)", out).group(1))
         failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
         rps = float(re.search(r"Requests per second:\s+([\d.]+)",
@@ -217,6 +226,75 @@ def run_load(srv, scenario, args, pin, raw):
             "cmd": " ".join(cmd)}
 
 
+def share_rows(med, servers):
+    """(server, scenario, CPU us/req, plain us/req) for every server with
+    a plain run, from the medians."""
+    rows = []
+    for s in servers:
+        plain = med.get(("plain", s.name))
+        if not plain:
+            continue
+        base = statistics.median(x["cpu_us"] for x in plain)
+        for scenario in ("full", "resumed"):
+            rs = med.get((scenario, s.name))
+            if rs:
+                rows.append((s.name, scenario, statistics.median(
+                    x["cpu_us"] for x in rs), base))
+    return rows
+
+
+def handshake_share(med, servers):
+    rows = share_rows(med, servers)
+    if not rows:
+        return []
+    out = ["", "the handshake's share: CPU per request over TLS = a plain "
+           "HTTP connection (the plain scenario) + the TLS work",
+           "%-13s %-8s %10s %10s %10s %6s" % ("server", "TLS", "us/req",
+                                               "plain", "TLS work",
+                                               "share")]
+    for name, scenario, cpu, base in rows:
+        out.append("%-13s %-8s %10.1f %10.1f %10.1f %5.0f%%" % (
+            name, scenario, cpu, base, cpu - base,
+            100.0 * (cpu - base) / cpu if cpu else 0))
+    return out
+
+
+def plot_share(med, servers, out):
+    """tls_sync_async.png: CPU per request of each server with a plain
+    run, a bar per handshake kind, split into the plain connection's cost
+    and the TLS work on top of it."""
+    rows = share_rows(med, servers)
+    if not rows or shutil.which("gnuplot") is None:
+        return
+    data = os.path.join(out, "raw", "tls_share.dat")
+    with open(data, "w") as f:
+        for name, scenario, cpu, base in rows:
+            f.write('"%s\\n%s" %.2f %.2f\n' % (name, scenario, base,
+                                                max(cpu - base, 0.0)))
+    png = os.path.join(out, "tls_sync_async.png")
+    gp = os.path.join(out, "raw", "tls_share.gp")
+    with open(gp, "w") as f:
+        f.write("set terminal pngcairo size 900,600 noenhanced font "
+                "'DejaVu Sans,11'\nset output '%s'\n"
+                "set title 'Server CPU per request over TLS: full and "
+                "resumed TLS 1.3 handshakes (ECDSA P-256)'\n"
+                "set ylabel 'us of server CPU per request'\n"
+                "set style data histograms\n"
+                "set style histogram rowstacked\n"
+                "set style fill solid 0.8 border -1\nset boxwidth 0.6\n"
+                "set key below\nset grid ytics\nset yrange [0:*]\n"
+                "set bmargin 7\n"
+                "plot '%s' using 2:xtic(1) title 'the connection over plain "
+                "HTTP (accept, request, answer, close)', "
+                "'' using 3 title 'the TLS work (handshake, records, "
+                "close_notify)'\n" % (png, data))
+    p = subprocess.run(["gnuplot", gp], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    if p.returncode != 0:
+        log("gnuplot failed: %s" % p.stdout.decode("utf-8", "replace"))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--hellod", default=os.environ.get("HELLOD"),
@@ -230,7 +308,7 @@ def main(argv=None):
     p.add_argument("--keepalive", type=int, default=100000,
                    help="h2load requests per keep-alive run")
     p.add_argument("--servers", default="hellod-async,hellod-sync,nginx,h2o")
-    p.add_argument("--scenarios", default="full,resumed,keepalive")
+    p.add_argument("--scenarios", default="full,resumed,keepalive,plain")
     p.add_argument("--quick", action="store_true",
                    help="one round, small counts")
     args = p.parse_args(argv)
@@ -272,7 +350,8 @@ def main(argv=None):
                                                            len(servers)]
             for scenario in args.scenarios.split(","):
                 for s in order:
-                    if scenario == "keepalive" and s.name == "hellod-sync":
+                    if (scenario == "keepalive" and s.name == "hellod-sync"
+                            or scenario == "plain" and s.plain_port is None):
                         continue
                     raw = os.path.join(args.out, "raw", "%s-%s-%d.txt"
                                        % (scenario, s.name, rnd))
@@ -315,6 +394,7 @@ def main(argv=None):
                 cpu, "%.2f" % (cpu / base_cpu) if base_cpu else "-",
                 "%.2f" % statistics.median(per_round) if per_round else "-",
                 sum(x["failed"] for x in rs)))
+    lines.extend(handshake_share(med, servers))
     lines.append("")
     lines.append("commands (URL and port vary):")
     for c in sorted({(r["scenario"], re.sub(r":\d+", ":PORT", r["cmd"]))
@@ -323,6 +403,7 @@ def main(argv=None):
     text = "\n".join(lines) + "\n"
     with open(os.path.join(args.out, "results.txt"), "w") as f:
         f.write(text)
+    plot_share(med, servers, args.out)
     print(text)
     return 1 if any(r["failed"] for r in results) else 0
 
