@@ -2,8 +2,8 @@
 """The status server ([status] listen): its routes and limits, exact
 counters across a worker's death, a reload and an upgrade in place (async
 and sync), the listen queue, drain_notice and /healthz during reloads,
-a real Prometheus server and promtool, and the status page in headless
-Chromium.  Prometheus, promtool, ab and Chromium are optional: the tests
+HAProxy's agent-check answers, a real Prometheus server and promtool, and
+the status page in headless Chromium.  Prometheus, promtool, ab and Chromium are optional: the tests
 that need them are skipped without them."""
 
 import base64
@@ -868,7 +868,90 @@ class ListenQueue(unittest.TestCase):
         self.assertEqual(srv.h.stop(), 0, srv.log())
 
 
-# --- 4. drain_notice and /healthz ---
+# --- 4. drain_notice, /healthz and the agent ---
+
+class Agent(unittest.TestCase):
+    """[status] agent_listen on loopback: the line HAProxy's agent-check
+    reads, for each state of the service, and its counter."""
+
+    def setUp(self):
+        self.aport = free_port()
+        self.asked = {}
+
+    def server(self, conf="", status_conf="", workers=1):
+        return Server(self.addCleanup, conf, "agent_listen = %s:%d\n%s"
+                      % (HOST, self.aport, status_conf), workers=workers)
+
+    def agent(self):
+        """One exchange: the agent sends one line, then closes."""
+        with connect(HOST, self.aport, 5.0) as s:
+            data, _ = ht.wait_eof(s, 5.0)
+        line = data.decode("ascii")
+        self.assertRegex(line, r"\A(up ready( \d+%)?|drain|down)\n\Z")
+        state = line.split()[0]
+        self.asked[state] = self.asked.get(state, 0) + 1
+        return line
+
+    def until(self, want, timeout=5.0):
+        wait_for(lambda: self.agent() == want, timeout,
+                 what="the agent to say %r" % want)
+
+    def counted(self, srv):
+        m = scrape(srv.sport)
+        return {k: int(m.get("hellod_agent_answers_total", state=k))
+                for k in ("up", "drain", "down")}
+
+    def test_weight_follows_open_connections(self):
+        srv = self.server("[http]\nmax_connections = 10\n")
+        self.assertEqual(self.agent(), "up ready 100%\n")
+        socks = []
+        for n, want in ((5, "up ready 50%\n"), (10, "up ready 1%\n")):
+            while len(socks) < n:
+                s = connect(HOST, srv.port)
+                self.addCleanup(s.close)
+                s.sendall(GET)
+                self.assertEqual(Reader(s).response().status, 200)
+                socks.append(s)
+            self.until(want)
+        for s in socks:
+            s.close()
+        self.until("up ready 100%\n")
+        self.assertEqual(self.counted(srv),
+                         {"up": self.asked["up"], "drain": 0, "down": 0})
+        self.assertEqual(srv.h.stop(), 0, srv.log())
+
+    def test_down_while_no_worker_serves(self):
+        # Crashes in a row back the respawn off: 0, 0.1, 0.2, 0.4, 0.8,
+        # then 1.6 s without a worker, when the agent must say "down".
+        srv = self.server()
+        for delay in ("0.0", "0.1", "0.2", "0.4", "0.8", "1.6"):
+            pid = int(re.findall(r"(\d+)#worker 0: worker 0 serving",
+                                 srv.log())[-1])
+            os.kill(pid, signal.SIGKILL)
+            srv.h.wait_log(r"worker 0 \(pid %d\) killed by signal 9; "
+                           r"respawning in %ss" % (pid, delay), 5.0)
+            if delay == "1.6":
+                self.assertEqual(self.agent(), "down\n", srv.log())
+                self.assertEqual(health(srv.sport, 1.0),
+                                 (503, b"no workers\n"))
+            srv.wait_serving()
+        self.until("up ready 100%\n")
+        self.assertEqual(self.counted(srv), {"up": self.asked["up"],
+                                             "drain": 0, "down": 1})
+        self.assertEqual(srv.h.stop(), 0, srv.log())
+
+    def test_drain_from_the_stop(self):
+        srv = self.server("shutdown_timeout = 5s\n",
+                          "drain_notice = 1500ms\n")
+        self.assertEqual(self.agent(), "up ready 100%\n")
+        t0 = time.monotonic()
+        srv.h.kill(signal.SIGTERM)
+        self.until("drain\n", 1.0)
+        while time.monotonic() - t0 < 1.0:
+            self.assertEqual(self.agent(), "drain\n")
+        self.assertEqual(srv.h.wait_exit(10.0), 0, srv.log())
+        self.assertEqual(self.asked.get("down", 0), 0)
+
 
 class DrainNotice(unittest.TestCase):
 
