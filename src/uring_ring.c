@@ -151,10 +151,11 @@ ring_cb(struct ev_loop *loop, ev_io *io, int revents)
 
 /*
  * Just before the loop sleeps: what this iteration queued goes to the
- * kernel in one submission.  Completions the submission produced at once
- * are handled here too (a few rounds), saving the loop a wake-up; the
- * last step is always a submission, so nothing queued waits for the next
- * wake-up.
+ * kernel in one submission.  Completions that wait, or that the kernel
+ * posts on the way back from it, are handled here too (a few rounds),
+ * saving the loop a wake-up; nothing queued is left for the next
+ * wake-up: a round that queues more submits it in the next one, and the
+ * last round ends with a submission or with nothing queued.
  */
 static void
 prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
