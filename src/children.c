@@ -212,6 +212,19 @@ serving_update(const struct master *m)
 	return n;
 }
 
+/*
+ * After an upgrade in place: the previous image's workers serve on until
+ * this image's report, so its serving figure (from the counters it
+ * handed over) stands meanwhile, as the old generation's does after a
+ * reload.  Counters that could not be handed over lost the figure: while
+ * old workers run, 1 keeps /healthz up.
+ */
+void
+serving_adopt(struct master *m, unsigned figure)
+{
+	m->m_prev_serving = figure > 0 ? figure : m->m_nold > 0;
+}
+
 /* Signals every worker, current and retiring, and records what it asked. */
 void
 signal_all(struct master *m, int sig)

@@ -443,6 +443,7 @@ master_run(struct hd_config *cf, const struct hd_overrides *ov,
 	    us->us_statsfd != stats_memfd() && close(us->us_statsfd) == -1)
 		log_warn("close() of the previous statistics failed");
 	privileges_chown_logs(m.m_cf);
+	serving_adopt(&m, us->us_active ? stats_serving() : 0);
 	for (i = 0; i < m.m_nslots; i++)
 		spawn(&m, i);
 	status_spawn(&m);

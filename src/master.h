@@ -77,6 +77,7 @@ void	 status_spawn(struct master *);
 void	 signal_pid(pid_t, int);
 void	 signal_all(struct master *, int);
 unsigned serving_update(const struct master *);
+void	 serving_adopt(struct master *, unsigned);
 int	 workers_left(const struct master *);
 int	 children_left(const struct master *);
 void	 retire(struct master *, pid_t, int, double);

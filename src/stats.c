@@ -593,6 +593,14 @@ stats_set_config(unsigned generation, enum stats_mode mode, unsigned workers)
 	seq_end();
 }
 
+/* The serving figure in the region: after an upgrade in place, the
+ * previous image's last one. */
+unsigned
+stats_serving(void)
+{
+	return stats_area != NULL ? STATS_LOAD(&stats_area->sm_serving) : 0;
+}
+
 void
 stats_set_serving(unsigned n)
 {

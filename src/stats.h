@@ -249,6 +249,7 @@ int	 stats_slot_acquire(unsigned, unsigned);
 void	 stats_slot_started(int, pid_t);
 void	 stats_slot_release(int);
 void	 stats_set_config(unsigned, enum stats_mode, unsigned);
+unsigned stats_serving(void);
 void	 stats_set_serving(unsigned);
 void	 stats_set_draining(int);
 void	 stats_worker_restarted(void);
