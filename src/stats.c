@@ -593,8 +593,7 @@ stats_set_config(unsigned generation, enum stats_mode mode, unsigned workers)
 	seq_end();
 }
 
-/* The serving figure in the region: after an upgrade in place, the
- * previous image's last one. */
+/* The serving figure: after an upgrade in place, the previous image's. */
 unsigned
 stats_serving(void)
 {
@@ -787,18 +786,13 @@ stats_snapshot(struct stats_snapshot *sn)
 int
 stats_health(const char **why)
 {
-	if (stats_area == NULL) {
-		*why = "no workers";
-		return 0;
-	}
-	if (STATS_LOAD(&stats_area->sm_draining)) {
+	if (stats_area != NULL && STATS_LOAD(&stats_area->sm_draining))
 		*why = "draining";
-		return 0;
-	}
-	if (STATS_LOAD(&stats_area->sm_serving) == 0) {
+	else if (stats_serving() == 0)
 		*why = "no workers";
-		return 0;
+	else {
+		*why = "ok";
+		return 1;
 	}
-	*why = "ok";
-	return 1;
+	return 0;
 }
