@@ -283,20 +283,6 @@ def proc_tree(pid):
     return pids
 
 
-def tree_cpu_ticks(pid):
-    """utime + stime (fields 14, 15) of pid and all its descendants, plus
-    the master's cutime + cstime (16, 17: children it already reaped)."""
-    total = 0
-    for p in proc_tree(pid):
-        st = proc_stat(p)
-        if st is None:
-            continue
-        total += int(st[11]) + int(st[12])
-        if p == pid:
-            total += int(st[13]) + int(st[14])
-    return total
-
-
 def task_run_ns(pid):
     """Time on a CPU of every thread of pid (the scheduler's own count,
     /proc/PID/task/TID/schedstat, in nanoseconds), or None."""

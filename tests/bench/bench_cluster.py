@@ -219,15 +219,15 @@ class Cluster:
     # measuring ----------------------------------------------------------
     def snapshot(self, sock):
         """Requests counted by every host's /metrics, HAProxy's sessions
-        per server, CPU ticks of every hellod and of HAProxy."""
+        per server, CPU seconds of every hellod and of HAProxy."""
         st = haproxy_stat(sock)
         return {
             "metrics": [requests_total(h.addr) for h in self.topo.hosts],
             "sessions": [int(st.get("s%d" % (i + 1), {}).get("stot") or 0)
                          for i in range(len(self.topo.hosts))],
-            "hd_ticks": sum(bench.tree_cpu_ticks(p.pid) for p in
-                            self.hellods),
-            "lb_ticks": bench.tree_cpu_ticks(self.lb.pid),
+            "hd_cpu": sum(bench.tree_cpu_time(p.pid) for p in
+                          self.hellods),
+            "lb_cpu": bench.tree_cpu_time(self.lb.pid),
         }
 
     def client_run(self, argv, timeout, raw_name):
@@ -265,10 +265,9 @@ class Cluster:
                              zip(after["metrics"], before["metrics"])]
         res["sessions"] = [a - b for a, b in
                            zip(after["sessions"], before["sessions"])]
-        tick = 1e6 / bench.CLK_TCK
-        res["hd_us"] = ((after["hd_ticks"] - before["hd_ticks"]) * tick / done
+        res["hd_us"] = ((after["hd_cpu"] - before["hd_cpu"]) * 1e6 / done
                         if done else None)
-        res["lb_us"] = ((after["lb_ticks"] - before["lb_ticks"]) * tick / done
+        res["lb_us"] = ((after["lb_cpu"] - before["lb_cpu"]) * 1e6 / done
                         if done else None)
         res["client_us"] = ccpu * 1e6 / done if done else None
         return res
@@ -425,9 +424,8 @@ class Cluster:
              "hellod CPU us/req", "HAProxy CPU us/req", "client CPU us/req",
              "note"], body))
         self.emit("CPU per request: during the keep-alive load, all hellod "
-                  "hosts together, HAProxy, the load generator (%d ab "
-                  "requests are too few for a figure at 1/%d s per clock "
-                  "tick)" % (self.args.requests, bench.CLK_TCK))
+                  "hosts together, HAProxy, the load generator (run time "
+                  "of their threads from /proc)")
 
     def honest_paragraph(self):
         ncpu = bench.NCPU
