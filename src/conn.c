@@ -307,7 +307,7 @@ proxy_then_tls(struct conn *c)
 static void
 conn_delay(struct conn *c)
 {
-	tq_add_in(&eg.e_queue[CS_DELAYED], &c->c_node,
+	tq_add_fresh(&eg.e_queue[CS_DELAYED], &c->c_node,
 	    session_wait(&c->c_ss));
 	conn_state_set(c, CS_DELAYED);
 }

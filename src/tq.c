@@ -95,6 +95,19 @@ tq_add_in(struct tq *q, struct tq_node *n, ev_tstamp timeout)
 		tq_arm(q);
 }
 
+/*
+ * tq_add_in() with a deadline timed from the present moment rather than
+ * from the loop's last wake-up, for a wait promised to a client: a request
+ * read in the same iteration as the accept that found it arrived after the
+ * loop's time was taken, and its wait must not be cut short by that.
+ */
+void
+tq_add_fresh(struct tq *q, struct tq_node *n, ev_tstamp timeout)
+{
+	ev_now_update(q->tq_loop);
+	tq_add_in(q, n, timeout);
+}
+
 void
 tq_remove(struct tq_node *n)
 {

@@ -34,6 +34,7 @@ void	 tq_init(struct tq *, struct ev_loop *, ev_tstamp, tq_expire_cb,
 	    void *);
 void	 tq_add(struct tq *, struct tq_node *);
 void	 tq_add_in(struct tq *, struct tq_node *, ev_tstamp);
+void	 tq_add_fresh(struct tq *, struct tq_node *, ev_tstamp);
 void	 tq_remove(struct tq_node *);
 void	 tq_shorten(struct tq *, ev_tstamp);
 

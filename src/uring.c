@@ -334,7 +334,7 @@ on_send(struct uconn *uc, int res)
 static void
 uc_delay(struct uconn *uc)
 {
-	tq_add_in(&ur.ur_queue[CS_DELAYED], &uc->uc_node,
+	tq_add_fresh(&ur.ur_queue[CS_DELAYED], &uc->uc_node,
 	    session_wait(&uc->uc_ss));
 	uc_state_set(uc, CS_DELAYED);
 }

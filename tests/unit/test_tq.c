@@ -1,6 +1,6 @@
 /*
  * Unit tests for the timeout queues (src/tq.c): tq_add, tq_add_in,
- * tq_remove and tq_shorten on the order and deadlines of the members,
+ * tq_add_fresh, tq_remove and tq_shorten on the order and deadlines of the members,
  * the arming of the queue's timer, and expiry in a real libev loop.
  *
  * Order and deadlines are checked through the nodes without waiting: the
@@ -9,11 +9,13 @@
  * one iteration at a time under a watchdog timer, so that a timer armed
  * too late fails the test instead of stalling it.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -287,6 +289,43 @@ test_remove(void **state)
 	assert_queue(&q, NULL, 0);
 	ev_timer_stop(loop, &q.tq_timer);
 	assert_int_equal(e.e_n, 0);
+}
+
+/* tq_add_fresh() times its deadline from the present moment, not from
+ * the loop's last wake-up as tq_add_in() does, and its member then
+ * expires no earlier than that. */
+static void
+test_add_fresh(void **state)
+{
+	struct tq	 q;
+	struct expired	 e;
+	struct tq_node	 stale, fresh;
+	struct timespec	 ts = { 0, (long)(SHORT * 1e9) };
+	ev_tstamp	 now, deadline;
+
+	(void)state;
+	memset(&stale, 0, sizeof(stale));
+	memset(&fresh, 0, sizeof(fresh));
+	queue_init(&q, 5., &e);
+	ev_now_update(loop);
+	now = ev_now(loop);
+	/* Time passes while the loop works: its time stands still. */
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	assert_true(ev_now(loop) == now);
+	tq_add_in(&q, &stale, SHORT);
+	assert_true(stale.tn_deadline == now + SHORT);
+	tq_add_fresh(&q, &fresh, SHORT);
+	deadline = fresh.tn_deadline;
+	assert_true(ev_now(loop) >= now + SHORT - 1e-3);
+	assert_true(deadline == ev_now(loop) + SHORT);
+	assert_queue(&q, (struct tq_node *[]){ &stale, &fresh }, 2);
+
+	run_until(&e, 2);
+	assert_ptr_equal(e.e_node[0], &stale);
+	assert_ptr_equal(e.e_node[1], &fresh);
+	assert_true(e.e_now[1] >= deadline);
+	assert_queue(&q, NULL, 0);
 }
 
 /* Other timeouts are inserted in deadline order; among equal deadlines
@@ -668,6 +707,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_add_other_queue, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_fresh, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_add_in_order, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_add_in_rearms, setup,
