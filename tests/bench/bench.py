@@ -40,6 +40,13 @@ Scenarios
              per request side by side and the ratio PROXY/plain.  Skipped
              with a note without haproxy, with --url, or when --servers
              leaves out async-1
+  models     sync, async and uring (one worker each) beside nginx (one
+             worker), in --model-rounds interleaved rounds: keep-alive
+             (h2load --h1 -c100 -n100000), the same with four requests
+             pipelined on each connection (-m4; not sync, which closes
+             each connection after one answer), and a new connection per
+             request (ab -r -l -c100 -n20000); medians of CPU, system
+             calls and latency per request, and the CPU ratios
 
 Servers and HAProxy run on the server CPUs, the load generator on the
 others (below).
@@ -103,6 +110,7 @@ ALL_SCENARIOS = ("original", "sustained", "keepalive", "stuck", "slow",
                  "padding", "idle", "proxy", "models")
 # The models scenario: the three worker models beside nginx, interleaved.
 MODEL_SERVERS = ("sync", "async-1", "uring-1", "nginx-1")
+MODEL_LOADS = ("keep-alive", "pipelined", "new connection")
 HELLOD_SERVERS = ("sync", "async-1", "uring-1", "async-auto")
 NGINX_SERVERS = ("nginx-1", "nginx-auto")
 STATIC_SERVERS = ("h2o", "lighttpd")  # serve a file holding the greeting
@@ -115,6 +123,16 @@ PEER_SCRIPTS = {"py-blocking": os.path.join(HERE, "article_blocking.py"),
                 "py-asyncio": os.path.join(HERE, "article_asyncio.py")}
 GREETING = "<html><body><h1>Hello %s</h1></body></html>"
 AB_SOCK_TIMEOUT = 10  # ab -s: seconds without any progress before it gives up
+
+
+def model_loads(name):
+    """The models loads for one server.  The blocking worker, with
+    keep-alive off as configured by default, closes each connection after
+    one answer; the requests pipelined behind it fail by design (a client
+    resends them), so it has no pipelined figure."""
+    return tuple(k for k in MODEL_LOADS
+                 if not (name == "sync" and k == "pipelined"))
+
 
 TOOLS = {  # command: Debian package
     "ab": "apache2-utils",
@@ -970,11 +988,13 @@ class Runner:
             res["max_ms"] = num(r"^\s+100%\s+(\d+)", out)
 
     # h2load / wrk ------------------------------------------------------
-    def h2load(self, srv, scenario, n, c, raw):
+    def h2load(self, srv, scenario, n, c, raw, depth=1):
+        """h2load --h1 with c connections, each with `depth` requests
+        in flight (pipelined when more than 1)."""
         res = new_result(srv, scenario, c, "h2load", n)
         logf = os.path.join(self.raw_dir, raw + ".log")
         cmd = ["h2load", "--h1", "-t1", "-c", str(c), "-n", str(n),
-               "--log-file=" + logf, srv.url]
+               "-m", str(depth), "--log-file=" + logf, srv.url]
         timeout = min(self.args.run_timeout, 60 + n / 100.0)
 
         def go():
@@ -1192,16 +1212,18 @@ class Bench:
     # k. the worker models -------------------------------------------------
     def models(self):
         """sync, async (1 worker), uring (1 worker) and nginx (1 worker)
-        side by side: keep-alive (h2load --h1 -c100) and a new connection
-        per request (ab -r -l -c100), ROUNDS interleaved rounds (the
-        order rotates, so a drift of the machine weighs on all alike);
-        the median of each figure over the rounds."""
+        side by side: keep-alive (h2load --h1 -c100), the same with four
+        requests pipelined on each connection (-m4), and a new
+        connection per request (ab -r -l -c100), ROUNDS interleaved
+        rounds (the order rotates, so a drift of the machine weighs on
+        all alike); the median of each figure over the rounds."""
         names = [n for n in MODEL_SERVERS if n in self.servers_for("models")]
         rounds, n_ka, n_nc = (self.args.model_rounds,
                               self.scaled(100000, 5000),
                               self.scaled(20000, 2000))
-        log("scenario models: %s; %d rounds of h2load --h1 -c100 -n%d and "
-            "ab -r -l -c100 -n%d" % (", ".join(names), rounds, n_ka, n_nc))
+        log("scenario models: %s; %d rounds of h2load --h1 -c100 -n%d "
+            "(-m1 and -m4) and ab -r -l -c100 -n%d"
+            % (", ".join(names), rounds, n_ka, n_nc))
         servers, runs = {}, {}
         try:
             for name in names:
@@ -1210,13 +1232,19 @@ class Bench:
                 order = names[r % len(names):] + names[:r % len(names)]
                 for name in order:
                     srv = servers[name]
-                    for kind, res in (
-                            ("keep-alive", self.run.h2load(
-                                srv, "models", n_ka, 100,
-                                raw="models-ka-%s-r%d" % (name, r + 1))),
-                            ("new connection", self.run.ab(
-                                srv, "models", n_nc, 100,
-                                raw="models-nc-%s-r%d" % (name, r + 1)))):
+                    load = {
+                        "keep-alive": lambda: self.run.h2load(
+                            srv, "models", n_ka, 100,
+                            raw="models-ka-%s-r%d" % (name, r + 1)),
+                        "pipelined": lambda: self.run.h2load(
+                            srv, "models", n_ka, 100,
+                            raw="models-pl-%s-r%d" % (name, r + 1),
+                            depth=4),
+                        "new connection": lambda: self.run.ab(
+                            srv, "models", n_nc, 100,
+                            raw="models-nc-%s-r%d" % (name, r + 1))}
+                    for kind in model_loads(name):
+                        res = load[kind]()
                         res["rounds"] = r + 1
                         res["note"] = (kind + " " + res["note"]).strip()
                         self.progress(res)
@@ -1236,8 +1264,8 @@ class Bench:
         def ratio(a, b):
             return "%.2f" % (a / b) if a is not None and b else "-"
         body, figs = [], {}
-        for kind in ("keep-alive", "new connection"):
-            for name in names:
+        for kind in MODEL_LOADS:
+            for name in (n for n in names if kind in model_loads(n)):
                 rows = runs.get((name, kind), [])
                 f = {k: med(rows, k) for k in (
                     "rps", "cpu_us_per_req", "syscalls_per_req", "p50_ms",
@@ -1275,7 +1303,7 @@ class Bench:
             return "%.2f" % v[(len(v) - 1) // 2] if v else "-"
         self.emit("CPU per request, the median of the ratios within each "
                   "round (and the ratio of the medians):")
-        for kind in ("keep-alive", "new connection"):
+        for kind in MODEL_LOADS:
             u, a, n = (figs.get((s, kind), {}).get("cpu_us_per_req")
                        for s in ("uring-1", "async-1", "nginx-1"))
             self.emit("  %s: uring / nginx %s (%s), uring / async %s (%s), "
