@@ -43,7 +43,10 @@ in its /metrics); before each step, that the host is taking traffic.  The
 load is one wrk run per step (32 connections, each pausing 5 ms between
 requests, at most LOAD_BOUND seconds), the next one started before the
 previous one stops, so it never pauses.  wrk checks every body: the
-greeting must name the client's address, 198.18.40.2.
+greeting must name the client's address, 198.18.40.2.  wrk times requests
+by the wall clock: over a run in which that clock steps by more than a
+second (a virtual machine's clock set right by its host), its timeouts
+are reported and not counted (netns.wrk_clock()).
 
 test_1_with_retries: deploy/haproxy.cfg as it is.  Asserted: not one
 failed request over the whole run (no connect, read, write or timeout
@@ -326,15 +329,18 @@ class Load:
                      "-d", "%ds" % LOAD_BOUND, "--timeout", "5s",
                      "-s", script, url, "--", expected]
         self.started = time.monotonic()
+        self.clock = netns.ClockWatch()
         self.collected = False
         self.p = ns.popen(self.argv, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, start_new_session=True)
 
     def stop(self):
-        """wrk's figures: parse_wrk()'s dict plus good, bad_status,
-        bad_body, first_bad, failed (the sum of every kind of failure),
-        seconds and ended_early (the bound passed before stop())."""
+        """wrk's figures: parse_wrk()'s dict (through wrk_clock(): no
+        timeouts counted over a step of the wall clock) plus good,
+        bad_status, bad_body, first_bad, failed (the sum of every kind of
+        failure), seconds and ended_early (the bound passed before
+        stop())."""
         self.collected = True
         ended_early = self.p.poll() is not None
         if not ended_early:
@@ -345,7 +351,7 @@ class Load:
             os.killpg(self.p.pid, signal.SIGKILL)
             self.p.communicate()
             raise AssertionError("wrk did not stop on SIGINT")
-        d = netns.parse_wrk(out)
+        d = netns.wrk_clock(netns.parse_wrk(out), self.clock)
         m = re.search(r"^greetings: (\d+) good, (\d+) bad status, (\d+) bad "
                       r"body$", out, re.M)
         if not m or d["requests"] is None:
@@ -836,6 +842,13 @@ class Fleet(unittest.TestCase):
               % (", ".join("%s %d" % kv for kv in per.items()),
                  sum(r["failed"] for r in results),
                  sum(r["requests"] for r in results)))
+        for r in results:
+            if r.get("timeout_clock"):
+                print("  %s %s: the wall clock stepped %+.1f s during the "
+                      "run; wrk's %d timeouts (it times requests by that "
+                      "clock) are not counted"
+                      % (r["step"], r["host"], r["clock_step"],
+                         r["timeout_clock"]))
         for r in results:
             if r["failed"]:
                 print("  %s %s: first bad answer %r; HAProxy's log:"

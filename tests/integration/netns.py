@@ -56,6 +56,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 from hellodtest import SKIP, wait_for
@@ -1072,15 +1073,49 @@ def parse_wrk(out):
     return d
 
 
+# wrk times its requests with gettimeofday(): when the wall clock steps
+# during a run (a virtual machine's clock set right by its host), every
+# request in flight looks older than --timeout and is counted as a
+# timeout, and the run's duration is wrong.  Over a step larger than this
+# (seconds), wrk's timeout count says nothing about the server.
+CLOCK_STEP_LIMIT = 1.0
+
+
+class ClockWatch:
+    """The wall clock's progress against the monotonic clock's since it
+    was made."""
+
+    def __init__(self):
+        self.wall, self.mono = time.time(), time.monotonic()
+
+    def step(self):
+        """Seconds the wall clock moved beyond the monotonic clock."""
+        return (time.time() - self.wall) - (time.monotonic() - self.mono)
+
+
+def wrk_clock(d, watch):
+    """Records in parse_wrk()'s dict d the wall clock's step over the run
+    (clock_step).  When it passes CLOCK_STEP_LIMIT, wrk's timeouts move
+    from timeout to timeout_clock: they are the clock's, not the
+    server's."""
+    d["clock_step"] = watch.step()
+    d["timeout_clock"] = 0
+    if abs(d["clock_step"]) > CLOCK_STEP_LIMIT:
+        d["timeout_clock"], d["timeout"] = d["timeout"], 0
+    return d
+
+
 def wrk(url, ns=None, seconds=2, connections=10, threads=1, timeout=None):
     """Runs wrk against url for `seconds`, inside ns when given;
-    parse_wrk()'s dict plus returncode and output.  Skip without wrk."""
+    parse_wrk()'s dict (through wrk_clock()) plus returncode and output.
+    Skip without wrk."""
     exe = need("wrk", "wrk")
     argv = [exe, "-t", str(threads), "-c", str(connections),
             "-d", "%ds" % seconds, "--timeout", "5s", url]
+    watch = ClockWatch()
     p = _load(argv, ns, timeout or seconds + 30.0)
     out = p.stdout + p.stderr
-    d = parse_wrk(out)
+    d = wrk_clock(parse_wrk(out), watch)
     d.update(returncode=p.returncode, output=out)
     return d
 

@@ -75,6 +75,41 @@ class Addresses(unittest.TestCase):
         self.assertEqual(found, [])
 
 
+class WrkClock(unittest.TestCase):
+    """netns.wrk_clock(): wrk's timeouts count unless the wall clock
+    stepped during the run; no root needed."""
+
+    class Watch:
+        def __init__(self, step):
+            self._step = step
+
+        def step(self):
+            return self._step
+
+    REPORT = ("Running 1m test @ http://198.18.40.1:80/\n"
+              "  18747 requests in 11.38s, 3.02MB read\n"
+              "  Socket errors: connect 0, read 1, write 0, timeout 24\n"
+              "Requests/sec:   1647.37\n")
+
+    def test_steady_clock_counts_timeouts(self):
+        d = netns.wrk_clock(netns.parse_wrk(self.REPORT), self.Watch(0.2))
+        self.assertEqual((d["read"], d["timeout"], d["timeout_clock"]),
+                         (1, 24, 0))
+
+    def test_clock_step_moves_timeouts(self):
+        for step in (6.35, -3.0):
+            d = netns.wrk_clock(netns.parse_wrk(self.REPORT),
+                                self.Watch(step))
+            self.assertEqual((d["read"], d["timeout"], d["timeout_clock"],
+                              d["clock_step"]), (1, 0, 24, step))
+
+    def test_clock_watch_follows_the_clocks(self):
+        watch = netns.ClockWatch()
+        self.assertLess(abs(watch.step()), netns.CLOCK_STEP_LIMIT)
+        watch.wall -= 5.0       # as if the wall clock jumped 5 s ahead
+        self.assertAlmostEqual(watch.step(), 5.0, delta=0.5)
+
+
 class Harness(unittest.TestCase):
 
     @classmethod
