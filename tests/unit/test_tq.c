@@ -1,7 +1,8 @@
 /*
  * Unit tests for the timeout queues (src/tq.c): tq_add, tq_add_in,
- * tq_add_fresh, tq_remove and tq_shorten on the order and deadlines of the members,
- * the arming of the queue's timer, and expiry in a real libev loop.
+ * tq_add_fresh, tq_remove and tq_shorten on the order and deadlines of
+ * the members, the arming of the queue's timer, and expiry in a real
+ * libev loop.
  *
  * Order and deadlines are checked through the nodes without waiting: the
  * loop's time only moves when a test updates it.  The tests that expire
