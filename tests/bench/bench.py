@@ -65,11 +65,12 @@ requests it completed in the time it took.
 Every run records requests/s, failed requests, p50/p99 latency and the
 server's CPU time per request (the run time of every thread of the master
 and all its descendants, /proc/PID/task/TID/schedstat, sampled right before
-and after the run).  The
-server runs on the first half of the CPUs and the load generator on the
-other half (taskset) when there are at least two.  A full run ends with
-the CPU per request of every server on keep-alive and on new connections,
-and its ratio to nginx and h2o.
+and after the run), that CPU time over the run's wall time (how busy the
+server was: below 100% per worker, the load generator set the pace) and
+the load generator's own.  The server runs on the first half of the CPUs
+and the load generator on the other half (taskset) when there are at
+least two.  A full run ends with the CPU per request of every server on
+keep-alive and on new connections, and its ratio to nginx and h2o.
 
 --url URL runs every scenario that needs no server-side change against a
 running instance; no server is started and no CPU figure is read unless
@@ -823,7 +824,8 @@ def new_result(server, scenario, concurrency, tool, requests):
         "p99_ms": None, "max_ms": None, "time_s": None, "tpr_ms": None,
         "tpr_all_ms": None,
         "transfer_kbps": None, "cpu_us_per_req": None,
-        "client_cpu_pct": None, "rss_before_kb": None, "rss_after_kb": None,
+        "client_cpu_pct": None, "server_cpu_pct": None,
+        "rss_before_kb": None, "rss_after_kb": None,
         "bytes_per_conn": None, "errors": None, "aborted": False,
         "lb_cpu_us_per_req": None, "rounds": None, "note": "",
         "syscalls_per_req": None,
@@ -903,6 +905,8 @@ class Runner:
                                      / res["complete"])
         if wall > 0:
             res["client_cpu_pct"] = 100.0 * ccpu / wall
+            if c0 is not None and c1 is not None:
+                res["server_cpu_pct"] = 100.0 * (c1 - c0) / wall
         return res
 
     # ab -------------------------------------------------------------
@@ -1269,13 +1273,15 @@ class Bench:
                 rows = runs.get((name, kind), [])
                 f = {k: med(rows, k) for k in (
                     "rps", "cpu_us_per_req", "syscalls_per_req", "p50_ms",
-                    "p99_ms")}
+                    "p99_ms", "server_cpu_pct", "client_cpu_pct")}
                 f["failed"] = sum(r["failed"] or 0 for r in rows)
                 figs[(name, kind)] = f
                 body.append([kind, name, len(rows), fmt(f["rps"], 0),
                              f["failed"], fmt(f["cpu_us_per_req"], 2),
                              fmt(f["syscalls_per_req"], 3),
-                             fmt(f["p50_ms"], 2), fmt(f["p99_ms"], 2)])
+                             fmt(f["p50_ms"], 2), fmt(f["p99_ms"], 2),
+                             fmt(f["server_cpu_pct"], 0),
+                             fmt(f["client_cpu_pct"], 0)])
                 self.add(dict(rows[0], **f, rounds=len(rows),
                               concurrency=100, note=kind) if rows else
                          dict(new_result(Server(name, "?"), "models", 100,
@@ -1287,8 +1293,8 @@ class Bench:
                   % (self.lab.server_cpus or "any",
                      self.lab.client_cpus or "any", self.args.model_rounds))
         self.emit(table(["load", "server", "rounds", "req/s", "failed",
-                         "us CPU/req", "syscalls/req", "p50 ms", "p99 ms"],
-                        body))
+                         "us CPU/req", "syscalls/req", "p50 ms", "p99 ms",
+                         "server CPU%", "client CPU%"], body, note=False))
         def round_ratio(kind, x, y):
             """The median over the rounds of x's CPU per request over
             y's in the same round: the machine's drift from round to
@@ -1809,7 +1815,8 @@ class Bench:
                 "requests", "complete", "failed", "failed_detail", "non2xx",
                 "rps", "p50_ms", "p99_ms", "max_ms", "time_s", "tpr_ms",
                 "tpr_all_ms", "transfer_kbps", "cpu_us_per_req",
-                "client_cpu_pct", "lb_cpu_us_per_req", "syscalls_per_req",
+                "client_cpu_pct", "server_cpu_pct", "lb_cpu_us_per_req",
+                "syscalls_per_req",
                 "rounds",
                 "rss_before_kb", "rss_after_kb", "bytes_per_conn", "errors",
                 "aborted", "note"]
@@ -2023,7 +2030,9 @@ def article_block(r):
          if r["aborted"] else []) + [""])
 
 
-def table(hdr, rows):
+def table(hdr, rows, note=True):
+    """Columns aligned under hdr; the last one, a note, left and unpadded
+    unless note is False."""
     rows = [["-" if c is None else str(c) for c in row] for row in rows]
     w = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(h)
          for i, h in enumerate(hdr)]
@@ -2031,7 +2040,7 @@ def table(hdr, rows):
     for row in [hdr] + rows:
         cells = []
         for i, c in enumerate(row):
-            if i == len(row) - 1:   # the note: left, unpadded
+            if note and i == len(row) - 1:   # left, unpadded
                 cells.append(str(c))
             elif i == 0:
                 cells.append(str(c).ljust(w[i]))
@@ -2039,7 +2048,8 @@ def table(hdr, rows):
                 cells.append(str(c).rjust(w[i]))
         out.append("  ".join(cells).rstrip())
         if row is hdr:
-            out.append("  ".join("-" * x for x in w[:-1]) + "  ----")
+            out.append("  ".join("-" * x for x in (w[:-1] if note else w))
+                       + ("  ----" if note else ""))
     return "\n".join(out)
 
 
