@@ -353,7 +353,10 @@ class TlsCases:
         h.logdir = logdir
         h.status_port = status
         try:
+            # Every child forked: the workers and the status server, so
+            # that a snapshot of the pids holds them all.
             h.wait_log(r"worker \d+ serving", count=cls.WORKERS)
+            h.wait_log(r"#status: status server on")
         except BaseException:
             h.close()
             raise
