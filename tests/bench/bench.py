@@ -105,6 +105,10 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "integration"))
+from hellodtest import free_port  # noqa: E402  (never the same port twice)
+
 ARTICLE = {"sync": (529.0, 130), "async": (705.0, 44)}  # req/s, failed
 CONCURRENCIES = (1, 10, 100, 1000)
 ALL_SCENARIOS = ("original", "sustained", "keepalive", "stuck", "slow",
@@ -166,13 +170,6 @@ def log(msg):
 
 
 # ---------------------------------------------------------------- helpers
-
-def free_port(host="127.0.0.1"):
-    """A TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
 
 def wait_for(cond, timeout, what, interval=0.02):
     deadline = time.monotonic() + timeout

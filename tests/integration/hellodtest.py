@@ -18,11 +18,21 @@ SANITIZERS = os.environ.get("HELLOD_SANITIZERS") == "1"
 SKIP = 77
 
 
+_ports_given = set()
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    """A port that was free a moment ago on host (TCP)."""
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago on host (TCP), and not one this
+    process was given before: the kernel may hand out a port it has just
+    released again, and two listeners of one config must differ."""
+    for _ in range(1000):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise AssertionError("no port not given before in 1000 tries")
 
 
 def wait_for(cond, timeout=10.0, interval=0.01, what="condition"):

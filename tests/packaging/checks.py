@@ -2,11 +2,14 @@
 a list of failures that lets one run report every problem at once."""
 
 import os
+import sys
 
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("SRCDIR") or os.path.normpath(
     os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "integration"))
+from hellodtest import free_port  # noqa: E402,F401
 BUILDDIR = os.environ.get("BUILDDIR", "")
 HELLOD = os.environ.get("HELLOD") or os.path.join(BUILDDIR, "src", "hellod")
 

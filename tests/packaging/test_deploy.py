@@ -61,13 +61,13 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import HELLOD, SKIP, SRCDIR, fail, failures, ok  # noqa: E402
+from checks import (HELLOD, SKIP, SRCDIR, fail, failures, ok,  # noqa: E402
+                    free_port)
 
 DEPLOY = os.path.join(SRCDIR, "deploy")
 NPM_PACKAGES = ("yaml@2.8.1", "kubernetes-models@4.5.1",
@@ -272,12 +272,6 @@ def block(text, name):
             if depth == 0:
                 return m.start(), i + 1
     raise ValueError("unbalanced braces in the %s block" % name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def upstream_ports(text):

@@ -25,7 +25,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -35,7 +34,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checks import BUILDDIR, SKIP, SRCDIR, fail, failures, ok  # noqa: E402
+from checks import (BUILDDIR, SKIP, SRCDIR, fail, failures, ok,  # noqa: E402
+                    free_port)
 
 IMAGE = os.environ.get("IMAGE", "localhost/hellod:latest")
 IMAGE_ARM64 = os.environ.get("IMAGE_ARM64", IMAGE + "-arm64")
@@ -74,12 +74,6 @@ def make(*targets):
         return False
     ok("make %s (%.0f s)" % (" ".join(targets), time.monotonic() - t))
     return True
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port, path="/", timeout=2):
