@@ -204,11 +204,19 @@ class Server:
         self.wait_serving()
 
     def wait_serving(self, generation=None, timeout=10.0):
+        # Until a generation's workers have all reported, the figure of
+        # the one before it may stand: its workers must have logged that
+        # they serve, which they do after their report.
+        logged = r"worker \d+ serving \(generation %s," % generation
+
         def up():
             if self.h.proc.poll() is not None:
                 raise AssertionError("hellod exited with %s:\n%s"
                                      % (self.h.proc.returncode,
                                         self.h.log()))
+            if generation is not None and len(re.findall(
+                    logged, self.h.log())) < self.workers:
+                return False
             try:
                 if health(self.sport, 1.0) != (200, b"ok\n"):
                     return False
